@@ -1,0 +1,1 @@
+"""ScalingDemo operator: reconciles a ScalingDemo resource into a running autoscaling demo."""

@@ -1,0 +1,1 @@
+"""ScalingDemo workload: the HTTP + Kafka service that every ScalingDemo runs and scales."""
