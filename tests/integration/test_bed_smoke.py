@@ -1,0 +1,236 @@
+"""Proof that the bed is real: schemas, garbage collection, scheduling, RBAC and Kafka."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tests.testbed.bed import Bed
+
+WAIT_SECONDS = 60
+FIELD_MANAGER = "scalingdemo-testbed-smoke"
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def scaled_object(name: str, min_replicas: int, max_replicas: int) -> dict:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"name": "worker"},
+            "minReplicaCount": min_replicas,
+            "maxReplicaCount": max_replicas,
+            "triggers": [
+                {
+                    "type": "kafka",
+                    "metadata": {
+                        "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
+                        "consumerGroup": "tasks-consumer",
+                        "topic": "app-tasks",
+                        "lagThreshold": "10",
+                    },
+                }
+            ],
+        },
+    }
+
+
+def server_side_apply(kube_api: client.ApiClient, namespace: str, body: dict) -> dict:
+    return client.CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        "keda.sh",
+        "v1alpha1",
+        namespace,
+        "scaledobjects",
+        body["metadata"]["name"],
+        body,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+
+
+def deployment(name: str, replicas: int, owner: client.V1ConfigMap | None = None) -> dict:
+    labels = {"app": name}
+    metadata: dict = {"name": name, "labels": labels}
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "name": owner.metadata.name,
+                "uid": owner.metadata.uid,
+            }
+        ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+            },
+        },
+    }
+
+
+def test_namespace_and_configmap(kube_api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="greeting"), data={"hello": "bed"}),
+    )
+    assert core.read_namespaced_config_map("greeting", namespace).data == {"hello": "bed"}
+    assert core.read_namespace(namespace).status.phase == "Active"
+
+
+def test_keda_schema_rejects_invalid_scaled_object(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    with pytest.raises(ApiException) as rejected:
+        server_side_apply(kube_api, namespace, scaled_object("too-small", 5, 2))
+    assert rejected.value.status == 422
+    assert "minReplicaCount must be less than or equal to maxReplicaCount" in rejected.value.body
+
+    server_side_apply(kube_api, namespace, scaled_object("worker", 1, 4))
+    stored = client.CustomObjectsApi(kube_api).get_namespaced_custom_object(
+        "keda.sh", "v1alpha1", namespace, "scaledobjects", "worker"
+    )
+    assert stored["spec"]["maxReplicaCount"] == 4
+    assert stored["spec"]["triggers"][0]["metadata"]["lagThreshold"] == "10"
+    managers = {entry["manager"] for entry in stored["metadata"]["managedFields"]}
+    assert FIELD_MANAGER in managers
+
+
+def test_garbage_collector_deletes_owned_objects(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+    owner = core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner"))
+    )
+    apps.create_namespaced_deployment(namespace, deployment("owned", 1, owner))
+    core.delete_namespaced_config_map("owner", namespace)
+
+    def deployment_gone() -> bool:
+        names = [d.metadata.name for d in apps.list_namespaced_deployment(namespace).items]
+        return "owned" not in names
+
+    eventually(deployment_gone, "the garbage collector to delete the owned Deployment")
+
+
+def test_deployment_becomes_available_on_fake_nodes(
+    kube_api: client.ApiClient, namespace: str
+) -> None:
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+    apps.create_namespaced_deployment(namespace, deployment("web", 3))
+
+    def running_pods() -> list[client.V1Pod]:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
+        return [
+            p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp
+        ]
+
+    def available(replicas: int) -> Callable[[], bool]:
+        def check() -> bool:
+            status = apps.read_namespaced_deployment_status("web", namespace).status
+            return status.available_replicas == replicas and len(running_pods()) == replicas
+
+        return check
+
+    eventually(available(3), "3 available replicas")
+    pods = running_pods()
+    assert all(p.spec.node_name.startswith("kwok-node-") for p in pods)
+    assert all(c.status == "True" for p in pods for c in p.status.conditions if c.type == "Ready")
+
+    apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 1}})
+    eventually(available(1), "the Deployment to scale down to 1")
+    eventually(
+        lambda: len(core.list_namespaced_pod(namespace, label_selector="app=web").items) == 1,
+        "two pods to be deleted",
+    )
+
+
+def test_rbac_is_enforced_for_non_admins(bed: Bed) -> None:
+    if not bed.local:
+        pytest.skip("needs the local bed's CA to issue a non-admin certificate")
+    kubeconfig = bed.kubeconfig_for("smoke-nobody", ["smoke-group"])
+    with (
+        config.new_client_from_config(config_file=str(kubeconfig)) as api,
+        pytest.raises(ApiException) as denied,
+    ):
+        client.CoreV1Api(api).list_namespaced_secret("default")
+    assert denied.value.status == 403
+    assert "smoke-nobody" in denied.value.body
+
+
+async def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_kafka_produce_consume_and_committed_offset(kafka_bootstrap: str) -> None:
+    topic, group = f"smoke-{uuid.uuid4().hex[:8]}", f"smoke-group-{uuid.uuid4().hex[:8]}"
+    await produce(kafka_bootstrap, topic, b"k1", b"hello")
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+        assert (record.key, record.value) == (b"k1", b"hello")
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    assert offsets[TopicPartition(topic, 0)].offset == 1
+
+
+async def test_kafka_restart_keeps_address_and_data(bed: Bed) -> None:
+    if bed.kafka is None:
+        pytest.skip("an existing broker cannot be restarted by the tests")
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    await produce(bed.kafka_bootstrap, topic, b"before", b"restart")
+    bed.kafka.stop()
+    bed.kafka.start()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bed.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+    assert (record.key, record.value) == (b"before", b"restart")

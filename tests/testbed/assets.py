@@ -1,0 +1,275 @@
+"""Fetch and build everything the bed runs, from the registries, into the cache.
+
+Each component lands in its own cache directory named after its version; a
+directory only appears once its build succeeded (we build into a temporary
+sibling and rename), so an interrupted first run is simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import versions
+from .toolchain import BedError, cache_root, go_env, require, run, say
+
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+# Upstream CRD files, relative to their Go module's root directory.
+UPSTREAM_CRDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("github.com/kedacore/keda/v2", versions.KEDA): (
+        "config/crd/bases/keda.sh_scaledobjects.yaml",
+        "config/crd/bases/keda.sh_triggerauthentications.yaml",
+        "config/crd/bases/keda.sh_clustertriggerauthentications.yaml",
+    ),
+    ("k8s.io/autoscaler/vertical-pod-autoscaler", versions.VERTICAL_POD_AUTOSCALER): (
+        "deploy/vpa-v1-crd-gen.yaml",
+    ),
+    ("github.com/prometheus-operator/prometheus-operator", versions.PROMETHEUS_OPERATOR): (
+        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+        "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of the control-plane executables the bed starts."""
+
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubectl: Path
+    kwok: Path
+
+
+@dataclass(frozen=True)
+class Assets:
+    """Everything needed to start a bed, resolved to local paths."""
+
+    binaries: Binaries
+    kafka_libs: Path
+    crds: tuple[Path, ...]
+
+
+def prepare() -> Assets:
+    """Resolve every asset, building what the cache lacks."""
+    require("go", "build etcd, Kubernetes and kwok from the Go module proxy")
+    require("java", "run the Kafka broker")
+    root = cache_root()
+    say(f"cache: {root}")
+    provided = _kubebuilder_assets()
+    kubernetes = _cached(root / f"kubernetes-{versions.KUBERNETES}", _build_kubernetes)
+    binaries = Binaries(
+        etcd=provided.get("etcd") or _cached(root / f"etcd-{versions.ETCD}", _build_etcd) / "etcd",
+        kube_apiserver=provided.get("kube-apiserver") or kubernetes / "kube-apiserver",
+        kube_controller_manager=kubernetes / "kube-controller-manager",
+        kube_scheduler=kubernetes / "kube-scheduler",
+        kubectl=provided.get("kubectl") or kubernetes / "kubectl",
+        kwok=_cached(root / f"kwok-{versions.KWOK}", _build_kwok) / "kwok",
+    )
+    kafka_libs = _cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
+    return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=_upstream_crds())
+
+
+def _kubebuilder_assets() -> dict[str, Path]:
+    """Binaries from KUBEBUILDER_ASSETS (the envtest convention), when it is set."""
+    directory = os.environ.get("KUBEBUILDER_ASSETS")
+    if not directory:
+        return {}
+    found = {
+        name: Path(directory) / name
+        for name in ("etcd", "kube-apiserver", "kubectl")
+        if (Path(directory) / name).is_file()
+    }
+    if "etcd" not in found or "kube-apiserver" not in found:
+        raise BedError(f"KUBEBUILDER_ASSETS={directory} must hold etcd and kube-apiserver")
+    say(f"using {', '.join(sorted(found))} from KUBEBUILDER_ASSETS={directory}")
+    return found
+
+
+def _cached(target: Path, build: Callable[[Path, Path], None]) -> Path:
+    """Return ``target``, building it through a temporary directory when absent."""
+    if target.is_dir():
+        return target
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    build(partial, target.parent / "logs")
+    os.replace(partial, target)
+    return target
+
+
+def go_module(module: str, version: str) -> dict[str, str]:
+    """Download a module through the proxy and return ``go mod download -json``."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@v{version}"],
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    info = json.loads(result.stdout or "{}")
+    if result.returncode != 0 or "Error" in info:
+        detail = info.get("Error") or result.stderr.strip()
+        raise BedError(f"go mod download {module}@v{version} failed: {detail}")
+    return info
+
+
+def _wrapper_module(directory: Path, name: str, go_mod: str, imports: list[str]) -> None:
+    """Write a throwaway main module that depends on an upstream one.
+
+    Upstream modules with local ``replace`` directives cannot be built with
+    ``go install``; a dependency's replaces are ignored, so a wrapper that
+    requires the module (and carries the replaces it needs) builds it.
+    """
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    (directory / "go.mod").write_text(f"module scalingdemo.testbed/{name}\n\n{go_mod}")
+    blank_imports = "\n".join(f'\t_ "{package}"' for package in imports)
+    (directory / "tools.go").write_text(
+        f"//go:build tools\n\npackage tools\n\nimport (\n{blank_imports}\n)\n"
+    )
+
+
+def _go_directives(go_mod: str) -> str:
+    """The ``go`` and ``godebug`` lines of an upstream go.mod.
+
+    godebug settings only apply in the main module, so the wrapper repeats them
+    to keep the runtime defaults upstream chose.
+    """
+    lines = re.findall(r"^(?:go|godebug) .*$", go_mod, flags=re.MULTILINE)
+    return "\n".join(lines) + "\n"
+
+
+def _build_kubernetes(out: Path, logs: Path) -> None:
+    version = versions.KUBERNETES
+    minor_patch = version.split(".", 1)[1]
+    upstream = Path(go_module("k8s.io/kubernetes", version)["GoMod"]).read_text()
+    staging = re.findall(r"^\s*(k8s\.io/\S+) => \./staging/", upstream, flags=re.MULTILINE)
+    if not staging:
+        raise BedError(f"found no staging replace directives in k8s.io/kubernetes v{version}")
+    replaces = "".join(f"replace {m} => {m} v0.{minor_patch}\n" for m in staging)
+    go_mod = f"{_go_directives(upstream)}\nrequire k8s.io/kubernetes v{version}\n\n{replaces}"
+    packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS]
+    source = out.parent / "src" / f"kubernetes-{version}"
+    _wrapper_module(source, "kubernetes", go_mod, packages)
+    major, minor, _ = version.split(".")
+    stamp = {"gitVersion": f"v{version}", "gitMajor": major, "gitMinor": minor}
+    ldflags = " ".join(
+        f"-X {package}.{key}={value}"
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in stamp.items()
+    )
+    say(f"building Kubernetes v{version} ({len(staging)} staging modules replaced)")
+    _build_wrapped(source, f"{out}/", packages, ["-ldflags", ldflags], logs)
+
+
+def _build_etcd(out: Path, logs: Path) -> None:
+    module = "go.etcd.io/etcd/server/v3"
+    upstream = Path(go_module(module, versions.ETCD)["GoMod"]).read_text()
+    go_mod = f"{_go_directives(upstream)}\nrequire {module} v{versions.ETCD}\n"
+    source = out.parent / "src" / f"etcd-{versions.ETCD}"
+    _wrapper_module(source, "etcd", go_mod, [module])
+    say(f"building etcd v{versions.ETCD}")
+    # The module root is the main package; -o names the binary (it would be "server").
+    _build_wrapped(source, str(out / "etcd"), [module], [], logs)
+
+
+def _build_wrapped(
+    source: Path, output: str, packages: list[str], flags: list[str], logs: Path
+) -> None:
+    """Resolve a wrapper module's dependencies, then build its packages as ``output``.
+
+    An ``output`` ending in a slash makes go build write one binary per package there.
+    """
+    name = source.name
+    run(
+        ["go", "mod", "tidy"],
+        cwd=source,
+        env=go_env(),
+        log=logs / f"{name}-tidy.log",
+        what=f"go mod tidy ({name})",
+    )
+    run(
+        ["go", "build", "-v", "-trimpath", *flags, "-o", output, *packages],
+        cwd=source,
+        env=go_env(),
+        log=logs / f"{name}-build.log",
+        what=f"go build {name} (first time: minutes)",
+    )
+
+
+def _build_kwok(out: Path, logs: Path) -> None:
+    say(f"building kwok v{versions.KWOK}")
+    env = go_env() | {"GOBIN": str(out)}
+    run(
+        ["go", "install", "-v", "-trimpath", f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"],
+        env=env,
+        log=logs / "kwok-build.log",
+        what=f"go install kwok v{versions.KWOK}",
+    )
+
+
+KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.scalingdemo.testbed</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <!-- kafka_2.13 brings no SLF4J binding, and an old slf4j-api through its
+         dependencies: pin both so the broker actually logs. -->
+    <dependency>
+      <groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>{slf4j}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>{slf4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def _fetch_kafka(out: Path, logs: Path) -> None:
+    mvn = require("mvn", "fetch the Kafka broker jars from Maven Central")
+    source = out.parent / "src" / f"kafka-{versions.KAFKA}"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "pom.xml").write_text(KAFKA_POM.format(kafka=versions.KAFKA, slf4j=versions.SLF4J))
+    say(f"fetching Apache Kafka {versions.KAFKA} jars")
+    run(
+        [
+            mvn,
+            "-B",
+            "-q",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={out}",
+            "-DincludeScope=runtime",
+        ],
+        cwd=source,
+        log=logs / "kafka-fetch.log",
+        what=f"mvn fetch kafka {versions.KAFKA}",
+    )
+
+
+def _upstream_crds() -> tuple[Path, ...]:
+    """Upstream CRD manifests, straight from the downloaded module trees."""
+    paths = []
+    for (module, version), files in UPSTREAM_CRDS.items():
+        root = Path(go_module(module, version)["Dir"])
+        paths.extend(root / relative for relative in files)
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise BedError(f"upstream CRD files not found: {', '.join(missing)}")
+    return tuple(paths)

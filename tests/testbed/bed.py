@@ -1,0 +1,168 @@
+"""The whole bed: control plane, fake nodes, upstream CRDs and Kafka, as one object.
+
+``start`` is used by the pytest session fixture and by ``python -m tests.testbed up``;
+``connect_existing`` points the same tests at a cluster and broker the user already
+runs (kind, for instance) when SCALINGDEMO_TEST_EXISTING_CLUSTER is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import assets, control_plane, pki
+from .kafka import KafkaBroker
+from .processes import Process, kill, terminate
+from .toolchain import BedError, say
+
+EXISTING_CLUSTER_ENV = "SCALINGDEMO_TEST_EXISTING_CLUSTER"
+EXISTING_KAFKA_ENV = "SCALINGDEMO_TEST_KAFKA_BOOTSTRAP"
+STATE_FILE = "state.json"
+
+
+@dataclass
+class Bed:
+    """Connection details of a running bed, and the handles to stop it."""
+
+    kubeconfig: Path
+    kubectl: Path
+    kafka_bootstrap: str
+    local: bool
+    server: str = ""
+    run_dir: Path | None = None
+    audit_log: Path | None = None
+    kafka: KafkaBroker | None = None
+    processes: list[Process] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """Environment for subprocesses (the operator, kubectl) that should use this bed."""
+        return dict(os.environ) | {
+            "KUBECONFIG": str(self.kubeconfig),
+            EXISTING_KAFKA_ENV: self.kafka_bootstrap,
+        }
+
+    def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
+        """A kubeconfig for a non-admin identity, to test what RBAC really allows."""
+        if not self.local or self.run_dir is None:
+            raise BedError("non-admin identities need the local bed (its CA key)")
+        certs = pki.Pki.at(self.run_dir / "pki")
+        cert, key = pki.client_certificate(certs, certs.ca_cert.parent, user, groups)
+        return control_plane.write_kubeconfig(
+            self.run_dir / f"kubeconfig-{user}", self.server, certs.ca_cert, cert, key, user
+        )
+
+    def logs(self) -> list[Path]:
+        """Every process log, for printing when something failed."""
+        return [process.log for process in self.processes]
+
+    def stop(self) -> None:
+        """Stop every process, last started first."""
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def start(run_dir: Path) -> Bed:
+    """Build what is missing, then start everything; on failure stop what started."""
+    started_at = time.monotonic()
+    resolved = assets.prepare()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    processes: list[Process] = []
+    broker = KafkaBroker(resolved.kafka_libs, run_dir)
+    try:
+        broker.format()
+        processes.append(broker.launch())
+        plane = control_plane.start(resolved.binaries, run_dir, processes)
+        _install_crds(resolved.binaries.kubectl, plane.kubeconfig, resolved.crds)
+        broker.wait_ready()
+    except BaseException:
+        for process in reversed(processes):
+            process.stop()
+        raise
+    bed = Bed(
+        kubeconfig=plane.kubeconfig,
+        kubectl=resolved.binaries.kubectl,
+        kafka_bootstrap=broker.bootstrap,
+        local=True,
+        server=plane.server,
+        run_dir=run_dir,
+        audit_log=plane.audit_log,
+        kafka=broker,
+        processes=processes,
+    )
+    _write_state(bed)
+    say(
+        f"bed up in {time.monotonic() - started_at:.1f}s: kubeconfig {bed.kubeconfig}, "
+        f"kafka {bed.kafka_bootstrap}"
+    )
+    return bed
+
+
+def _install_crds(kubectl: Path, kubeconfig: Path, crds: tuple[Path, ...]) -> None:
+    args = ["apply", "--server-side"]
+    for crd in crds:
+        args += ["-f", str(crd)]
+    control_plane.kubectl_run(kubectl, kubeconfig, *args)
+    control_plane.kubectl_run(
+        kubectl, kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"
+    )
+    say(f"installed {len(crds)} upstream CRD files")
+
+
+def _write_state(bed: Bed) -> None:
+    assert bed.run_dir is not None
+    state = {
+        "server": bed.server,
+        "kubeconfig": str(bed.kubeconfig),
+        "kubectl": str(bed.kubectl),
+        "kafka_bootstrap": bed.kafka_bootstrap,
+        "pids": [process.pid for process in bed.processes],
+    }
+    (bed.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def stop_detached(run_dir: Path) -> bool:
+    """Stop a bed started by another process (the CLI), from its state file."""
+    state_file = run_dir / STATE_FILE
+    if not state_file.exists():
+        return False
+    pids = json.loads(state_file.read_text())["pids"]
+    for pid in reversed(pids):
+        terminate(pid)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.2)
+    for pid in pids:
+        kill(pid)
+    state_file.unlink()
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def connect_existing() -> Bed:
+    """Use the cluster of KUBECONFIG and the broker of SCALINGDEMO_TEST_KAFKA_BOOTSTRAP."""
+    bootstrap = os.environ.get(EXISTING_KAFKA_ENV)
+    if not bootstrap:
+        raise BedError(
+            f"{EXISTING_CLUSTER_ENV} is set, so {EXISTING_KAFKA_ENV} must name "
+            "the Kafka bootstrap servers of that cluster"
+        )
+    kubeconfig = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    if not kubeconfig.is_file():
+        raise BedError(f"{EXISTING_CLUSTER_ENV} is set but no kubeconfig at {kubeconfig}")
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise BedError(f"{EXISTING_CLUSTER_ENV} is set but kubectl is not on PATH")
+    return Bed(kubeconfig=kubeconfig, kubectl=Path(kubectl), kafka_bootstrap=bootstrap, local=False)

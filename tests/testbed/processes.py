@@ -1,0 +1,125 @@
+"""Supervised local processes: start with a log file, wait until ready, stop.
+
+Each process runs in its own session so that a Ctrl-C in the terminal reaches
+only the test runner, which then stops the bed in order; a crashed or slow
+process is reported with the end of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .toolchain import BedError, say, tail
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None) -> Callable[[], bool]:
+    """A readiness probe: true once ``url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ssl.SSLError):
+            return False
+
+    return probe
+
+
+def insecure_tls() -> ssl.SSLContext:
+    """Controllers serve health checks on self-signed certs; only liveness matters here."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@dataclass
+class Process:
+    """One long-running component of the bed."""
+
+    name: str
+    argv: Sequence[str | Path]
+    log: Path
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def start(self) -> Process:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as sink:
+            self.popen = subprocess.Popen(
+                [str(arg) for arg in self.argv],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float) -> Process:
+        """Poll ``probe`` until it passes; fail early if the process dies."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.popen is not None and self.popen.poll() is not None:
+                raise BedError(
+                    f"{self.name} exited with code {self.popen.returncode} while starting; "
+                    f"last lines of {self.log}:\n{tail(self.log)}"
+                )
+            if probe():
+                say(f"{self.name} ready in {time.monotonic() - started:.1f}s")
+                return self
+            time.sleep(0.2)
+        raise BedError(
+            f"{self.name} was not ready after {timeout:.0f}s; last lines of {self.log}:\n"
+            f"{tail(self.log)}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a grace period; safe to call twice."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        terminate(self.popen.pid)
+        try:
+            self.popen.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            kill(self.popen.pid)
+            self.popen.wait()
+
+
+def terminate(pid: int) -> None:
+    """Send SIGTERM to a process group, ignoring one that is already gone."""
+    _signal_group(pid, signal.SIGTERM)
+
+
+def kill(pid: int) -> None:
+    """Send SIGKILL to a process group, ignoring one that is already gone."""
+    _signal_group(pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)

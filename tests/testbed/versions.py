@@ -1,0 +1,19 @@
+"""Every version the test bed fetches, in one place.
+
+Bumping a version here changes the cache key of what depends on it, so a
+stale binary is never reused. ``CACHE_LAYOUT`` changes when the way we build
+or lay out the cache changes.
+"""
+
+CACHE_LAYOUT = "v1"
+
+KUBERNETES = "1.36.3"
+ETCD = "3.6.16"
+KWOK = "0.7.0"
+
+KAFKA = "4.4.0"
+SLF4J = "2.0.20"
+
+KEDA = "2.21.0"
+VERTICAL_POD_AUTOSCALER = "1.8.1"
+PROMETHEUS_OPERATOR = "0.85.0"
