@@ -1,0 +1,363 @@
+"""The workload against a real Kafka broker from the test bed.
+
+Every test gets its own topics and consumer groups, so tests never see each other's records.
+Workers that must be killed or drained run as real processes (`python -m scalingdemo_workload`);
+the rest run in-process through aiohttp's test server.
+"""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from rich.console import Console
+from scalingdemo_workload.app import create_app
+from scalingdemo_workload.config import Settings, load_settings
+from scalingdemo_workload.contract import Env, Metric, Role
+from scalingdemo_workload.keys import METRICS
+from scalingdemo_workload.lag import LagMonitor
+from scalingdemo_workload.loadgen import build_parser
+from scalingdemo_workload.loadgen import run as run_load
+from scalingdemo_workload.metrics import Metrics
+
+PARTITIONS = 3
+PROCESSED_ID = re.compile(r"processed task id=([0-9a-f-]{36})")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Per-test topics and groups, as environment variables for the workload."""
+
+    bootstrap: str
+    messages_topic: str
+    tasks_topic: str
+    suffix: str
+
+    def env(self, role: str, **extra: str) -> dict[str, str]:
+        return {
+            Env.ROLE: role,
+            Env.BOOTSTRAP_SERVERS: self.bootstrap,
+            Env.MESSAGES_TOPIC: self.messages_topic,
+            Env.TASKS_TOPIC: self.tasks_topic,
+            Env.MESSAGES_GROUP: f"messages-{self.suffix}",
+            Env.TASKS_GROUP: f"tasks-{self.suffix}",
+            Env.PROBE_INTERVAL_SECONDS: "0.5",
+            Env.LAG_INTERVAL_SECONDS: "0.5",
+            Env.TASK_UNIT_MS: "5",
+            **extra,
+        }
+
+    def settings(self, role: str, **extra: str) -> Settings:
+        return load_settings(self.env(role, **extra))
+
+
+@pytest.fixture
+async def wiring(kafka_bootstrap: str) -> AsyncIterator[Wiring]:
+    suffix = uuid.uuid4().hex[:8]
+    topics = Wiring(kafka_bootstrap, f"messages-{suffix}", f"tasks-{suffix}", suffix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    names = [topics.messages_topic, topics.tasks_topic]
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+        yield topics
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    """Poll until `check` holds; a functional deadline, generous so slow machines pass."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def until_ready(client: TestClient, within: float = 60) -> None:
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await eventually(ready, within, "/readyz to answer 200")
+
+
+async def read_topic(bootstrap: str, topic: str, count: int) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(records) < count:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def sample(client: TestClient, name: str, **labels: str) -> float:
+    value = client.server.app[METRICS].registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+async def post_ok(client: TestClient, path: str, **kwargs: object) -> list[str]:
+    response = await client.post(path, **kwargs)
+    assert response.status == 202, await response.text()
+    return (await response.json())["ids"]
+
+
+async def test_post_lands_on_the_topic_with_key_and_value(wiring: Wiring):
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        [keyed] = await post_ok(
+            client, "/messages", json={"content": "hello", "key": "k-1", "attributes": {"a": "b"}}
+        )
+        batch = await post_ok(client, "/messages", json={"messages": [{"content": "x"}] * 3})
+        tasks = await post_ok(client, "/tasks?count=2&complexity=3")
+    messages = {r.value and json.loads(r.value)["id"]: r for r in await read_topic(
+        wiring.bootstrap, wiring.messages_topic, 4
+    )}  # fmt: skip
+    assert set(messages) == {keyed, *batch}
+    record = messages[keyed]
+    assert record.key == b"k-1"
+    value = json.loads(record.value)
+    assert (value["content"], value["attributes"]) == ("hello", {"a": "b"})
+    assert messages[batch[0]].key == batch[0].encode()
+    task_values = [json.loads(r.value) for r in await read_topic(
+        wiring.bootstrap, wiring.tasks_topic, 2
+    )]  # fmt: skip
+    assert {v["id"] for v in task_values} == set(tasks)
+    assert {v["complexity"] for v in task_values} == {3}
+
+
+async def test_worker_processes_records_and_counters_move(wiring: Wiring):
+    async with serving(wiring.settings(Role.ALL)) as client:
+        await until_ready(client)
+        await post_ok(client, "/messages?count=5")
+        await post_ok(client, "/tasks", json={"tasks": [{"complexity": 2}] * 4 + [{}]})
+
+        async def all_processed() -> bool:
+            return (
+                sample(client, Metric.RECORDS_PROCESSED, topic=wiring.messages_topic) == 5
+                and sample(client, Metric.RECORDS_PROCESSED, topic=wiring.tasks_topic) == 5
+            )
+
+        await eventually(all_processed, 60, "5 messages and 5 tasks to be processed")
+        assert sample(client, Metric.RECORDS_PRODUCED, topic=wiring.tasks_topic) == 5
+        assert sample(client, Metric.RECORDS_CONSUMED, topic=wiring.tasks_topic) >= 5
+        assert sample(client, Metric.RECORDS_FAILED, topic=wiring.tasks_topic) == 0
+        assert sample(client, Metric.TASK_DURATION + "_count", topic=wiring.tasks_topic) == 5
+        text = await (await client.get("/metrics")).text()
+        assert f'{Metric.RECORDS_PROCESSED}{{topic="{wiring.tasks_topic}"}} 5.0' in text
+
+
+async def test_lag_gauge_reflects_unconsumed_tasks(wiring: Wiring):
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        await post_ok(client, "/tasks?count=7")
+    settings = wiring.settings(Role.WORKER)
+    metrics = Metrics()
+    monitor = LagMonitor(settings, metrics, [(settings.tasks_topic, settings.tasks_group)])
+    monitor.start()
+    lag = metrics.lag.labels(settings.tasks_topic, settings.tasks_group)
+    try:
+
+        async def lag_is_seven() -> bool:
+            return lag._value.get() == 7
+
+        await eventually(lag_is_seven, 30, "the lag gauge to show 7 unconsumed tasks")
+    finally:
+        await monitor.stop()
+    async with serving(settings) as worker:
+
+        async def drained() -> bool:
+            labels = {"topic": settings.tasks_topic, "group": settings.tasks_group}
+            return (
+                sample(worker, Metric.RECORDS_PROCESSED, topic=settings.tasks_topic) == 7
+                and sample(worker, Metric.CONSUMER_LAG, **labels) == 0
+                and worker.server.app[METRICS].registry.get_sample_value(
+                    Metric.CONSUMER_LAG, labels
+                )
+                is not None
+            )
+
+        await eventually(drained, 60, "the worker to drain the lag to 0")
+
+
+async def test_broker_outage_answers_503_quickly_and_recovers(bed, wiring: Wiring):
+    if not bed.local:
+        pytest.skip("stopping Kafka needs the local test bed, not an existing cluster")
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        await post_ok(client, "/messages", json={"content": "before"})
+        bed.kafka.stop()
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                response = await client.post("/messages", json={"content": "during"})
+                elapsed = time.monotonic() - started
+                assert response.status == 503
+                assert response.headers["Retry-After"]
+                assert elapsed < 2.0, f"503 took {elapsed:.2f}s"
+
+            async def not_ready() -> bool:
+                return (await client.get("/readyz")).status == 503
+
+            await eventually(not_ready, 30, "/readyz to turn 503 with the broker down")
+        finally:
+            bed.kafka.start()
+        await until_ready(client, within=120)
+
+        async def accepted() -> bool:
+            response = await client.post("/messages", json={"content": "after"})
+            return response.status == 202
+
+        await eventually(accepted, 60, "POST /messages to answer 202 again")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WorkerProcess:
+    """A worker as its own OS process, logging every processed task id to a file."""
+
+    def __init__(self, wiring: Wiring, log: Path) -> None:
+        self.log = log
+        env = wiring.env(
+            Role.WORKER,
+            **{
+                Env.LOG_LEVEL: "DEBUG",
+                Env.HOST: "127.0.0.1",
+                Env.PORT: str(free_port()),
+                Env.SHUTDOWN_GRACE_SECONDS: "10",
+            },
+        )
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "scalingdemo_workload"],
+                env={**os.environ, **env},
+                stdout=sink,
+                stderr=sink,
+            )
+
+    def processed(self) -> list[str]:
+        return PROCESSED_ID.findall(self.log.read_text(errors="replace"))
+
+    async def wait_processed(self, count: int) -> None:
+        async def enough() -> bool:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            return len(self.processed()) >= count
+
+        await eventually(enough, 90, f"{count} processed tasks")
+
+    def stop(self, sig: int) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        body = {"tasks": [{"duration_ms": duration_ms}] * count}
+        return set(await post_ok(client, "/tasks", json=body))
+
+
+async def test_sigkilled_worker_loses_no_accepted_task(wiring: Wiring, tmp_path: Path):
+    accepted = await produce_tasks(wiring, 300, duration_ms=10)
+    first = WorkerProcess(wiring, tmp_path / "first.log")
+    try:
+        await first.wait_processed(40)
+    finally:
+        first.stop(signal.SIGKILL)
+    second = WorkerProcess(wiring, tmp_path / "second.log")
+    try:
+
+        async def everything() -> bool:
+            return accepted <= set(first.processed()) | set(second.processed())
+
+        await eventually(everything, 120, "every accepted task to be processed")
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
+    processed = first.processed() + second.processed()
+    assert set(processed) == accepted
+    assert len(processed) >= len(accepted)
+
+
+async def committed_offsets(wiring: Wiring) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=wiring.bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(f"tasks-{wiring.suffix}")
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items()}
+
+
+async def test_sigterm_drains_commits_only_processed_work_and_exits_zero(
+    wiring: Wiring, tmp_path: Path
+):
+    accepted = await produce_tasks(wiring, 300, duration_ms=10)
+    worker = WorkerProcess(wiring, tmp_path / "drained.log")
+    await worker.wait_processed(40)
+    assert worker.stop(signal.SIGTERM) == 0
+    drained = set(worker.processed())
+    committed = await committed_offsets(wiring)
+    assert sum(committed.values()) > 0, "the drain committed nothing"
+    records = await read_topic(wiring.bootstrap, wiring.tasks_topic, len(accepted))
+    below_commit = {
+        json.loads(r.value)["id"]
+        for r in records
+        if r.offset < committed.get(TopicPartition(r.topic, r.partition), 0)
+    }
+    assert below_commit <= drained, "offsets were committed for tasks never processed"
+    log = worker.log.read_text()
+    assert "LeaveGroup request succeeded" in log
+    rest = WorkerProcess(wiring, tmp_path / "rest.log")
+    try:
+
+        async def everything() -> bool:
+            return accepted <= drained | set(rest.processed())
+
+        await eventually(everything, 120, "the remaining tasks to be processed")
+    finally:
+        assert rest.stop(signal.SIGTERM) == 0
+
+
+async def test_load_generator_drives_the_api(wiring: Wiring):
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        url = str(client.make_url("")).rstrip("/")
+        args = build_parser().parse_args(
+            [url, "--kind", "tasks", "--duration-ms", "0", "--rate", "20", "--duration", "1"]
+        )
+        console = Console(width=120, record=True)
+        stats = await run_load(args, console)
+        produced = sample(client, Metric.RECORDS_PRODUCED, topic=wiring.tasks_topic)
+    assert stats.sent > 0
+    assert stats.errors == 0
+    assert produced == stats.records_accepted
+    assert "Load summary" in console.export_text()

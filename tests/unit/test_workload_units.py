@@ -1,0 +1,25 @@
+"""Pure helpers: lag arithmetic and how much CPU a task asks for."""
+
+import pytest
+from aiokafka import TopicPartition
+from scalingdemo_workload.lag import lag_of
+from scalingdemo_workload.tasks import task_seconds
+
+pytestmark = pytest.mark.unit
+
+P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+def test_lag_sums_partitions_from_committed_offsets():
+    assert lag_of({P0: 10, P1: 7}, {P0: 4, P1: 7}, {P0: 0, P1: 0}, "earliest") == 6
+
+
+@pytest.mark.parametrize(("reset", "expected"), [("earliest", 8), ("latest", 0)])
+def test_lag_without_committed_offset_follows_reset_policy(reset, expected):
+    assert lag_of({P0: 10}, {P0: -1}, {P0: 2}, reset) == expected
+
+
+def test_task_seconds_prefers_duration():
+    assert task_seconds({"complexity": 3, "duration_ms": 250}, 100) == 0.25
+    assert task_seconds({"complexity": 3, "duration_ms": None}, 100) == pytest.approx(0.3)
+    assert task_seconds({"duration_ms": 0}, 100) == 0

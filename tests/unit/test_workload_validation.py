@@ -1,0 +1,80 @@
+"""Request validation: accepted shapes and errors that name the field."""
+
+import pytest
+from scalingdemo_workload.errors import ApiError
+from scalingdemo_workload.validation import parse_messages, parse_tasks
+
+pytestmark = pytest.mark.unit
+
+
+def error_of(parse, query, body, max_batch=10) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        parse(query, body, max_batch)
+    return caught.value
+
+
+def test_single_message_keeps_key_and_attributes():
+    [record] = parse_messages({}, {"content": "hi", "key": "k", "attributes": {"a": "b"}}, 10)
+    assert record.key == "k"
+    assert record.value["content"] == "hi"
+    assert record.value["attributes"] == {"a": "b"}
+    assert record.value["id"] == record.id
+
+
+def test_message_without_key_is_keyed_by_its_id():
+    [record] = parse_messages({}, {"content": "hi"}, 10)
+    assert record.key == record.id
+
+
+def test_batch_and_synthetic_messages():
+    batch = parse_messages({}, {"messages": [{"content": "a"}, {"content": "b"}]}, 10)
+    assert [r.value["content"] for r in batch] == ["a", "b"]
+    assert len({r.id for r in parse_messages({"count": "5"}, None, 10)}) == 5
+
+
+def test_task_defaults_and_synthetic_complexity():
+    [task] = parse_tasks({}, {}, 10)
+    assert (task.value["type"], task.value["complexity"], task.value["duration_ms"]) == (
+        "cpu",
+        1,
+        None,
+    )
+    synthetic = parse_tasks({"count": "3", "complexity": "7"}, None, 10)
+    assert [t.value["complexity"] for t in synthetic] == [7, 7, 7]
+
+
+@pytest.mark.parametrize(
+    ("parse", "query", "body", "status", "field"),
+    [
+        (parse_messages, {}, {"content": 3}, 422, "content"),
+        (parse_messages, {}, {}, 422, "content"),
+        (parse_messages, {}, {"content": "x", "colour": "red"}, 422, "colour"),
+        (parse_messages, {}, {"content": "x", "attributes": {"a": 1}}, 422, "attributes.a"),
+        (parse_messages, {}, {"content": "x", "attributes": []}, 422, "attributes"),
+        (parse_messages, {}, {"messages": [{"content": "a"}, {}]}, 422, "messages[1].content"),
+        (parse_messages, {}, {"messages": []}, 422, "messages"),
+        (parse_messages, {}, {"messages": [{"content": "a"}], "x": 1}, 422, "x"),
+        (parse_messages, {}, {"messages": [{"content": "a"}] * 11}, 413, "messages"),
+        (parse_messages, {}, ["content"], 422, "body"),
+        (parse_messages, {}, None, 422, "body"),
+        (parse_messages, {"count": "0"}, None, 400, "count"),
+        (parse_messages, {"count": "11"}, None, 400, "count"),
+        (parse_messages, {"count": "many"}, None, 400, "count"),
+        (parse_messages, {"count": "1"}, {"content": "x"}, 400, "count"),
+        (parse_messages, {"cuont": "1"}, None, 400, "cuont"),
+        (parse_tasks, {}, {"complexity": 11}, 422, "complexity"),
+        (parse_tasks, {}, {"complexity": True}, 422, "complexity"),
+        (parse_tasks, {}, {"duration_ms": 60001}, 422, "duration_ms"),
+        (parse_tasks, {}, {"duration_ms": 1.5}, 422, "duration_ms"),
+        (parse_tasks, {}, {"type": 1}, 422, "type"),
+        (parse_tasks, {}, {"tasks": [{}, {"complexity": 0}]}, 422, "tasks[1].complexity"),
+        (parse_tasks, {}, {"messages": [{}]}, 422, "messages"),
+        (parse_tasks, {"count": "2", "complexity": "11"}, None, 400, "complexity"),
+        (parse_tasks, {"complexity": "2"}, {}, 400, "complexity"),
+    ],
+)
+def test_bad_input_names_the_field(parse, query, body, status, field):
+    error = error_of(parse, query, body)
+    assert (error.status, error.field) == (status, field)
+    assert error.body()["error"]["field"] == field
+    assert field in error.message

@@ -1,0 +1,110 @@
+"""The aiohttp application factory.
+
+Kafka clients are started and stopped by cleanup contexts, so the same factory serves
+`python -m scalingdemo_workload`, tests and benchmarks, and shutdown order is the reverse of
+start-up: workers drain and commit before the producer flushes.
+"""
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from .config import Settings
+from .errors import ApiError
+from .keys import METRICS, PRODUCER, SETTINGS, STARTED_AT, STOPPING, WORKER
+from .metrics import Metrics
+from .producer import Producer
+from .routes import add_routes
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HTTP_ERROR_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give aiohttp's own errors (404, 405, 413, crashes) the API's JSON error shape."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return err.response()
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        headers = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None
+        code = HTTP_ERROR_CODES.get(err.status, "http_error")
+        return ApiError(err.status, code, err.reason, headers=headers).response()
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return ApiError(500, "internal", "internal server error").response()
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request by route template, keeping label cardinality bounded."""
+    started = time.perf_counter()
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    labels = (request.method, route, str(response.status))
+    metrics = request.app[METRICS]
+    metrics.http_requests.labels(*labels).inc()
+    metrics.http_duration.labels(*labels).observe(time.perf_counter() - started)
+    return response
+
+
+class Component(Protocol):
+    """A background part of the service with the lifecycle the contexts below drive."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _running(
+    key: web.AppKey, factory: Callable[[Settings, Metrics], Component]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that starts a component with the app and stops it on shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        component = factory(app[SETTINGS], app[METRICS])
+        app[key] = component
+        component.start()
+        yield
+        await component.stop()
+
+    return context
+
+
+async def _mark_stopping(app: web.Application) -> None:
+    app[STOPPING].append(True)
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
+    """Build the application for `settings.role`; Kafka clients start when the app starts."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[metrics_middleware, error_middleware],
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics or Metrics()
+    app[STARTED_AT] = time.monotonic()
+    app[STOPPING] = []
+    add_routes(app, serve_api=settings.runs_api)
+    if settings.runs_api:
+        app.cleanup_ctx.append(_running(PRODUCER, Producer))
+    if settings.runs_worker:
+        app.cleanup_ctx.append(_running(WORKER, Worker))
+    app.on_shutdown.append(_mark_stopping)
+    return app

@@ -1,0 +1,83 @@
+"""Background readiness checks and start-up retries for Kafka clients.
+
+Kafka may be down when a pod starts or go away later. The process must stay alive (liveness) and
+report not-ready (readiness) rather than crash-loop, so clients are started and checked by loops
+that never give up, and readiness is a flag those loops maintain.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRY_SECONDS = 1.0
+
+
+class Flag:
+    """A readiness bit with the metric that mirrors it."""
+
+    def __init__(self, on_change: Callable[[bool], None]) -> None:
+        self._on_change = on_change
+        self.value = False
+        on_change(False)
+
+    def set(self, value: bool) -> None:
+        if value != self.value:
+            self.value = value
+            self._on_change(value)
+
+
+async def start_with_retry(
+    name: str, factory: Callable[[], T], start: Callable[[T], Awaitable]
+) -> T:
+    """Create and start a client, replacing it after each failure (a failed start cannot resume)."""
+    while True:
+        client = factory()
+        try:
+            await start(client)
+        except Exception as err:
+            log.warning("%s could not start, retrying in %.0fs: %r", name, RETRY_SECONDS, err)
+            await _close_quietly(client)
+            await asyncio.sleep(RETRY_SECONDS)
+        else:
+            log.info("%s started", name)
+            return client
+
+
+async def _close_quietly(client: object) -> None:
+    for method in ("stop", "close"):
+        closer = getattr(client, method, None)
+        if closer is not None:
+            try:
+                await closer()
+            except Exception:
+                log.debug("closing a failed client raised", exc_info=True)
+            return
+
+
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel background loops and wait until they have really ended."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def probe_loop(
+    name: str, check: Callable[[], Awaitable[object]], flag: Flag, interval: float
+) -> None:
+    """Keep `flag` equal to whether `check` succeeds within `interval` seconds."""
+    while True:
+        try:
+            await asyncio.wait_for(check(), timeout=interval)
+        except Exception as err:
+            if flag.value:
+                log.warning("%s lost Kafka: %r", name, err)
+            flag.set(False)
+        else:
+            if not flag.value:
+                log.info("%s reached Kafka", name)
+            flag.set(True)
+        await asyncio.sleep(interval)

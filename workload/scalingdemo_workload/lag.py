@@ -1,0 +1,106 @@
+"""Consumer lag per topic, the queue depth that dashboards and scaling decisions read.
+
+Lag is the group's committed offset subtracted from the log-end offset, summed over the topic's
+partitions: the same arithmetic KEDA's Kafka scaler uses, so the dashboard and the scaler agree.
+It is measured from Kafka rather than counted locally because every replica then reports the
+whole group's backlog (aggregate with max, not sum).
+"""
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from .config import Settings
+from .connection import client_options
+from .health import Flag, cancel_all, probe_loop, start_with_retry
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def lag_of(
+    end: dict[TopicPartition, int],
+    committed: dict[TopicPartition, int],
+    beginning: dict[TopicPartition, int],
+    offset_reset: str,
+) -> int:
+    """Total lag; a partition without a committed offset counts as the reset policy would start."""
+    total = 0
+    for tp, end_offset in end.items():
+        start = committed.get(tp, -1)
+        if start < 0:
+            start = beginning[tp] if offset_reset == "earliest" else end_offset
+        total += max(end_offset - start, 0)
+    return total
+
+
+class LagMonitor:
+    """Measures lag for (topic, group) pairs periodically and checks that Kafka answers."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, targets: list[tuple[str, str]]
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._targets = targets
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.reachable = Flag(metrics.kafka_ready.labels("consumer").set)
+
+    async def measure(self, topic: str, group: str) -> int:
+        """The current lag of `group` on `topic`."""
+        if self._admin is None or self._offsets is None:
+            raise RuntimeError("the lag monitor has not connected yet")
+        described = await self._admin.describe_topics([topic])
+        partitions = [
+            TopicPartition(topic, p["partition"]) for t in described for p in t["partitions"]
+        ]
+        if not partitions:
+            return 0
+        end = await self._offsets.end_offsets(partitions)
+        beginning = await self._offsets.beginning_offsets(partitions)
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        offsets = {tp: meta.offset for tp, meta in committed.items()}
+        return lag_of(end, offsets, beginning, self._settings.offset_reset)
+
+    async def _measure_loop(self) -> None:
+        while True:
+            for topic, group in self._targets:
+                try:
+                    lag = await asyncio.wait_for(
+                        self.measure(topic, group), self._settings.lag_interval_seconds
+                    )
+                except Exception as err:
+                    log.debug("lag of %s on %s not measured: %r", group, topic, err)
+                else:
+                    self._metrics.lag.labels(topic, group).set(lag)
+            await asyncio.sleep(self._settings.lag_interval_seconds)
+
+    async def _run(self) -> None:
+        options = client_options(self._settings)
+        self._admin = await start_with_retry(
+            "admin", lambda: AIOKafkaAdminClient(**options), AIOKafkaAdminClient.start
+        )
+        self._offsets = await start_with_retry(
+            "offsets reader", lambda: AIOKafkaConsumer(**options), AIOKafkaConsumer.start
+        )
+        self._tasks.append(asyncio.create_task(self._measure_loop(), name="lag"))
+        await probe_loop(
+            "worker",
+            self._admin.describe_cluster,
+            self.reachable,
+            self._settings.probe_interval_seconds,
+        )
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._run(), name="lag-monitor"))
+
+    async def stop(self) -> None:
+        await cancel_all(self._tasks)
+        if self._offsets is not None:
+            await self._offsets.stop()
+        if self._admin is not None:
+            await self._admin.close()

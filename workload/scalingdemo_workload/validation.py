@@ -1,0 +1,191 @@
+"""Turning request bodies and query strings into records, with errors that name the field.
+
+Hand-written rather than schema-library driven: the rules are few, and each error must carry the
+exact path (`messages[3].attributes.color`) the client got wrong.
+"""
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .errors import ApiError, bad_parameter, invalid
+
+COMPLEXITY_RANGE = (1, 10)
+DURATION_MS_RANGE = (0, 60_000)
+DEFAULT_TASK_TYPE = "cpu"
+MESSAGE_FIELDS = frozenset({"content", "key", "attributes"})
+TASK_FIELDS = frozenset({"type", "complexity", "duration_ms", "payload"})
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A validated record, ready for the producer."""
+
+    id: str
+    key: str
+    value: dict[str, Any]
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, or None when it has none."""
+    if not request.body_exists:
+        return None
+    if request.content_type != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {request.content_type!r}",
+            "Content-Type",
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(
+            413, "too_large", f"the body exceeds {request.client_max_size} bytes", "body"
+        ) from None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {err}", "body") from None
+
+
+def _int_param(query: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_parameter(name, f"must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise bad_parameter(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _reject_unknown_params(query: Mapping[str, str], allowed: set[str]) -> None:
+    for name in query:
+        if name not in allowed:
+            raise bad_parameter(name, f"unknown parameter; expected one of {sorted(allowed)}")
+
+
+def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]]:
+    """Split a single-object or `{batch_field: [...]}` body into (path, object) pairs."""
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    if batch_field not in body:
+        return [("", body)]
+    if len(body) > 1:
+        extra = sorted(set(body) - {batch_field})[0]
+        raise invalid(extra, f"not allowed next to {batch_field!r}")
+    items = body[batch_field]
+    if not isinstance(items, list) or not items:
+        raise invalid(batch_field, "must be a non-empty array")
+    if len(items) > max_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{batch_field}: at most {max_batch} records per request, got {len(items)}",
+            batch_field,
+        )
+    pairs = []
+    for index, item in enumerate(items):
+        path = f"{batch_field}[{index}]."
+        if not isinstance(item, dict):
+            raise invalid(path[:-1], "must be a JSON object")
+        pairs.append((path, item))
+    return pairs
+
+
+def _check_fields(path: str, item: dict, allowed: frozenset[str]) -> None:
+    for name in item:
+        if name not in allowed:
+            raise invalid(f"{path}{name}", f"unknown field; expected one of {sorted(allowed)}")
+
+
+def _optional_str(path: str, item: dict, name: str) -> str | None:
+    value = item.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid(f"{path}{name}", "must be a string")
+    return value
+
+
+def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> int | None:
+    value = item.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"{path}{name}", "must be an integer")
+    if not bounds[0] <= value <= bounds[1]:
+        raise invalid(f"{path}{name}", f"must be between {bounds[0]} and {bounds[1]}")
+    return value
+
+
+def _message(path: str, item: dict) -> Outgoing:
+    _check_fields(path, item, MESSAGE_FIELDS)
+    content = _optional_str(path, item, "content")
+    if content is None:
+        raise invalid(f"{path}content", "is required")
+    key = _optional_str(path, item, "key")
+    attributes = item.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise invalid(f"{path}attributes", "must be an object of strings")
+    for name, value in attributes.items():
+        if not isinstance(value, str):
+            raise invalid(f"{path}attributes.{name}", "must be a string")
+    return _record(key, {"content": content, "attributes": attributes})
+
+
+def _task(path: str, item: dict) -> Outgoing:
+    _check_fields(path, item, TASK_FIELDS)
+    value = {
+        "type": _optional_str(path, item, "type") or DEFAULT_TASK_TYPE,
+        "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or 1,
+        "duration_ms": _optional_int(path, item, "duration_ms", DURATION_MS_RANGE),
+        "payload": item.get("payload"),
+    }
+    return _record(None, value)
+
+
+def _record(key: str | None, value: dict[str, Any]) -> Outgoing:
+    record_id = str(uuid.uuid4())
+    value = {"id": record_id, **value, "created_at": time.time()}
+    return Outgoing(record_id, key or record_id, value)
+
+
+def _synthetic_count(query: Mapping[str, str], body: Any, max_batch: int) -> int | None:
+    count = _int_param(query, "count", 1, max_batch)
+    if count is not None and body is not None:
+        raise bad_parameter("count", "send either ?count=N or a JSON body, not both")
+    if count is None and body is None:
+        raise invalid("body", "is required (or use ?count=N for synthetic records)")
+    return count
+
+
+def parse_messages(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
+    """Records for POST /messages: one object, a batch, or `?count=N` synthetic messages."""
+    _reject_unknown_params(query, {"count"})
+    count = _synthetic_count(query, body, max_batch)
+    if count is not None:
+        return [
+            _record(None, {"content": f"synthetic message {n} of {count}", "attributes": {}})
+            for n in range(1, count + 1)
+        ]
+    return [_message(path, item) for path, item in _items(body, max_batch, "messages")]
+
+
+def parse_tasks(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
+    """Records for POST /tasks: one object, a batch, or `?count=N&complexity=C` synthetic tasks."""
+    _reject_unknown_params(query, {"count", "complexity"})
+    complexity = _int_param(query, "complexity", *COMPLEXITY_RANGE)
+    count = _synthetic_count(query, body, max_batch)
+    if count is not None:
+        synthetic = {"type": "synthetic", "complexity": complexity or 1, "duration_ms": None}
+        return [_record(None, {**synthetic, "payload": None}) for _ in range(count)]
+    if complexity is not None:
+        raise bad_parameter("complexity", "only applies with ?count=N")
+    return [_task(path, item) for path, item in _items(body, max_batch, "tasks")]

@@ -1,0 +1,59 @@
+"""The worker half of the service: consumers, CPU pool and lag monitor, started and drained
+together."""
+
+import asyncio
+
+from .config import Settings
+from .consumers import TopicWorker
+from .lag import LagMonitor
+from .metrics import Metrics
+from .processing import Processor
+from .tasks import CpuPool
+
+
+class Worker:
+    """Owns everything a worker role runs; ready once Kafka answers and every group was joined."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._pool = CpuPool(settings.task_concurrency)
+        processor = Processor(metrics, self._pool, settings.task_unit_ms)
+        limiter = asyncio.Semaphore(settings.task_concurrency)
+        self.consumers = [
+            TopicWorker(
+                settings,
+                metrics,
+                settings.messages_topic,
+                settings.messages_group,
+                processor.message,
+                limiter,
+            ),
+            TopicWorker(
+                settings,
+                metrics,
+                settings.tasks_topic,
+                settings.tasks_group,
+                processor.task,
+                limiter,
+            ),
+        ]
+        self.lag = LagMonitor(settings, metrics, [(c.topic, c.group) for c in self.consumers])
+
+    @property
+    def ready(self) -> bool:
+        return self.lag.reachable.value and all(c.joined and c.alive for c in self.consumers)
+
+    def checks(self) -> dict[str, bool]:
+        checks = {f"consumer:{c.group}": c.joined and c.alive for c in self.consumers}
+        return {"kafka:worker": self.lag.reachable.value, **checks}
+
+    def start(self) -> None:
+        for consumer in self.consumers:
+            consumer.start()
+        self.lag.start()
+
+    async def stop(self) -> None:
+        grace = self._settings.shutdown_grace_seconds
+        await asyncio.gather(*(c.stop(grace) for c in self.consumers))
+        await self.lag.stop()
+        self._pool.close()
