@@ -21,9 +21,9 @@ def test_single_message_keeps_key_and_attributes():
     assert record.value["id"] == record.id
 
 
-def test_message_without_key_is_keyed_by_its_id():
+def test_message_without_key_stays_unkeyed():
     [record] = parse_messages({}, {"content": "hi"}, 10)
-    assert record.key == record.id
+    assert record.key is None
 
 
 def test_batch_and_synthetic_messages():

@@ -1,8 +1,9 @@
 """At-least-once consumption of one topic in one consumer group.
 
 Offsets are committed only after the records before them were processed, so a crash replays
-work instead of dropping it. A batch is processed concurrently under a shared limit; on stop the
-records not yet started are skipped and only the contiguous processed prefix of each partition
+work instead of dropping it. A batch is worked off by a fixed number of lanes (one coroutine
+each, not one per record, which keeps small records cheap); on stop the records not yet started
+are skipped and only the contiguous processed prefix of each partition
 is committed, which keeps the drain short without losing anything.
 """
 
@@ -51,14 +52,15 @@ class TopicWorker:
         topic: str,
         group: str,
         handle: Handler,
-        limiter: asyncio.Semaphore,
+        lanes: int,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
         self.topic = topic
         self.group = group
         self._handle = handle
-        self._limiter = limiter
+        self._lanes = lanes
+        self._consumed = metrics.consumed.labels(topic)
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -94,19 +96,17 @@ class TopicWorker:
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
     ) -> None:
         done = {tp: [False] * len(records) for tp, records in batches.items()}
+        queue = ((tp, i, r) for tp, records in batches.items() for i, r in enumerate(records))
 
-        async def one(tp: TopicPartition, index: int, record: ConsumerRecord) -> None:
-            async with self._limiter:
+        async def lane() -> None:
+            for tp, index, record in queue:
                 if self._stopping.is_set():
                     return
                 await self._handle(record)
                 done[tp][index] = True
 
-        for records in batches.values():
-            self._metrics.consumed.labels(self.topic).inc(len(records))
-        await asyncio.gather(
-            *(one(tp, i, r) for tp, records in batches.items() for i, r in enumerate(records))
-        )
+        self._consumed.inc(sum(len(records) for records in batches.values()))
+        await asyncio.gather(*(lane() for _ in range(self._lanes)))
         offsets = {}
         for tp, records in batches.items():
             flags = done[tp]

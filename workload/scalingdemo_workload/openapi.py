@@ -91,7 +91,10 @@ def openapi_document(settings: Settings) -> Schema:
     readiness["get"]["responses"]["503"] = {"description": "Not ready; `checks` says why."}
     message_properties = {
         "content": {"type": "string"},
-        "key": {"type": "string", "description": "Kafka record key; defaults to the id."},
+        "key": {
+            "type": "string",
+            "description": "Kafka record key; unkeyed records spread over partitions.",
+        },
         "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
     }
     task_properties = {

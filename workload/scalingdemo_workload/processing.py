@@ -4,6 +4,7 @@ Malformed records are counted as failed and then committed like any other: retry
 that can never parse would block its partition forever.
 """
 
+import functools
 import json
 import logging
 import time
@@ -20,9 +21,13 @@ class Processor:
     """Handlers for message and task records."""
 
     def __init__(self, metrics: Metrics, pool: CpuPool, unit_ms: int) -> None:
-        self._metrics = metrics
         self._pool = pool
         self._unit_ms = unit_ms
+        self._in_progress = metrics.tasks_in_progress
+        # Label lookups take a lock and a dict probe; resolve each topic's children once.
+        self._processed = functools.cache(metrics.processed.labels)
+        self._failed = functools.cache(metrics.failed.labels)
+        self._duration = functools.cache(metrics.task_duration.labels)
 
     def _decode(self, record: ConsumerRecord) -> dict | None:
         try:
@@ -30,7 +35,7 @@ class Processor:
         except (TypeError, ValueError):
             value = None
         if not isinstance(value, dict):
-            self._metrics.failed.labels(record.topic).inc()
+            self._failed(record.topic).inc()
             log.warning(
                 "undecodable record %s[%d]@%d", record.topic, record.partition, record.offset
             )
@@ -40,22 +45,21 @@ class Processor:
     async def message(self, record: ConsumerRecord) -> None:
         value = self._decode(record)
         if value is not None:
-            self._metrics.processed.labels(record.topic).inc()
+            self._processed(record.topic).inc()
             log.debug("processed message id=%s", value.get("id"))
 
     async def task(self, record: ConsumerRecord) -> None:
         value = self._decode(record)
         if value is None:
             return
-        metrics = self._metrics
         started = time.perf_counter()
-        with metrics.tasks_in_progress.track_inprogress():
+        with self._in_progress.track_inprogress():
             try:
                 await self._pool.burn(task_seconds(value, self._unit_ms))
             except Exception:
-                metrics.failed.labels(record.topic).inc()
+                self._failed(record.topic).inc()
                 log.exception("task id=%s failed", value.get("id"))
                 return
-        metrics.task_duration.labels(record.topic).observe(time.perf_counter() - started)
-        metrics.processed.labels(record.topic).inc()
+        self._duration(record.topic).observe(time.perf_counter() - started)
+        self._processed(record.topic).inc()
         log.debug("processed task id=%s", value.get("id"))

@@ -27,7 +27,7 @@ class Outgoing:
     """A validated record, ready for the producer."""
 
     id: str
-    key: str
+    key: str | None
     value: dict[str, Any]
 
 
@@ -154,7 +154,7 @@ def _task(path: str, item: dict) -> Outgoing:
 def _record(key: str | None, value: dict[str, Any]) -> Outgoing:
     record_id = str(uuid.uuid4())
     value = {"id": record_id, **value, "created_at": time.time()}
-    return Outgoing(record_id, key or record_id, value)
+    return Outgoing(record_id, key, value)
 
 
 def _synthetic_count(query: Mapping[str, str], body: Any, max_batch: int) -> int | None:

@@ -18,24 +18,12 @@ class Worker:
         self._settings = settings
         self._pool = CpuPool(settings.task_concurrency)
         processor = Processor(metrics, self._pool, settings.task_unit_ms)
-        limiter = asyncio.Semaphore(settings.task_concurrency)
         self.consumers = [
-            TopicWorker(
-                settings,
-                metrics,
-                settings.messages_topic,
-                settings.messages_group,
-                processor.message,
-                limiter,
-            ),
-            TopicWorker(
-                settings,
-                metrics,
-                settings.tasks_topic,
-                settings.tasks_group,
-                processor.task,
-                limiter,
-            ),
+            TopicWorker(settings, metrics, topic, group, handle, settings.task_concurrency)
+            for topic, group, handle in (
+                (settings.messages_topic, settings.messages_group, processor.message),
+                (settings.tasks_topic, settings.tasks_group, processor.task),
+            )
         ]
         self.lag = LagMonitor(settings, metrics, [(c.topic, c.group) for c in self.consumers])
 

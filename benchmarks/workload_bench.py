@@ -1,0 +1,318 @@
+"""Workload throughput and latency, each as a ratio to a ceiling measured in the same run.
+
+    python benchmarks/workload_bench.py --bootstrap 127.0.0.1:9092 [--seconds 5]
+
+Needs a reachable Kafka broker and `wrk` (Debian package). Three comparisons:
+
+1. HTTP: `POST /messages` driven by wrk against the workload (role api, acks=all) and against a
+   bare aiohttp handler that answers 202 without Kafka (the HTTP ceiling).
+2. Batch ingest: records/s through `POST /messages` with 1000-message batches, against a raw
+   aiokafka producer sending the same records with the same durability settings.
+3. Tasks: zero-duration tasks/s through the worker (consume, process, commit), against a raw
+   aiokafka consumer that decodes and commits the same records.
+
+All traffic stays on 127.0.0.1 and every phase is bounded in time.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.record import default_records
+from scalingdemo_workload.config import load_settings
+from scalingdemo_workload.contract import Env, Metric, Role
+from scalingdemo_workload.metrics import Metrics
+from scalingdemo_workload.worker import Worker
+
+BARE_APP = """
+from aiohttp import web
+async def accept(request):
+    await request.read()
+    return web.json_response({"accepted": 1}, status=202)
+app = web.Application()
+app.router.add_post("/messages", accept)
+web.run_app(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), print=None,
+            access_log=None)
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = '{"content": "benchmark message with a little payload", "attributes": {"k": "v"}}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+BATCH = 1000
+PARTITIONS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, path: str = "/healthz") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listened on port {port}{path}")
+
+
+@contextmanager
+def server(argv: list[str], port: int, env: dict[str, str] | None = None):
+    process = subprocess.Popen(argv, env={**os.environ, **(env or {})})
+    try:
+        wait_listening(port)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    Path(script.name).unlink()
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise SystemExit(f"{url}: {non_2xx.group(1)} failed requests\n{out}")
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
+
+
+async def wait_ready(port: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("the workload never became ready")
+
+
+def http_phase(env: dict[str, str], seconds: int, connections: int) -> dict[str, dict]:
+    bare_port, workload_port = free_port(), free_port()
+    results = {}
+    with server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port):
+        results["bare"] = wrk(f"http://127.0.0.1:{bare_port}/messages", seconds, connections)
+    workload_env = {**env, Env.PORT: str(workload_port), Env.HOST: "127.0.0.1"}
+    with server([sys.executable, "-m", "scalingdemo_workload"], workload_port, workload_env):
+        asyncio.run(wait_ready(workload_port))
+        results["workload"] = wrk(
+            f"http://127.0.0.1:{workload_port}/messages", seconds, connections
+        )
+    return results
+
+
+def batch_body() -> dict:
+    return {"messages": [{"content": "benchmark message", "attributes": {"k": "v"}}] * BATCH}
+
+
+async def ingest_via_api(port: int, seconds: float) -> float:
+    body = json.dumps(batch_body())
+    sent = 0
+    deadline = time.monotonic() + seconds
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def client() -> None:
+            nonlocal sent
+            while time.monotonic() < deadline:
+                url = f"http://127.0.0.1:{port}/messages"
+                async with session.post(url, data=body, headers=headers) as response:
+                    assert response.status == 202, await response.text()
+                    sent += BATCH
+
+        started = time.monotonic()
+        await asyncio.gather(client(), client())
+    return sent / (time.monotonic() - started)
+
+
+async def ingest_raw(bootstrap: str, topic: str, seconds: float) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    record = {"id": str(uuid.uuid4()), "content": "benchmark message", "attributes": {"k": "v"}}
+    sent = 0
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            futures = [
+                await producer.send(topic, json.dumps({**record, "n": n}).encode())
+                for n in range(BATCH)
+            ]
+            await asyncio.gather(*futures)
+            sent += BATCH
+    finally:
+        await producer.stop()
+    return sent / (time.monotonic() - started)
+
+
+def ingest_phase(env: dict[str, str], bootstrap: str, topic: str, seconds: float) -> dict:
+    port = free_port()
+    with server(
+        [sys.executable, "-m", "scalingdemo_workload"],
+        port,
+        {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"},
+    ):
+        asyncio.run(wait_ready(port))
+        workload = asyncio.run(ingest_via_api(port, seconds))
+    raw = asyncio.run(ingest_raw(bootstrap, topic, seconds))
+    return {"workload": workload, "raw": raw}
+
+
+async def fill_tasks(bootstrap: str, topic: str, count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        task = {"type": "cpu", "complexity": 1, "duration_ms": 0, "payload": None}
+        futures = [
+            await producer.send(topic, json.dumps({**task, "id": str(n)}).encode())
+            for n in range(count)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_raw(bootstrap: str, topic: str, count: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    started = time.monotonic()
+    await consumer.start()
+    seen = 0
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    json.loads(record.value)
+                seen += len(records)
+            if batches:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+    return count / (time.monotonic() - started)
+
+
+async def consume_worker(env: dict[str, str], count: int) -> float:
+    settings = load_settings({**env, Env.ROLE: Role.WORKER})
+    metrics = Metrics()
+    worker = Worker(settings, metrics)
+    labels = {"topic": settings.tasks_topic}
+    started = time.monotonic()
+    worker.start()
+    try:
+        while True:
+            await asyncio.sleep(0.05)
+            if (metrics.registry.get_sample_value(Metric.RECORDS_PROCESSED, labels) or 0) >= count:
+                break
+    finally:
+        elapsed = time.monotonic() - started
+        await worker.stop()
+    return count / elapsed
+
+
+def tasks_phase(env: dict[str, str], bootstrap: str, topic: str, count: int) -> dict:
+    asyncio.run(fill_tasks(bootstrap, topic, count))
+    raw = asyncio.run(consume_raw(bootstrap, topic, count))
+    worker_env = {**env, Env.TASKS_GROUP: f"bench-{uuid.uuid4().hex[:8]}"}
+    workload = asyncio.run(consume_worker(worker_env, count))
+    return {"workload": workload, "raw": raw}
+
+
+async def create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap", required=True, help="Kafka host:port (loopback only)")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--tasks", type=int, default=20_000, help="records in the task phase")
+    args = parser.parse_args()
+    suffix = uuid.uuid4().hex[:8]
+    messages, tasks = f"bench-messages-{suffix}", f"bench-tasks-{suffix}"
+    asyncio.run(create_topics(args.bootstrap, [messages, tasks]))
+    env = {
+        Env.ROLE: Role.API,
+        Env.BOOTSTRAP_SERVERS: args.bootstrap,
+        Env.MESSAGES_TOPIC: messages,
+        Env.TASKS_TOPIC: tasks,
+        Env.LOG_LEVEL: "WARNING",
+    }
+    c_extension = default_records.DefaultRecordBatchBuilder.__module__
+    print(f"aiokafka record codec: {c_extension} (C extension: {'_crecords' in c_extension})")
+
+    http = http_phase(env, args.seconds, args.connections)
+    bare, work = http["bare"], http["workload"]
+    print(
+        f"HTTP POST /messages  bare 202: {bare['rps']:.0f} req/s p50 {bare['p50_ms']:.2f} ms "
+        f"p99 {bare['p99_ms']:.2f} ms | workload: {work['rps']:.0f} req/s "
+        f"p50 {work['p50_ms']:.2f} ms p99 {work['p99_ms']:.2f} ms | "
+        f"throughput ratio {work['rps'] / bare['rps']:.2f}, "
+        f"p50 ratio {work['p50_ms'] / bare['p50_ms']:.1f}x, "
+        f"p99 ratio {work['p99_ms'] / bare['p99_ms']:.1f}x"
+    )
+    ingest = ingest_phase(env, args.bootstrap, messages, args.seconds)
+    print(
+        f"Batch ingest ({BATCH}/request)  raw producer: {ingest['raw']:.0f} msg/s | "
+        f"workload: {ingest['workload']:.0f} msg/s | ratio {ingest['workload'] / ingest['raw']:.2f}"
+    )
+    consumed = tasks_phase(env, args.bootstrap, tasks, args.tasks)
+    print(
+        f"Tasks (duration 0, {args.tasks})  raw consumer: {consumed['raw']:.0f}/s | "
+        f"worker: {consumed['workload']:.0f}/s | "
+        f"ratio {consumed['workload'] / consumed['raw']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
