@@ -169,7 +169,10 @@ class Settings:
         "Where a group without committed offsets starts (match KEDA's offsetResetPolicy).",
     )
     task_concurrency: int = _setting(
-        Env.TASK_CONCURRENCY, number_in(int, 1, 256), 2, "Records a worker processes at once."
+        Env.TASK_CONCURRENCY,
+        number_in(int, 1, 256),
+        2,
+        "Records each consumer processes at once; also the number of CPU processes for tasks.",
     )
     task_unit_ms: int = _setting(
         Env.TASK_UNIT_MS,
