@@ -208,7 +208,7 @@ async def test_lag_gauge_reflects_unconsumed_tasks(wiring: Wiring):
 async def test_broker_outage_answers_503_quickly_and_recovers(bed, wiring: Wiring):
     if not bed.local:
         pytest.skip("stopping Kafka needs the local test bed, not an existing cluster")
-    async with serving(wiring.settings(Role.API)) as client:
+    async with serving(wiring.settings(Role.ALL)) as client:
         await until_ready(client)
         await post_ok(client, "/messages", json={"content": "before"})
         bed.kafka.stop()
@@ -225,6 +225,9 @@ async def test_broker_outage_answers_503_quickly_and_recovers(bed, wiring: Wirin
                 return (await client.get("/readyz")).status == 503
 
             await eventually(not_ready, 30, "/readyz to turn 503 with the broker down")
+            checks = (await (await client.get("/readyz")).json())["checks"]
+            assert checks["kafka:producer"] is False
+            assert (await client.get("/healthz")).status == 200
         finally:
             bed.kafka.start()
         await until_ready(client, within=120)

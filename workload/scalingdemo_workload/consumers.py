@@ -85,6 +85,10 @@ class TopicWorker:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def crashed(self) -> bool:
+        return self._task is not None and self._task.done() and not self._stopping.is_set()
+
     async def _run(self) -> None:
         self._consumer = await start_with_retry(f"consumer {self.group}", self._create, self._start)
         while not self._stopping.is_set():

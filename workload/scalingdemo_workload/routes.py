@@ -14,7 +14,10 @@ VERSION = importlib.metadata.version("scalingdemo")
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the event loop answers. Kafka trouble must not restart the pod."""
+    """Liveness: the event loop answers and no consumer loop died. Kafka being unreachable does
+    not count: a restart would not bring it back."""
+    if WORKER in request.app and request.app[WORKER].crashed:
+        return web.json_response({"status": "a consumer loop stopped"}, status=503)
     return web.json_response({"status": "ok"})
 
 

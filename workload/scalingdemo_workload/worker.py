@@ -12,7 +12,7 @@ from .tasks import CpuPool
 
 
 class Worker:
-    """Owns everything a worker role runs; ready once Kafka answers and every group was joined."""
+    """Owns everything a worker role runs, started and stopped as one."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
@@ -28,8 +28,9 @@ class Worker:
         self.lag = LagMonitor(settings, metrics, [(c.topic, c.group) for c in self.consumers])
 
     @property
-    def ready(self) -> bool:
-        return self.lag.reachable.value and all(c.joined and c.alive for c in self.consumers)
+    def crashed(self) -> bool:
+        """A consumer loop ended on its own: only a restart brings it back."""
+        return any(c.crashed for c in self.consumers)
 
     def checks(self) -> dict[str, bool]:
         checks = {f"consumer:{c.group}": c.joined and c.alive for c in self.consumers}
