@@ -1,0 +1,113 @@
+"""Run the real operator as a subprocess and install the CRD: shared by tests and benchmarks.
+
+The operator is started exactly as a user would start it (`python -m scalingdemo_operator`),
+restricted to given namespaces so concurrent tests do not see each other's resources, with its
+/metrics and kopf liveness endpoints on free local ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.testbed.processes import free_port, http_ok
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+CRD_DIRECTORY = REPOSITORY / "crds"
+STARTUP_SECONDS = 60
+STOP_SECONDS = 30
+
+
+def install_crd(kubectl: Path, kubeconfig: Path) -> None:
+    """Apply crds/ server-side (idempotent) and wait until the API serves the resource."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(kubectl), *argv], env=env, capture_output=True, text=True, check=False
+        )
+
+    applied = run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIRECTORY))
+    if applied.returncode:
+        raise RuntimeError(f"kubectl apply of the CRD failed: {applied.stderr}")
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while run("get", "scalingdemos", "--all-namespaces").returncode:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API server never started serving scalingdemos")
+        time.sleep(0.2)
+
+
+class OperatorProcess:
+    """One operator process; start/stop may be repeated (a restart keeps the same ports)."""
+
+    def __init__(self, kubeconfig: Path, namespaces: list[str], log: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespaces = namespaces
+        self.log = log
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "scalingdemo_operator"]
+        for namespace in self.namespaces:
+            argv += ["--namespace", namespace]
+        argv += [
+            "--metrics-address",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+        ]
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                argv, env=env, cwd=REPOSITORY, stdout=sink, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        alive = http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz")
+        while not alive():
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the operator exited with {self.process.returncode}: {self.log}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the operator did not become live; see {self.log}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM (kopf stops gracefully), SIGKILL if it does not."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Stop abruptly, like a crashed or evicted pod."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and labels.items() <= sample.labels.items():
+                    total += sample.value
+        return total

@@ -1,0 +1,24 @@
+"""Pure functions from a spec to the manifests of every child; no I/O, no kopf.
+
+`desired_children` is the one list the reconcile applies; later concerns (autoscaling, topics,
+monitoring) add their builders here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import workload
+from .common import Manifest, Owner
+
+if TYPE_CHECKING:
+    from ..spec import ScalingDemoSpec
+
+
+def desired_children(spec: ScalingDemoSpec, owner: Owner) -> list[Manifest]:
+    """Every child the spec wants, in apply order (Services before the pods they front)."""
+    children: list[Manifest] = []
+    for name in spec.components():
+        children.append(workload.service(owner, name))
+        children.append(workload.deployment(spec, owner, name))
+    return children

@@ -1,0 +1,120 @@
+"""The workload's environment-variable contract, applied to a spec.
+
+The only builder module that knows variable names; they come from scalingdemo_workload.contract
+so the operator and the workload cannot disagree. Credentials are mounted from Secrets as files
+(the workload reads the *_FILE variables), never copied into the pod spec.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scalingdemo_workload.contract import Defaults, Env, Role
+
+from .common import Owner
+
+if TYPE_CHECKING:
+    from ..spec import ScalingDemoSpec
+
+PORT = Defaults.PORT
+SASL_DIR = "/var/run/secrets/scalingdemo/kafka-sasl"
+CA_DIR = "/var/run/secrets/scalingdemo/kafka-ca"
+
+MANAGED_ENV = frozenset(
+    {
+        Env.ROLE,
+        Env.PORT,
+        Env.SERVICE_NAME,
+        Env.POD_NAME,
+        Env.LOG_LEVEL,
+        Env.BOOTSTRAP_SERVERS,
+        Env.MESSAGES_TOPIC,
+        Env.TASKS_TOPIC,
+        Env.MESSAGES_GROUP,
+        Env.TASKS_GROUP,
+        Env.OFFSET_RESET,
+        Env.TASK_CONCURRENCY,
+        Env.SECURITY_PROTOCOL,
+        Env.SASL_MECHANISM,
+        Env.SASL_USERNAME,
+        Env.SASL_USERNAME_FILE,
+        Env.SASL_PASSWORD,
+        Env.SASL_PASSWORD_FILE,
+        Env.TLS_CA_FILE,
+    }
+)
+"""Variables derived from the spec; users may not set them through spec.<component>.env."""
+
+
+def role(spec: ScalingDemoSpec, component: str) -> str:
+    """The API runs the combined role when there is no worker to process its records."""
+    if component == "api":
+        return Role.API if spec.worker.enabled else Role.ALL
+    return Role.WORKER
+
+
+def kafka_names(spec: ScalingDemoSpec, owner: Owner) -> dict[str, str]:
+    """Topic and group names, defaulting to names unique per ScalingDemo on a shared cluster."""
+    prefix = f"{owner.namespace}-{owner.name}"
+    topics, groups = spec.kafka.topics, spec.kafka.consumer_groups
+    return {
+        Env.MESSAGES_TOPIC: topics.messages.name or f"{prefix}-messages",
+        Env.TASKS_TOPIC: topics.tasks.name or f"{prefix}-tasks",
+        Env.MESSAGES_GROUP: groups.messages or f"{prefix}-messages-consumer",
+        Env.TASKS_GROUP: groups.tasks or f"{prefix}-tasks-consumer",
+    }
+
+
+def _plain(name: str, value: object) -> dict[str, Any]:
+    return {"name": name, "value": str(value)}
+
+
+def environment(spec: ScalingDemoSpec, owner: Owner, component: str) -> list[dict[str, Any]]:
+    """Container env: the contract variables first, then the user's extras in their order."""
+    auth = spec.kafka.auth
+    env = [
+        _plain(Env.ROLE, role(spec, component)),
+        _plain(Env.PORT, PORT),
+        _plain(Env.SERVICE_NAME, owner.child_name(component)),
+        {"name": Env.POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        _plain(Env.LOG_LEVEL, spec.log_level),
+        _plain(Env.BOOTSTRAP_SERVERS, spec.kafka.bootstrap_servers),
+        *(_plain(name, value) for name, value in kafka_names(spec, owner).items()),
+        _plain(Env.OFFSET_RESET, spec.kafka.offset_reset),
+        _plain(Env.SECURITY_PROTOCOL, auth.security_protocol if auth else "PLAINTEXT"),
+    ]
+    if component == "worker" or role(spec, component) == Role.ALL:
+        env.append(_plain(Env.TASK_CONCURRENCY, spec.worker.concurrency))
+    if auth and auth.sasl:
+        env += [
+            _plain(Env.SASL_MECHANISM, auth.sasl.mechanism),
+            _plain(Env.SASL_USERNAME_FILE, f"{SASL_DIR}/username"),
+            _plain(Env.SASL_PASSWORD_FILE, f"{SASL_DIR}/password"),
+        ]
+    if auth and auth.tls and auth.tls.enabled and auth.tls.ca_secret_name:
+        env.append(_plain(Env.TLS_CA_FILE, f"{CA_DIR}/ca.crt"))
+    user = getattr(spec, component).env
+    return env + [_plain(variable.name, variable.value) for variable in user]
+
+
+def secret_volumes(spec: ScalingDemoSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes and mounts for the Kafka credentials named in spec.kafka.auth."""
+    auth = spec.kafka.auth
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if auth and auth.sasl:
+        items = [
+            {"key": auth.sasl.username_key, "path": "username"},
+            {"key": auth.sasl.password_key, "path": "password"},
+        ]
+        volumes.append(
+            {"name": "kafka-sasl", "secret": {"secretName": auth.sasl.secret_name, "items": items}}
+        )
+        mounts.append({"name": "kafka-sasl", "mountPath": SASL_DIR, "readOnly": True})
+    if auth and auth.tls and auth.tls.enabled and auth.tls.ca_secret_name:
+        items = [{"key": auth.tls.ca_key, "path": "ca.crt"}]
+        volumes.append(
+            {"name": "kafka-ca", "secret": {"secretName": auth.tls.ca_secret_name, "items": items}}
+        )
+        mounts.append({"name": "kafka-ca", "mountPath": CA_DIR, "readOnly": True})
+    return volumes, mounts

@@ -1,0 +1,62 @@
+"""kopf wiring only: which events call the reconcile, and the operator's startup settings.
+
+Drift repair is event-driven: the operator watches the Deployments and Services it manages and
+reconciles their ScalingDemo whenever one is edited or deleted. A kopf timer would also repair
+drift, but kopf puts a finalizer on every object that has a timer, and a finalizer is reserved
+for external state (DESIGN.md): deleting a demo must not depend on the operator running.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from .builders.common import FIELD_MANAGER, GROUP, MANAGED_BY_LABEL, PLURAL, VERSION, Owner
+from .kube import Kube, client_from_environment
+from .reconcile import Event, reconcile, reconcile_owner_of
+
+RETRY_BACKOFF_SECONDS = 10
+MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Own annotation names and finalizer, explicit events only, metrics server, API client."""
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = FIELD_MANAGER
+    settings.posting.reporting_instance = socket.gethostname()
+    if memo.get("metrics_port") is not None:
+        prometheus_client.start_http_server(memo["metrics_port"], addr=memo["metrics_address"])
+    memo["kube"] = Kube(client_from_environment())
+
+
+def _post(body: Mapping[str, Any], events: Iterable[Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
+@kopf.on.create(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
+@kopf.on.update(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
+async def reconcile_demo(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _post(body, await reconcile(memo["kube"], Owner.from_body(body)))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+@kopf.on.event("v1", "services", labels=MANAGED)
+async def child_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if type is None:  # the initial listing: on.resume already reconciles every demo
+        return
+    outcome = await reconcile_owner_of(memo["kube"], body)
+    if outcome is not None:
+        _post(*outcome)

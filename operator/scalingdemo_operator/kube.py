@@ -1,0 +1,184 @@
+"""The one place that talks to the Kubernetes API.
+
+A thin async wrapper over the official client: generic get/list/apply/delete by apiVersion and
+kind (children of new kinds only need a line in RESOURCES), server-side apply with the fixed
+field manager and forced conflicts, and retries with exponential backoff for transient failures
+(throttling, server errors, dropped connections). Blocking client calls run in worker threads so
+the kopf event loop stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import kubernetes
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from . import metrics
+from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
+
+RESOURCES: dict[tuple[str, str], str] = {
+    ("apps/v1", "Deployment"): "deployments",
+    ("v1", "Service"): "services",
+    (API_VERSION, KIND): PLURAL,
+}
+"""Plural resource names of every kind the operator reads or writes."""
+
+CHILD_KINDS: tuple[tuple[str, str], ...] = (("v1", "Service"), ("apps/v1", "Deployment"))
+"""Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
+
+TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+REQUEST_TIMEOUT_SECONDS = 30
+RETRY_ATTEMPTS = 5
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: the same request may succeed later without anyone changing anything."""
+    if isinstance(error, ApiException):
+        return (error.status or 0) in TRANSIENT_STATUSES
+    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def client_from_environment() -> kubernetes.client.ApiClient:
+    """In-cluster service account when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.ApiClient()
+
+
+def _path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{base}/namespaces/{namespace}/{RESOURCES[(api_version, kind)]}"
+    return f"{path}/{name}" if name else path
+
+
+class Kube:
+    """Async Kubernetes access for the reconcile; one instance per operator process."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self._client = client
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method, url, headers, body, _ = self._client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        data = response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response)
+        return json.loads(data) if data else {}
+
+    async def _call(self, verb: str, kind: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request with retries; every attempt is counted, failures by status."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(initial=0.2, max=5),
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                metrics.API_REQUESTS.labels(verb, kind).inc()
+                try:
+                    return await asyncio.to_thread(self._send, method, path, **kwargs)
+                except ApiException as error:
+                    metrics.ERRORS.labels(kind, str(error.status or 0)).inc()
+                    raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self._call("get", kind, "GET", _path(api_version, kind, namespace, name))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list_children(self, owner: Owner, selector: str) -> list[Manifest]:
+        """Every child of the owner (by label, then by controller uid, so look-alikes are left)."""
+        found = []
+        for api_version, kind in CHILD_KINDS:
+            listing = await self._call(
+                "list",
+                kind,
+                "GET",
+                _path(api_version, kind, owner.namespace),
+                query=[("labelSelector", selector)],
+            )
+            for item in listing.get("items", []):
+                if any(
+                    ref.get("uid") == owner.uid
+                    for ref in item["metadata"].get("ownerReferences", [])
+                ):
+                    found.append({"apiVersion": api_version, "kind": kind, **item})
+        return found
+
+    async def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply with the operator's field manager, taking over conflicting fields."""
+        metadata = manifest["metadata"]
+        path = _path(
+            manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
+        )
+        return await self._call(
+            "apply",
+            manifest["kind"],
+            "PATCH",
+            path,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=manifest,
+            content_type="application/apply-patch+yaml",
+        )
+
+    async def delete(self, manifest: Mapping[str, Any]) -> None:
+        """Delete in the background (dependents go to the garbage collector); gone is fine."""
+        metadata = manifest["metadata"]
+        path = _path(
+            manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
+        )
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": metadata["uid"]}}
+        try:
+            await self._call("delete", manifest["kind"], "DELETE", path, body=body)
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise
+
+    async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> None:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        path = _path(API_VERSION, KIND, owner.namespace, owner.name) + "/status"
+        await self._call(
+            "patch",
+            KIND,
+            "PATCH",
+            path,
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )

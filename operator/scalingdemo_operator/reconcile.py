@@ -1,0 +1,206 @@
+"""One idempotent reconcile: desired children -> server-side apply, prune, status, events.
+
+Level-based: every call compares the whole desired state with what exists, whatever triggered it
+(a spec change, an operator restart, a child that was edited or deleted). Nothing is written when
+nothing differs, so steady state costs only reads. Returns the events to post; posting them is
+the caller's (kopf's) business.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from asyncio import Lock
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from . import metrics
+from .builders import desired_children
+from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
+from .builders.workload import endpoint
+from .diff import needs_apply
+from .kube import Kube, is_transient
+from .spec import ScalingDemoSpec, SpecError, parse
+from .status import (
+    READY,
+    Condition,
+    merge_conditions,
+    ready_condition,
+    replica_counts,
+    workload_condition,
+)
+
+MAX_LISTED_CHANGES = 6
+WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed"})
+"""Ready reasons that need a person: each new one is announced once with a Warning event."""
+
+_locks: weakref.WeakValueDictionary[str, Lock] = weakref.WeakValueDictionary()
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes event to post on the ScalingDemo."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['kind']} {manifest['metadata']['name']}"
+
+
+def _api_message(error: ApiException) -> str:
+    """The API server's own explanation (it names the invalid field) rather than a dump."""
+    try:
+        return json.loads(error.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"HTTP {error.status}: {error.reason}"
+
+
+async def reconcile(kube: Kube, owner: Owner) -> list[Event]:
+    """Reconcile one ScalingDemo; concurrent triggers for the same object run one at a time.
+
+    The object is read again inside the lock: a trigger that waited may carry a body from
+    before the previous reconcile's status write, and acting on it would repeat that work.
+    """
+    lock = _locks.setdefault(owner.uid, Lock())
+    async with lock:
+        body = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)
+        if body is None or body["metadata"]["uid"] != owner.uid:
+            return []
+        if body["metadata"].get("deletionTimestamp"):
+            return []
+        with metrics.RECONCILE_DURATION.time():
+            try:
+                events, result = await _reconcile(kube, owner, body)
+            except Exception:
+                metrics.RECONCILES.labels("error").inc()
+                raise
+    metrics.RECONCILES.labels(result).inc()
+    return events
+
+
+async def reconcile_owner_of(
+    kube: Kube, child: Mapping[str, Any]
+) -> tuple[Manifest, list[Event]] | None:
+    """A child changed or vanished: reconcile the ScalingDemo that controls it.
+
+    Returns a reference to the ScalingDemo (enough to post events on it) and the events.
+    """
+    references = child.get("metadata", {}).get("ownerReferences", [])
+    found = next(
+        (ref for ref in references if ref.get("kind") == KIND and ref.get("controller")), None
+    )
+    if found is None:
+        return None
+    owner = Owner(namespace=child["metadata"]["namespace"], name=found["name"], uid=found["uid"])
+    return owner.object_reference(), await reconcile(kube, owner)
+
+
+async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple[list[Event], str]:
+    generation = body["metadata"].get("generation", 0)
+    previous = body.get("status") or {}
+    try:
+        spec = parse(body.get("spec") or {})
+    except SpecError as error:
+        invalid = Condition(READY, "False", "InvalidSpec", str(error))
+        status = {
+            "conditions": merge_conditions(
+                previous.get("conditions", []), [invalid], generation, _now()
+            )
+        }
+        await _write_status(kube, owner, previous, status)
+        return warnings_for(previous, invalid), "invalid"
+
+    events, observed, failures = await _apply_children(kube, owner, spec)
+    deployments = {
+        manifest["metadata"]["name"]: manifest
+        for manifest in observed
+        if manifest["kind"] == "Deployment"
+    }
+    wanted = [owner.child_name(name) for name in spec.components()]
+    workload = workload_condition(wanted, deployments)
+    problems = [Condition(READY, "False", "ApplyFailed", "; ".join(failures))] if failures else []
+    ready = ready_condition([*problems, workload])
+    status: dict[str, Any] = {
+        "observedGeneration": previous.get("observedGeneration") if failures else generation,
+        "conditions": merge_conditions(
+            previous.get("conditions", []), [ready, workload], generation, _now()
+        ),
+        "endpoint": endpoint(owner, spec),
+    }
+    for name in ("api", "worker"):
+        enabled = name in spec.components()
+        status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
+    await _write_status(kube, owner, previous, status)
+    return events + warnings_for(previous, ready), "failed" if failures else "applied"
+
+
+async def _apply_children(
+    kube: Kube, owner: Owner, spec: ScalingDemoSpec
+) -> tuple[list[Event], list[Manifest], list[str]]:
+    """Apply what differs, delete what is no longer wanted; report events, objects, failures."""
+    live = {
+        (item["kind"], item["metadata"]["name"]): item
+        for item in await kube.list_children(owner, ownership_selector(owner))
+    }
+    events: list[Event] = []
+    observed: list[Manifest] = []
+    failures: list[str] = []
+    for manifest in desired_children(spec, owner):
+        current = live.pop((manifest["kind"], manifest["metadata"]["name"]), None)
+        changes = ["(missing)"] if current is None else needs_apply(manifest, current)
+        if not changes:
+            observed.append(current)
+            continue
+        try:
+            observed.append(await kube.apply(manifest))
+        except ApiException as error:
+            if is_transient(error):
+                raise
+            failures.append(f"{_describe(manifest)}: {_api_message(error)}")
+            continue
+        if current is None:
+            events.append(Event("Normal", "Created", f"Created {_describe(manifest)}"))
+        else:
+            listed = ", ".join(changes[:MAX_LISTED_CHANGES])
+            more = len(changes) - MAX_LISTED_CHANGES
+            suffix = f" and {more} more" if more > 0 else ""
+            events.append(
+                Event("Normal", "Updated", f"Updated {_describe(manifest)}: {listed}{suffix}")
+            )
+    for leftover in live.values():
+        await kube.delete(leftover)
+        message = f"Deleted {_describe(leftover)}: the spec no longer wants it"
+        events.append(Event("Normal", "Deleted", message))
+    return events, observed, failures
+
+
+def warnings_for(previous: Mapping[str, Any], ready: Condition) -> list[Event]:
+    """A Warning when Ready newly turns to a state someone must fix; silence while it persists."""
+    if ready.healthy or ready.reason not in WARNING_REASONS:
+        return []
+    before = next(
+        (item for item in previous.get("conditions", []) if item.get("type") == READY), {}
+    )
+    if (before.get("reason"), before.get("message")) == (ready.reason, ready.message):
+        return []
+    return [Event("Warning", ready.reason, ready.message)]
+
+
+async def _write_status(
+    kube: Kube, owner: Owner, previous: Mapping[str, Any], status: Mapping[str, Any]
+) -> None:
+    """Patch only what changed; None removes a field (merge-patch semantics)."""
+    patch = {key: value for key, value in status.items() if previous.get(key) != value}
+    if patch:
+        await kube.patch_status(owner, patch)

@@ -1,0 +1,209 @@
+"""Typed view of a ScalingDemo spec.
+
+The CRD in crds/ is the source of truth for the schema; this model mirrors it (a unit test walks
+both and fails on any difference in names, defaults, enums or bounds) so the builders get typed,
+defaulted values even when a spec did not pass through the API server (unit tests, benchmarks).
+Cross-field checks that need knowledge the CRD does not have live in `problems`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from .builders.env import MANAGED_ENV
+
+Quantity = str | None
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+"""Kubernetes' resource.Quantity syntax, as in the CRD."""
+
+
+class SpecError(ValueError):
+    """The spec cannot be used; each entry of `problems` names the offending field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    """camelCase aliases like the CRD, immutable, unknown fields refused (they mean drift)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class TopicSpec(_Model):
+    name: str | None = Field(None, min_length=1, max_length=249, pattern=r"^[a-zA-Z0-9._-]+$")
+    partitions: int = Field(6, ge=1, le=1000)
+    replication_factor: int = Field(1, ge=1, le=10)
+    config: dict[str, str] = Field(default_factory=dict, max_length=32)
+
+
+class Topics(_Model):
+    messages: TopicSpec = TopicSpec()
+    tasks: TopicSpec = TopicSpec()
+
+
+class ConsumerGroups(_Model):
+    messages: str | None = Field(None, min_length=1, max_length=255)
+    tasks: str | None = Field(None, min_length=1, max_length=255)
+
+
+class SaslAuth(_Model):
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    secret_name: str = Field(min_length=1, max_length=253)
+    username_key: str = Field("username", min_length=1)
+    password_key: str = Field("password", min_length=1)
+
+
+class TlsAuth(_Model):
+    enabled: bool = True
+    ca_secret_name: str | None = Field(None, min_length=1, max_length=253)
+    ca_key: str = Field("ca.crt", min_length=1)
+
+
+class KafkaAuth(_Model):
+    sasl: SaslAuth | None = None
+    tls: TlsAuth | None = None
+
+    @property
+    def security_protocol(self) -> str:
+        """Kafka's security.protocol implied by which sections are present."""
+        tls = self.tls is not None and self.tls.enabled
+        if self.sasl is not None:
+            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        return "SSL" if tls else "PLAINTEXT"
+
+
+class Kafka(_Model):
+    bootstrap_servers: str = Field(
+        max_length=1024, pattern=r"^[^\s,:]+:[0-9]{1,5}(,[^\s,:]+:[0-9]{1,5})*$"
+    )
+    offset_reset: Literal["earliest", "latest"] = "earliest"
+    topics: Topics = Topics()
+    consumer_groups: ConsumerGroups = ConsumerGroups()
+    auth: KafkaAuth | None = None
+
+
+class _Quantities(_Model):
+    @field_validator("cpu", "memory", mode="before", check_fields=False)
+    @classmethod
+    def _as_string(cls, value: int | str | None) -> str | None:
+        """The API server keeps int-or-string quantities as given; builders want strings."""
+        return None if value is None else str(value)
+
+
+class Requests(_Quantities):
+    cpu: Quantity = Field("100m", pattern=QUANTITY_PATTERN)
+    memory: Quantity = Field("128Mi", pattern=QUANTITY_PATTERN)
+
+
+class Limits(_Quantities):
+    cpu: Quantity = Field(None, pattern=QUANTITY_PATTERN)
+    memory: Quantity = Field("256Mi", pattern=QUANTITY_PATTERN)
+
+
+class Resources(_Model):
+    requests: Requests = Requests()
+    limits: Limits = Limits()
+
+
+class EnvVar(_Model):
+    name: str = Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    value: str = Field("", max_length=4096)
+
+
+class Autoscaling(_Model):
+    enabled: bool = False
+
+
+class VerticalScaling(_Model):
+    enabled: bool = False
+
+
+class Component(_Model):
+    enabled: bool = True
+    replicas: int = Field(1, ge=0, le=100)
+    resources: Resources = Resources()
+    env: list[EnvVar] = Field(default_factory=list, max_length=64)
+    autoscaling: Autoscaling = Autoscaling()
+    vertical_scaling: VerticalScaling = VerticalScaling()
+
+
+class Worker(Component):
+    concurrency: int = Field(4, ge=1, le=256)
+
+
+class Prometheus(_Model):
+    server_address: str = Field(max_length=1024, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+
+
+class Monitoring(_Model):
+    prometheus: Prometheus | None = None
+
+
+class ScalingDemoSpec(_Model):
+    image: str = Field(min_length=1, max_length=512)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: Kafka
+    api: Component = Component()
+    worker: Worker = Worker()
+    monitoring: Monitoring = Monitoring()
+
+    def components(self) -> dict[str, Component]:
+        """The enabled components by name, in a stable order."""
+        return {
+            name: component
+            for name, component in (("api", self.api), ("worker", self.worker))
+            if component.enabled
+        }
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    path = "spec"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse(raw: dict) -> ScalingDemoSpec:
+    """Validate a raw spec; the error lists every problem with the field it concerns."""
+    try:
+        spec = ScalingDemoSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(
+            [f"{_location(item['loc'])}: {item['msg']}" for item in error.errors()]
+        ) from None
+    found = problems(spec)
+    if found:
+        raise SpecError(found)
+    return spec
+
+
+def problems(spec: ScalingDemoSpec) -> list[str]:
+    """Cross-field rules the CRD cannot express because they need the workload contract.
+
+    The operator owns every `SCALINGDEMO_*` variable it derives from the spec; a user-supplied
+    variable of the same name would silently fight the spec, so it is refused instead. The CRD
+    repeats the at-least-one-component rule in CEL; it is checked here too because specs built
+    in Python (tests, benchmarks) never pass through the API server.
+    """
+    found = []
+    if not spec.components():
+        found.append("spec.api.enabled: at least one of spec.api and spec.worker must be enabled")
+    for name, component in (("api", spec.api), ("worker", spec.worker)):
+        for index, variable in enumerate(component.env):
+            if variable.name in MANAGED_ENV:
+                found.append(
+                    f"spec.{name}.env[{index}].name: {variable.name} is set by the operator from "
+                    "the spec; change the corresponding spec field instead"
+                )
+    return found

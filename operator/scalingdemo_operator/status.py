@@ -1,0 +1,98 @@
+"""Status of a ScalingDemo computed from what was observed: pure, so transitions are testable.
+
+Conditions follow metav1.Condition: lastTransitionTime moves only when the status flips, and
+every condition carries the generation it was computed for. Ready summarises the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+READY = "Ready"
+WORKLOAD_AVAILABLE = "WorkloadAvailable"
+
+REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "True"
+
+
+def merge_conditions(
+    previous: Iterable[Mapping[str, Any]],
+    current: Iterable[Condition],
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """New condition list; keeps each lastTransitionTime unless that condition's status flipped.
+
+    Conditions of types this reconcile did not compute (added by other concerns) are kept.
+    """
+    old = {item["type"]: item for item in previous}
+    merged = dict(old)
+    for condition in current:
+        before = old.get(condition.type)
+        flipped = before is None or before.get("status") != condition.status
+        merged[condition.type] = {
+            "type": condition.type,
+            "status": condition.status,
+            "reason": condition.reason,
+            "message": condition.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": now if flipped else before["lastTransitionTime"],
+        }
+    return [merged[key] for key in sorted(merged, key=lambda name: (name != READY, name))]
+
+
+def _available(deployment: Mapping[str, Any]) -> bool:
+    status = deployment.get("status", {})
+    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
+        return False
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Available":
+            return condition.get("status") == "True"
+    return False
+
+
+def workload_condition(
+    wanted: Iterable[str], deployments: Mapping[str, Mapping[str, Any]]
+) -> Condition:
+    """WorkloadAvailable from the Deployments' own Available conditions."""
+    waiting = []
+    for name in wanted:
+        deployment = deployments.get(name)
+        if deployment is None or not _available(deployment):
+            waiting.append(name)
+    if waiting:
+        return Condition(
+            WORKLOAD_AVAILABLE,
+            "False",
+            "DeploymentsUnavailable",
+            f"waiting for Deployment(s) {', '.join(sorted(waiting))} to become available",
+        )
+    return Condition(
+        WORKLOAD_AVAILABLE, "True", "DeploymentsAvailable", "all Deployments are available"
+    )
+
+
+def ready_condition(conditions: Iterable[Condition]) -> Condition:
+    """Ready is True when every other condition is; else it names the first unhealthy one."""
+    for condition in conditions:
+        if not condition.healthy:
+            return Condition(READY, "False", condition.reason, condition.message)
+    return Condition(READY, "True", "Ready", "every child exists and is available")
+
+
+def replica_counts(deployment: Mapping[str, Any] | None) -> dict[str, int]:
+    status = (deployment or {}).get("status", {})
+    return {name: int(status.get(name, 0)) for name in REPLICA_FIELDS}

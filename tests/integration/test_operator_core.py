@@ -1,0 +1,530 @@
+"""The operator core against the real bed: a real API server, controllers, kwok nodes.
+
+The operator runs as a subprocess restricted to the test's namespace, exactly as a user starts
+it. Waits are bounded polls (a deadline is a failure bound, never a timing assertion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.operator_harness import OperatorProcess, install_crd
+
+GROUP, VERSION, PLURAL = "scalingdemo.dev", "v1alpha1", "scalingdemos"
+MANAGER = "scalingdemo-operator"
+WAIT_SECONDS = 60
+QUIET_SECONDS = 5
+WRITE_VERBS = ("apply", "patch", "delete")
+API_WRITE_VERBS = frozenset({"APPLY", "PATCH", "POST", "PUT", "DELETE"})
+AUDIT_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+DEMO_RESOURCES = frozenset({"scalingdemos", "deployments", "services", "events"})
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T], what: str, seconds: float = WAIT_SECONDS) -> T:
+    """Poll until probe() returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; last value: {value!r}")
+        time.sleep(0.25)
+
+
+def demo(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ScalingDemo",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "registry.example/scalingdemo-workload:1",
+            "kafka": {"bootstrapServers": "kafka.kafka.svc.cluster.local:9092"},
+            **spec,
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def crd(bed: Any) -> None:
+    install_crd(bed.kubectl, bed.kubeconfig)
+
+
+@pytest.fixture
+def custom(kube_api: client.ApiClient, crd: None) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube_api)
+
+
+@pytest.fixture
+def apps(kube_api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(kube_api)
+
+
+@pytest.fixture
+def core(kube_api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(kube_api)
+
+
+@pytest.fixture
+def operator(bed: Any, crd: None, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(bed.kubeconfig, [namespace], tmp_path / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+class Cluster:
+    """Small reads and writes the tests share, all through the real API."""
+
+    def __init__(
+        self,
+        custom: client.CustomObjectsApi,
+        apps: client.AppsV1Api,
+        core: client.CoreV1Api,
+        namespace: str,
+    ) -> None:
+        self.custom, self.apps, self.core, self.namespace = custom, apps, core, namespace
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body
+        )
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+
+    def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec}
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
+        conditions = self.get(name).get("status", {}).get("conditions", [])
+        return next((item for item in conditions if item["type"] == kind), {})
+
+    def converged(self, name: str) -> bool:
+        body = self.get(name)
+        status = body.get("status", {})
+        ready = self.condition(name)
+        return (
+            status.get("observedGeneration") == body["metadata"]["generation"]
+            and ready.get("status") == "True"
+        )
+
+    def deployments(self) -> dict[str, Any]:
+        return {
+            item.metadata.name: item
+            for item in self.apps.list_namespaced_deployment(self.namespace).items
+        }
+
+    def services(self) -> dict[str, Any]:
+        return {
+            item.metadata.name: item
+            for item in self.core.list_namespaced_service(self.namespace).items
+        }
+
+    def events(self, name: str) -> list[tuple[str, str, str]]:
+        found = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return [
+            (item.type, item.reason, item.message)
+            for item in found.items
+            if item.involved_object.kind == "ScalingDemo"
+        ]
+
+
+@pytest.fixture
+def cluster(
+    custom: client.CustomObjectsApi, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> Cluster:
+    return Cluster(custom, apps, core, namespace)
+
+
+def env_of(deployment: Any) -> dict[str, str | None]:
+    (container,) = deployment.spec.template.spec.containers
+    return {item.name: item.value for item in container.env}
+
+
+def test_a_demo_gets_owned_deployments_and_services_configured_by_the_contract(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    created = cluster.create(demo("shop", worker={"concurrency": 3}))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+
+    deployments, services = cluster.deployments(), cluster.services()
+    assert set(deployments) == {"shop-api", "shop-worker"}
+    assert set(services) == {"shop-api", "shop-worker"}
+    for child in [*deployments.values(), *services.values()]:
+        (reference,) = child.metadata.owner_references
+        assert (reference.kind, reference.name, reference.uid, reference.controller) == (
+            "ScalingDemo",
+            "shop",
+            created["metadata"]["uid"],
+            True,
+        )
+        assert child.metadata.labels["app.kubernetes.io/managed-by"] == MANAGER
+    worker_env = env_of(deployments["shop-worker"])
+    assert worker_env["SCALINGDEMO_ROLE"] == "worker"
+    assert worker_env["SCALINGDEMO_TASK_CONCURRENCY"] == "3"
+    assert worker_env["SCALINGDEMO_KAFKA_BOOTSTRAP_SERVERS"] == (
+        "kafka.kafka.svc.cluster.local:9092"
+    )
+    assert env_of(deployments["shop-api"])["SCALINGDEMO_ROLE"] == "api"
+    pod = deployments["shop-api"].spec.template.spec
+    assert pod.security_context.run_as_non_root is True
+    assert pod.containers[0].security_context.read_only_root_filesystem is True
+    assert pod.containers[0].readiness_probe.http_get.path == "/readyz"
+
+    status = cluster.get("shop")["status"]
+    assert status["endpoint"] == f"http://shop-api.{cluster.namespace}.svc:8080"
+    assert status["api"]["readyReplicas"] == 1
+    assert status["worker"]["readyReplicas"] == 1
+    assert cluster.condition("shop", "WorkloadAvailable")["status"] == "True"
+    reasons = sorted(reason for _, reason, _ in cluster.events("shop"))
+    assert reasons == ["Created"] * 4
+
+
+def test_editing_the_spec_changes_the_children_and_records_an_event(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(demo("shop"))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+
+    cluster.patch("shop", {"worker": {"concurrency": 9, "replicas": 2}})
+    wait_for(
+        lambda: env_of(cluster.deployments()["shop-worker"])["SCALINGDEMO_TASK_CONCURRENCY"] == "9",
+        "the worker Deployment to get the new concurrency",
+    )
+    assert cluster.deployments()["shop-worker"].spec.replicas == 2
+    wait_for(lambda: cluster.converged("shop"), "shop to converge on generation 2")
+    updates = [message for _, reason, message in cluster.events("shop") if reason == "Updated"]
+    assert len(updates) == 1, updates
+    assert "Deployment shop-worker" in updates[0]
+    assert "spec.replicas" in updates[0]
+    assert "env[SCALINGDEMO_TASK_CONCURRENCY]" in updates[0]
+
+
+def test_disabling_the_worker_deletes_it_and_the_api_takes_the_combined_role(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(demo("shop"))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+
+    cluster.patch("shop", {"worker": {"enabled": False}})
+    wait_for(lambda: set(cluster.deployments()) == {"shop-api"}, "the worker to be deleted")
+    wait_for(lambda: set(cluster.services()) == {"shop-api"}, "the worker Service to go")
+    assert env_of(cluster.deployments()["shop-api"])["SCALINGDEMO_ROLE"] == "all"
+    wait_for(lambda: cluster.converged("shop"), "shop to converge without a worker")
+    assert "worker" not in cluster.get("shop")["status"]
+    deleted = {message for _, reason, message in cluster.events("shop") if reason == "Deleted"}
+    assert deleted == {
+        "Deleted Deployment shop-worker: the spec no longer wants it",
+        "Deleted Service shop-worker: the spec no longer wants it",
+    }
+
+
+def test_autoscaling_leaves_the_replica_count_to_another_manager(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(demo("shop", worker={"replicas": 2}))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+
+    def owned_by_operator(deployment: Any) -> set[str]:
+        fields: set[str] = set()
+        for entry in deployment.metadata.managed_fields:
+            if entry.manager == MANAGER and entry.operation == "Apply":
+                fields |= set(entry.fields_v1.get("f:spec", {}))
+        return fields
+
+    assert "f:replicas" in owned_by_operator(cluster.deployments()["shop-worker"])
+    cluster.patch("shop", {"worker": {"autoscaling": {"enabled": True}}})
+    wait_for(
+        lambda: "f:replicas" not in owned_by_operator(cluster.deployments()["shop-worker"]),
+        "the operator to give up spec.replicas",
+    )
+    # Another manager (KEDA's HPA in production) now scales without a fight.
+    cluster.apps.patch_namespaced_deployment_scale(
+        "shop-worker", cluster.namespace, {"spec": {"replicas": 4}}
+    )
+    cluster.patch("shop", {"worker": {"concurrency": 5}})
+    wait_for(
+        lambda: env_of(cluster.deployments()["shop-worker"])["SCALINGDEMO_TASK_CONCURRENCY"] == "5",
+        "the next change to be applied",
+    )
+    assert cluster.deployments()["shop-worker"].spec.replicas == 4
+
+
+def test_a_deleted_child_comes_back(cluster: Cluster, operator: OperatorProcess) -> None:
+    cluster.create(demo("shop"))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    old = cluster.deployments()["shop-api"].metadata.uid
+
+    cluster.apps.delete_namespaced_deployment("shop-api", cluster.namespace)
+    cluster.core.delete_namespaced_service("shop-worker", cluster.namespace)
+    wait_for(
+        lambda: (
+            "shop-api" in (found := cluster.deployments()) and found["shop-api"].metadata.uid != old
+        ),
+        "the deleted Deployment to be recreated",
+    )
+    wait_for(lambda: "shop-worker" in cluster.services(), "the deleted Service to be recreated")
+
+
+def test_deleting_the_demo_lets_the_garbage_collector_remove_the_children(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(demo("shop"))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    assert not cluster.get("shop")["metadata"].get("finalizers")
+
+    cluster.delete("shop")
+    wait_for(
+        lambda: not cluster.deployments() and not cluster.services(),
+        "the garbage collector to delete every child",
+    )
+
+
+def test_an_invalid_combination_sets_ready_false_once_and_does_not_hot_loop(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(demo("shop"))
+    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+
+    cluster.patch("shop", {"api": {"env": [{"name": "SCALINGDEMO_ROLE", "value": "worker"}]}})
+    ready = wait_for(
+        lambda: (found := cluster.condition("shop")).get("reason") == "InvalidSpec" and found,
+        "Ready=False with reason InvalidSpec",
+    )
+    assert ready["status"] == "False"
+    assert "spec.api.env[0].name" in ready["message"]
+    before = operator.metric("scalingdemo_operator_reconciles_total")
+    time.sleep(QUIET_SECONDS)
+    assert operator.metric("scalingdemo_operator_reconciles_total") == before
+    warnings = [event for event in cluster.events("shop") if event[0] == "Warning"]
+    assert [reason for _, reason, _ in warnings] == ["InvalidSpec"]
+    assert env_of(cluster.deployments()["shop-api"])["SCALINGDEMO_ROLE"] == "api"
+
+    cluster.patch("shop", {"api": {"env": [{"name": "SCALINGDEMO_TASK_UNIT_MS", "value": "5"}]}})
+    wait_for(lambda: cluster.converged("shop"), "shop to recover once the spec is fixed")
+
+
+def test_an_operator_restarted_midway_converges_without_duplicates(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    names = [f"shop{index}" for index in range(6)]
+    for name in names:
+        cluster.create(demo(name))
+    wait_for(lambda: cluster.deployments(), "the operator to start creating children")
+    operator.kill()
+    operator.start()
+    for name in names:
+        wait_for(lambda name=name: cluster.converged(name), f"{name} to become Ready")
+    expected = {f"{name}-{component}" for name in names for component in ("api", "worker")}
+    assert set(cluster.deployments()) == expected
+    assert set(cluster.services()) == expected
+    replica_sets = cluster.apps.list_namespaced_replica_set(cluster.namespace).items
+    assert len(replica_sets) == len(expected)
+
+
+def _apiserver_writes(bed: Any) -> dict[str, float]:
+    """Write requests the API server counted, by verb and resource, for a demo's resources."""
+    raw = subprocess.run(
+        [str(bed.kubectl), "get", "--raw", "/metrics"],
+        env={**os.environ, "KUBECONFIG": str(bed.kubeconfig)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(raw):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "apiserver_request_total"
+                and labels.get("verb") in API_WRITE_VERBS
+                and labels.get("resource") in DEMO_RESOURCES
+            ):
+                key = f"{labels['verb']} {labels['resource']}"
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def _audit_writes(log: Path, offset: int, namespace: str) -> list[str]:
+    """Completed write requests in `namespace` that the audit log recorded after `offset`."""
+    found = []
+    with log.open() as records:
+        records.seek(offset)
+        for line in records:
+            record = json.loads(line)
+            target = record.get("objectRef", {})
+            if (
+                record.get("stage") == "ResponseComplete"
+                and record.get("verb") in AUDIT_WRITE_VERBS
+                and target.get("namespace") == namespace
+            ):
+                found.append(f"{record['verb']} {target.get('resource')}/{target.get('name')}")
+    return found
+
+
+def count_writes(bed: Any, namespace: str) -> Callable[[], list[str]]:
+    """Start counting writes; the returned function lists those made since.
+
+    The bed's audit log gives exact, namespace-scoped answers; on an existing cluster without
+    one, the API server's request counters are the fallback (cluster-wide, so coarser).
+    """
+    if bed.audit_log is not None:
+        offset = bed.audit_log.stat().st_size
+        return lambda: _audit_writes(bed.audit_log, offset, namespace)
+    before = _apiserver_writes(bed)
+    return lambda: [
+        f"{key}: +{value - before.get(key, 0.0)}"
+        for key, value in _apiserver_writes(bed).items()
+        if value != before.get(key, 0.0)
+    ]
+
+
+def test_steady_state_reconciles_send_no_write_requests(
+    bed: Any, cluster: Cluster, operator: OperatorProcess
+) -> None:
+    names = ["shop", "cart"]
+    for name in names:
+        cluster.create(demo(name))
+    for name in names:
+        wait_for(lambda name=name: cluster.converged(name), f"{name} to become Ready")
+    time.sleep(QUIET_SECONDS)  # let the last watch events of the rollout drain
+
+    writes = count_writes(bed, cluster.namespace)
+    operator.stop()
+    operator.start()  # resume: every demo is reconciled again, with nothing to change
+    wait_for(
+        lambda: (
+            operator.metric("scalingdemo_operator_reconciles_total", result="applied") >= len(names)
+        ),
+        "the restarted operator to reconcile every demo",
+    )
+    time.sleep(QUIET_SECONDS)
+
+    for verb in WRITE_VERBS:
+        assert operator.metric("scalingdemo_operator_api_requests_total", verb=verb) == 0, verb
+    assert operator.metric("scalingdemo_operator_api_requests_total", verb="list") > 0
+    assert writes() == []
+
+
+INVALID = [
+    ("name-too-long", demo("a" * 41), "metadata.name"),
+    ("name-not-dns", demo("Shop"), "metadata.name"),
+    ("no-image", {**demo("x"), "spec": {"kafka": {"bootstrapServers": "k:9092"}}}, "spec.image"),
+    ("empty-image", demo("x", image=""), "spec.image"),
+    ("no-kafka", {**demo("x"), "spec": {"image": "i"}}, "spec.kafka"),
+    (
+        "bad-bootstrap",
+        demo("x", kafka={"bootstrapServers": "kafka"}),
+        "spec.kafka.bootstrapServers",
+    ),
+    ("bad-pull-policy", demo("x", imagePullPolicy="Sometimes"), "spec.imagePullPolicy"),
+    ("bad-log-level", demo("x", logLevel="LOUD"), "spec.logLevel"),
+    (
+        "bad-offset-reset",
+        demo("x", kafka={"bootstrapServers": "k:9092", "offsetReset": "middle"}),
+        "spec.kafka.offsetReset",
+    ),
+    (
+        "zero-partitions",
+        demo("x", kafka={"bootstrapServers": "k:9092", "topics": {"tasks": {"partitions": 0}}}),
+        "spec.kafka.topics.tasks.partitions",
+    ),
+    (
+        "bad-topic-name",
+        demo("x", kafka={"bootstrapServers": "k:9092", "topics": {"messages": {"name": "a b"}}}),
+        "spec.kafka.topics.messages.name",
+    ),
+    (
+        "same-topics",
+        demo(
+            "x",
+            kafka={
+                "bootstrapServers": "k:9092",
+                "topics": {"messages": {"name": "t"}, "tasks": {"name": "t"}},
+            },
+        ),
+        "spec.kafka.topics.tasks.name",
+    ),
+    (
+        "bad-sasl-mechanism",
+        demo(
+            "x",
+            kafka={
+                "bootstrapServers": "k:9092",
+                "auth": {"sasl": {"mechanism": "MD5", "secretName": "s"}},
+            },
+        ),
+        "spec.kafka.auth.sasl.mechanism",
+    ),
+    (
+        "sasl-without-secret",
+        demo("x", kafka={"bootstrapServers": "k:9092", "auth": {"sasl": {"mechanism": "PLAIN"}}}),
+        "spec.kafka.auth.sasl.secretName",
+    ),
+    ("too-many-replicas", demo("x", api={"replicas": 101}), "spec.api.replicas"),
+    ("negative-replicas", demo("x", worker={"replicas": -1}), "spec.worker.replicas"),
+    ("zero-concurrency", demo("x", worker={"concurrency": 0}), "spec.worker.concurrency"),
+    (
+        "nothing-enabled",
+        demo("x", api={"enabled": False}, worker={"enabled": False}),
+        "spec.api.enabled",
+    ),
+    (
+        "bad-quantity",
+        demo("x", api={"resources": {"requests": {"cpu": "lots"}}}),
+        "spec.api.resources.requests.cpu",
+    ),
+    (
+        "request-above-limit",
+        demo(
+            "x",
+            worker={"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}},
+        ),
+        "spec.worker.resources.requests.memory",
+    ),
+    (
+        "bad-env-name",
+        demo("x", api={"env": [{"name": "1X", "value": "v"}]}),
+        "spec.api.env[0].name",
+    ),
+    ("duplicate-env", demo("x", api={"env": [{"name": "A"}, {"name": "A"}]}), "spec.api.env[1]"),
+    (
+        "bad-prometheus-url",
+        demo("x", monitoring={"prometheus": {"serverAddress": "prometheus"}}),
+        "spec.monitoring.prometheus.serverAddress",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
+)
+def test_the_api_server_rejects_invalid_demos_naming_the_field(
+    cluster: Cluster, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        cluster.create(body)
+    assert caught.value.status == 422, caught.value.body
+    assert field in caught.value.body, caught.value.body

@@ -1,0 +1,90 @@
+"""Spec model: defaults, errors that name the field, cross-field checks the CRD cannot make."""
+
+from __future__ import annotations
+
+import pytest
+from scalingdemo_operator.spec import KafkaAuth, SpecError, parse
+
+pytestmark = pytest.mark.unit
+
+MINIMAL = {"image": "registry.example/workload:1", "kafka": {"bootstrapServers": "kafka:9092"}}
+
+
+def _with(**changes: object) -> dict:
+    return {**MINIMAL, **changes}
+
+
+def test_defaults_fill_a_minimal_spec() -> None:
+    spec = parse(MINIMAL)
+    assert spec.image_pull_policy == "IfNotPresent"
+    assert spec.kafka.offset_reset == "earliest"
+    assert spec.kafka.topics.tasks.partitions == 6
+    assert (spec.api.replicas, spec.worker.replicas, spec.worker.concurrency) == (1, 1, 4)
+    assert spec.api.resources.requests.cpu == "100m"
+    assert spec.api.resources.limits.cpu is None
+    assert not spec.worker.autoscaling.enabled
+    assert list(spec.components()) == ["api", "worker"]
+
+
+def test_integer_quantities_become_strings() -> None:
+    spec = parse(_with(worker={"resources": {"requests": {"cpu": 2}}}))
+    assert spec.worker.resources.requests.cpu == "2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (_with(image=""), "spec.image"),
+        (_with(imagePullPolicy="Sometimes"), "spec.imagePullPolicy"),
+        (_with(kafka={"bootstrapServers": "no-port"}), "spec.kafka.bootstrapServers"),
+        (_with(worker={"concurrency": 0}), "spec.worker.concurrency"),
+        (_with(api={"replicas": 101}), "spec.api.replicas"),
+        (_with(api={"env": [{"name": "1BAD"}]}), "spec.api.env[0].name"),
+        (
+            _with(api={"resources": {"requests": {"cpu": "lots"}}}),
+            "spec.api.resources.requests.cpu",
+        ),
+        (_with(worker={"surprise": True}), "spec.worker.surprise"),
+        ({"kafka": {"bootstrapServers": "kafka:9092"}}, "spec.image"),
+    ],
+)
+def test_invalid_values_name_their_field(raw: dict, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse(raw)
+    assert any(problem.startswith(f"{field}:") for problem in caught.value.problems), caught.value
+
+
+def test_at_least_one_component_is_required() -> None:
+    with pytest.raises(SpecError, match=r"spec\.api\.enabled: at least one"):
+        parse(_with(api={"enabled": False}, worker={"enabled": False}))
+
+
+def test_user_env_may_not_override_operator_managed_variables() -> None:
+    raw = _with(
+        worker={
+            "env": [
+                {"name": "SCALINGDEMO_TASK_UNIT_MS", "value": "5"},
+                {"name": "SCALINGDEMO_TASK_CONCURRENCY", "value": "9"},
+            ]
+        }
+    )
+    with pytest.raises(SpecError) as caught:
+        parse(raw)
+    assert caught.value.problems == [
+        "spec.worker.env[1].name: SCALINGDEMO_TASK_CONCURRENCY is set by the operator from the "
+        "spec; change the corresponding spec field instead"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("auth", "protocol"),
+    [
+        ({}, "PLAINTEXT"),
+        ({"tls": {}}, "SSL"),
+        ({"tls": {"enabled": False}}, "PLAINTEXT"),
+        ({"sasl": {"mechanism": "PLAIN", "secretName": "s"}}, "SASL_PLAINTEXT"),
+        ({"sasl": {"mechanism": "SCRAM-SHA-512", "secretName": "s"}, "tls": {}}, "SASL_SSL"),
+    ],
+)
+def test_security_protocol_follows_the_auth_sections(auth: dict, protocol: str) -> None:
+    assert KafkaAuth.model_validate(auth).security_protocol == protocol
