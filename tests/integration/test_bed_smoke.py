@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable
 
@@ -11,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
 
 from tests.testbed.bed import Bed
 
@@ -234,3 +239,33 @@ async def test_kafka_restart_keeps_address_and_data(bed: Bed) -> None:
     finally:
         await consumer.stop()
     assert (record.key, record.value) == (b"before", b"restart")
+
+
+def test_prometheus_scrapes_registered_targets(bed: Bed) -> None:
+    if bed.prometheus is None or bed.promtool is None:
+        pytest.skip("the existing cluster's Prometheus discovers its own targets")
+    registry = CollectorRegistry()
+    Counter("smoke_requests", "Requests seen by the smoke test.", registry=registry).inc(3)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        address = f"127.0.0.1:{server.server_port}"
+        bed.prometheus.scrape("smoke", [address], {"namespace": "smoke-ns"})
+
+        def scraped() -> bool:
+            query = urllib.parse.urlencode(
+                {"query": 'sum(smoke_requests_total{namespace="smoke-ns"})'}
+            )
+            with urllib.request.urlopen(f"{bed.prometheus.url}/api/v1/query?{query}") as response:
+                result = json.load(response)["data"]["result"]
+            return bool(result) and result[0]["value"][1] == "3"
+
+        eventually(scraped, "Prometheus to scrape the registered target")
+        exposition = generate_latest(registry)
+        check = subprocess.run(
+            [str(bed.promtool), "check", "metrics"], input=exposition, capture_output=True
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        bed.prometheus.forget("smoke")
+        server.shutdown()
+        thread.join()

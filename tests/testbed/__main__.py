@@ -56,6 +56,10 @@ def _up(run_dir: Path) -> int:
     started = bed.start(run_dir)
     print(f"export KUBECONFIG={started.kubeconfig}")
     print(f"export {bed.EXISTING_KAFKA_ENV}={started.kafka_bootstrap}")
+    if started.prometheus is not None:
+        print(
+            f"# prometheus: {started.prometheus.url} (scrape targets: {started.prometheus.targets})"
+        )
     print(f"# kubectl: {started.kubectl}")
     print(f"# logs: {run_dir / 'logs'} and {run_dir / 'kafka'}")
     return 0

@@ -7,6 +7,7 @@ sibling and rename), so an interrupted first run is simply redone.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -48,6 +49,8 @@ class Binaries:
     kube_scheduler: Path
     kubectl: Path
     kwok: Path
+    prometheus: Path
+    promtool: Path
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,13 @@ class Assets:
 
 def prepare() -> Assets:
     """Resolve every asset, building what the cache lacks."""
-    require("go", "build etcd, Kubernetes and kwok from the Go module proxy")
+    require("go", "build etcd, Kubernetes, kwok and Prometheus from the Go module proxy")
     require("java", "run the Kafka broker")
     root = cache_root()
     say(f"cache: {root}")
     provided = _kubebuilder_assets()
     kubernetes = _cached(root / f"kubernetes-{versions.KUBERNETES}", _build_kubernetes)
+    prometheus = _cached(root / f"prometheus-{versions.PROMETHEUS}", _build_prometheus)
     binaries = Binaries(
         etcd=provided.get("etcd") or _cached(root / f"etcd-{versions.ETCD}", _build_etcd) / "etcd",
         kube_apiserver=provided.get("kube-apiserver") or kubernetes / "kube-apiserver",
@@ -74,6 +78,8 @@ def prepare() -> Assets:
         kube_scheduler=kubernetes / "kube-scheduler",
         kubectl=provided.get("kubectl") or kubernetes / "kubectl",
         kwok=_cached(root / f"kwok-{versions.KWOK}", _build_kwok) / "kwok",
+        prometheus=prometheus / "prometheus",
+        promtool=prometheus / "promtool",
     )
     kafka_libs = _cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
     return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=_upstream_crds())
@@ -96,14 +102,23 @@ def _kubebuilder_assets() -> dict[str, Path]:
 
 
 def _cached(target: Path, build: Callable[[Path, Path], None]) -> Path:
-    """Return ``target``, building it through a temporary directory when absent."""
+    """Return ``target``, building it through a temporary directory when absent.
+
+    A lock file serialises concurrent test sessions that find the same component
+    missing: the second one waits and then reuses the first one's build.
+    """
     if target.is_dir():
         return target
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    build(partial, target.parent / "logs")
-    os.replace(partial, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.with_name(f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        partial = target.with_name(f"{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        build(partial, target.parent / "logs")
+        os.replace(partial, target)
     return target
 
 
@@ -208,13 +223,34 @@ def _build_wrapped(
 
 
 def _build_kwok(out: Path, logs: Path) -> None:
-    say(f"building kwok v{versions.KWOK}")
-    env = go_env() | {"GOBIN": str(out)}
+    _go_install(out, logs, f"kwok-{versions.KWOK}", [f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"])
+
+
+def _build_prometheus(out: Path, logs: Path) -> None:
+    # remove_all_sd keeps only static and file service discovery: all the bed
+    # needs, and a far smaller build than every cloud provider's SDK.
+    _go_install(
+        out,
+        logs,
+        f"prometheus-{versions.PROMETHEUS}",
+        [
+            f"github.com/prometheus/prometheus/cmd/{command}@v{versions.PROMETHEUS_MODULE}"
+            for command in ("prometheus", "promtool")
+        ],
+        ["-tags", "remove_all_sd"],
+    )
+
+
+def _go_install(
+    out: Path, logs: Path, name: str, packages: list[str], flags: list[str] | None = None
+) -> None:
+    """``go install`` for modules without replace directives, straight into ``out``."""
+    say(f"building {name}")
     run(
-        ["go", "install", "-v", "-trimpath", f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"],
-        env=env,
-        log=logs / "kwok-build.log",
-        what=f"go install kwok v{versions.KWOK}",
+        ["go", "install", "-v", "-trimpath", *(flags or []), *packages],
+        env=go_env() | {"GOBIN": str(out)},
+        log=logs / f"{name}-build.log",
+        what=f"go install {name} (first time: minutes)",
     )
 
 

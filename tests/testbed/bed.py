@@ -17,6 +17,7 @@ from pathlib import Path
 from . import assets, control_plane, pki
 from .kafka import KafkaBroker
 from .processes import Process, kill, terminate
+from .prometheus import PrometheusServer
 from .toolchain import BedError, say
 
 EXISTING_CLUSTER_ENV = "SCALINGDEMO_TEST_EXISTING_CLUSTER"
@@ -36,6 +37,8 @@ class Bed:
     run_dir: Path | None = None
     audit_log: Path | None = None
     kafka: KafkaBroker | None = None
+    prometheus: PrometheusServer | None = None
+    promtool: Path | None = None
     processes: list[Process] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -74,12 +77,15 @@ def start(run_dir: Path) -> Bed:
     run_dir.mkdir(parents=True)
     processes: list[Process] = []
     broker = KafkaBroker(resolved.kafka_libs, run_dir)
+    prometheus = PrometheusServer(resolved.binaries.prometheus, run_dir)
     try:
         broker.format()
         processes.append(broker.launch())
+        processes.append(prometheus.launch())
         plane = control_plane.start(resolved.binaries, run_dir, processes)
         _install_crds(resolved.binaries.kubectl, plane.kubeconfig, resolved.crds)
         broker.wait_ready()
+        prometheus.wait_ready()
     except BaseException:
         for process in reversed(processes):
             process.stop()
@@ -93,6 +99,8 @@ def start(run_dir: Path) -> Bed:
         run_dir=run_dir,
         audit_log=plane.audit_log,
         kafka=broker,
+        prometheus=prometheus,
+        promtool=resolved.binaries.promtool,
         processes=processes,
     )
     _write_state(bed)
@@ -121,6 +129,7 @@ def _write_state(bed: Bed) -> None:
         "kubeconfig": str(bed.kubeconfig),
         "kubectl": str(bed.kubectl),
         "kafka_bootstrap": bed.kafka_bootstrap,
+        "prometheus": bed.prometheus.url if bed.prometheus else None,
         "pids": [process.pid for process in bed.processes],
     }
     (bed.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))

@@ -11,6 +11,10 @@ KUBERNETES = "1.36.3"
 ETCD = "3.6.16"
 KWOK = "0.7.0"
 
+# The Go module's v0.X.Y is Prometheus release 3.X.Y.
+PROMETHEUS = "3.16.0"
+PROMETHEUS_MODULE = "0.316.0"
+
 KAFKA = "4.4.0"
 SLF4J = "2.0.20"
 

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.testbed import assets, control_plane, pki
+from tests.testbed.toolchain import BedError, require
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +66,29 @@ def test_fake_node_is_selected_by_kwok() -> None:
     node = control_plane.fake_node("kwok-node-9")
     assert node["metadata"]["annotations"] == {control_plane.KWOK_NODE_ANNOTATION: "fake"}
     assert node["status"]["allocatable"]["pods"] == "110"
+
+
+def test_missing_prerequisite_is_named() -> None:
+    with pytest.raises(BedError, match="prerequisite 'no-such-tool-xyz' not found"):
+        require("no-such-tool-xyz", "do nothing")
+
+
+def test_kubebuilder_assets_are_used_when_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("etcd", "kube-apiserver"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    assert assets._kubebuilder_assets() == {
+        "etcd": tmp_path / "etcd",
+        "kube-apiserver": tmp_path / "kube-apiserver",
+    }
+
+
+def test_kubebuilder_assets_without_apiserver_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etcd").write_text("")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
+    with pytest.raises(BedError, match="must hold etcd and kube-apiserver"):
+        assets._kubebuilder_assets()
