@@ -6,6 +6,7 @@ the rest run in-process through aiohttp's test server.
 """
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -290,12 +291,13 @@ async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str
 
 
 async def test_sigkilled_worker_loses_no_accepted_task(wiring: Wiring, tmp_path: Path):
-    accepted = await produce_tasks(wiring, 300, duration_ms=10)
+    accepted = await produce_tasks(wiring, 300, duration_ms=20)
     first = WorkerProcess(wiring, tmp_path / "first.log")
     try:
         await first.wait_processed(40)
     finally:
         first.stop(signal.SIGKILL)
+    assert len(set(first.processed())) < len(accepted), "killed too late to test anything"
     second = WorkerProcess(wiring, tmp_path / "second.log")
     try:
 
@@ -323,11 +325,12 @@ async def committed_offsets(wiring: Wiring) -> dict[TopicPartition, int]:
 async def test_sigterm_drains_commits_only_processed_work_and_exits_zero(
     wiring: Wiring, tmp_path: Path
 ):
-    accepted = await produce_tasks(wiring, 300, duration_ms=10)
+    accepted = await produce_tasks(wiring, 300, duration_ms=20)
     worker = WorkerProcess(wiring, tmp_path / "drained.log")
     await worker.wait_processed(40)
     assert worker.stop(signal.SIGTERM) == 0
     drained = set(worker.processed())
+    assert len(drained) < len(accepted), "stopped too late to test anything"
     committed = await committed_offsets(wiring)
     assert sum(committed.values()) > 0, "the drain committed nothing"
     records = await read_topic(wiring.bootstrap, wiring.tasks_topic, len(accepted))
@@ -357,7 +360,7 @@ async def test_load_generator_drives_the_api(wiring: Wiring):
         args = build_parser().parse_args(
             [url, "--kind", "tasks", "--duration-ms", "0", "--rate", "20", "--duration", "1"]
         )
-        console = Console(width=120, record=True)
+        console = Console(file=io.StringIO(), width=120, record=True)
         stats = await run_load(args, console)
         produced = sample(client, Metric.RECORDS_PRODUCED, topic=wiring.tasks_topic)
     assert stats.sent > 0

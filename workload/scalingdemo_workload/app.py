@@ -5,6 +5,7 @@ Kafka clients are started and stopped by cleanup contexts, so the same factory s
 start-up: workers drain and commit before the producer flushes.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -88,7 +89,7 @@ def _running(
 
 
 async def _mark_stopping(app: web.Application) -> None:
-    app[STOPPING].append(True)
+    app[STOPPING].set()
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
@@ -100,7 +101,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
     app[STARTED_AT] = time.monotonic()
-    app[STOPPING] = []
+    app[STOPPING] = asyncio.Event()
     add_routes(app, serve_api=settings.runs_api)
     if settings.runs_api:
         app.cleanup_ctx.append(_running(PRODUCER, Producer))

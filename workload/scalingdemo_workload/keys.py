@@ -1,5 +1,7 @@
 """Typed keys for what the application shares between handlers and cleanup contexts."""
 
+import asyncio
+
 from aiohttp import web
 
 from .config import Settings
@@ -12,4 +14,4 @@ METRICS = web.AppKey("metrics", Metrics)
 PRODUCER = web.AppKey("producer", Producer)
 WORKER = web.AppKey("worker", Worker)
 STARTED_AT = web.AppKey("started_at", float)
-STOPPING = web.AppKey("stopping", list)
+STOPPING = web.AppKey("stopping", asyncio.Event)

@@ -54,9 +54,14 @@ class LagMonitor:
         """The current lag of `group` on `topic`."""
         if self._admin is None or self._offsets is None:
             raise RuntimeError("the lag monitor has not connected yet")
-        described = await self._admin.describe_topics([topic])
+        # Asking for all topics, not this one: a metadata request naming a missing topic lets
+        # the broker auto-create it with default partitions, before the operator creates it.
+        described = await self._admin.describe_topics(None)
         partitions = [
-            TopicPartition(topic, p["partition"]) for t in described for p in t["partitions"]
+            TopicPartition(topic, p["partition"])
+            for t in described
+            if t["topic"] == topic
+            for p in t["partitions"]
         ]
         if not partitions:
             return 0

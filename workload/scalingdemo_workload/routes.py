@@ -23,7 +23,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    checks: dict[str, bool] = {"serving": not app[STOPPING]}
+    checks: dict[str, bool] = {"serving": not app[STOPPING].is_set()}
     if PRODUCER in app:
         checks["kafka:producer"] = app[PRODUCER].ready.value
     if WORKER in app:
