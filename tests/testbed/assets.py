@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import versions
-from .toolchain import BedError, cache_root, go_env, require, run, say
+from .toolchain import BedError, cache_root, capture, go_env, require, run, say
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
@@ -138,44 +137,78 @@ def go_module(module: str, version: str) -> dict[str, str]:
     return info
 
 
-def _wrapper_module(directory: Path, name: str, go_mod: str, imports: list[str]) -> None:
-    """Write a throwaway main module that depends on an upstream one.
+@dataclass(frozen=True)
+class Wrapper:
+    """A throwaway main module that requires an upstream module in order to build it.
 
     Upstream modules with local ``replace`` directives cannot be built with
-    ``go install``; a dependency's replaces are ignored, so a wrapper that
-    requires the module (and carries the replaces it needs) builds it.
+    ``go install``, and a dependency's replaces and excludes are ignored. The
+    wrapper therefore repeats upstream's ``go`` and ``godebug`` lines (runtime
+    defaults), its version-to-version replaces and its excludes, and adds
+    ``replaces`` of its own for what upstream replaced with local paths.
     """
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    (directory / "go.mod").write_text(f"module scalingdemo.testbed/{name}\n\n{go_mod}")
-    blank_imports = "\n".join(f'\t_ "{package}"' for package in imports)
-    (directory / "tools.go").write_text(
-        f"//go:build tools\n\npackage tools\n\nimport (\n{blank_imports}\n)\n"
-    )
+
+    name: str
+    module: str
+    version: str
+    imports: tuple[str, ...]
+    replaces: tuple[str, ...] = ()
+
+    def write(self, directory: Path, upstream: dict) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        go_mod = directory / "go.mod"
+        go_mod.write_text(f"module scalingdemo.testbed/{self.name}\n")
+        edits = [f"-go={upstream['Go']}", f"-require={self.module}@v{self.version}"]
+        edits += [f"-godebug={d['Key']}={d['Value']}" for d in upstream.get("GoDebug") or []]
+        edits += [f"-replace={r}" for r in (*_versioned_replaces(upstream), *self.replaces)]
+        edits += [f"-exclude={e['Path']}@{e['Version']}" for e in upstream.get("Exclude") or []]
+        capture(["go", "mod", "edit", *edits, go_mod], f"go mod edit ({self.name})")
+        blank_imports = "\n".join(f'\t_ "{package}"' for package in self.imports)
+        (directory / "tools.go").write_text(
+            f"//go:build tools\n\npackage tools\n\nimport (\n{blank_imports}\n)\n"
+        )
 
 
-def _go_directives(go_mod: str) -> str:
-    """The ``go`` and ``godebug`` lines of an upstream go.mod.
+def upstream_go_mod(module: str, version: str) -> dict:
+    """An upstream go.mod as ``go mod edit -json`` parses it."""
+    path = go_module(module, version)["GoMod"]
+    return json.loads(capture(["go", "mod", "edit", "-json", path], f"go mod edit -json {path}"))
 
-    godebug settings only apply in the main module, so the wrapper repeats them
-    to keep the runtime defaults upstream chose.
-    """
-    lines = re.findall(r"^(?:go|godebug) .*$", go_mod, flags=re.MULTILINE)
-    return "\n".join(lines) + "\n"
+
+def _versioned_replaces(upstream: dict) -> list[str]:
+    """Upstream's replaces that point at a published version (not a local path)."""
+    replaces = []
+    for replace in upstream.get("Replace") or []:
+        old, new = replace["Old"], replace["New"]
+        if not new.get("Version"):
+            continue
+        old_spec = f"{old['Path']}@{old['Version']}" if old.get("Version") else old["Path"]
+        replaces.append(f"{old_spec}={new['Path']}@{new['Version']}")
+    return replaces
+
+
+def staging_replaces(upstream: dict, version: str) -> tuple[str, ...]:
+    """Kubernetes replaces its staging modules with ./staging paths, which are not in
+    the module zip; each is published as its own module at v0.<minor>.<patch>."""
+    published = "v0." + version.split(".", 1)[1]
+    staged = [
+        r["Old"]["Path"]
+        for r in upstream.get("Replace") or []
+        if r["New"]["Path"].startswith("./staging/")
+    ]
+    if not staged:
+        raise BedError(f"found no staging replace directives in k8s.io/kubernetes v{version}")
+    return tuple(f"{module}={module}@{published}" for module in staged)
 
 
 def _build_kubernetes(out: Path, logs: Path) -> None:
     version = versions.KUBERNETES
-    minor_patch = version.split(".", 1)[1]
-    upstream = Path(go_module("k8s.io/kubernetes", version)["GoMod"]).read_text()
-    staging = re.findall(r"^\s*(k8s\.io/\S+) => \./staging/", upstream, flags=re.MULTILINE)
-    if not staging:
-        raise BedError(f"found no staging replace directives in k8s.io/kubernetes v{version}")
-    replaces = "".join(f"replace {m} => {m} v0.{minor_patch}\n" for m in staging)
-    go_mod = f"{_go_directives(upstream)}\nrequire k8s.io/kubernetes v{version}\n\n{replaces}"
-    packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS]
-    source = out.parent / "src" / f"kubernetes-{version}"
-    _wrapper_module(source, "kubernetes", go_mod, packages)
+    upstream = upstream_go_mod("k8s.io/kubernetes", version)
+    packages = tuple(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS)
+    wrapper = Wrapper(
+        "kubernetes", "k8s.io/kubernetes", version, packages, staging_replaces(upstream, version)
+    )
     major, minor, _ = version.split(".")
     stamp = {"gitVersion": f"v{version}", "gitMajor": major, "gitMinor": minor}
     ldflags = " ".join(
@@ -183,29 +216,27 @@ def _build_kubernetes(out: Path, logs: Path) -> None:
         for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in stamp.items()
     )
-    say(f"building Kubernetes v{version} ({len(staging)} staging modules replaced)")
-    _build_wrapped(source, f"{out}/", packages, ["-ldflags", ldflags], logs)
+    _build_wrapped(wrapper, upstream, f"{out}/", ["-ldflags", ldflags], logs)
 
 
 def _build_etcd(out: Path, logs: Path) -> None:
     module = "go.etcd.io/etcd/server/v3"
-    upstream = Path(go_module(module, versions.ETCD)["GoMod"]).read_text()
-    go_mod = f"{_go_directives(upstream)}\nrequire {module} v{versions.ETCD}\n"
-    source = out.parent / "src" / f"etcd-{versions.ETCD}"
-    _wrapper_module(source, "etcd", go_mod, [module])
-    say(f"building etcd v{versions.ETCD}")
+    wrapper = Wrapper("etcd", module, versions.ETCD, (module,))
     # The module root is the main package; -o names the binary (it would be "server").
-    _build_wrapped(source, str(out / "etcd"), [module], [], logs)
+    _build_wrapped(wrapper, upstream_go_mod(module, versions.ETCD), str(out / "etcd"), [], logs)
 
 
 def _build_wrapped(
-    source: Path, output: str, packages: list[str], flags: list[str], logs: Path
+    wrapper: Wrapper, upstream: dict, output: str, flags: list[str], logs: Path
 ) -> None:
-    """Resolve a wrapper module's dependencies, then build its packages as ``output``.
+    """Write the wrapper, resolve its dependencies, and build its imports as ``output``.
 
     An ``output`` ending in a slash makes go build write one binary per package there.
     """
-    name = source.name
+    name = f"{wrapper.name}-{wrapper.version}"
+    source = cache_root() / "src" / name
+    wrapper.write(source, upstream)
+    say(f"building {name}")
     run(
         ["go", "mod", "tidy"],
         cwd=source,
@@ -214,7 +245,7 @@ def _build_wrapped(
         what=f"go mod tidy ({name})",
     )
     run(
-        ["go", "build", "-v", "-trimpath", *flags, "-o", output, *packages],
+        ["go", "build", "-v", "-trimpath", *flags, "-o", output, *wrapper.imports],
         cwd=source,
         env=go_env(),
         log=logs / f"{name}-build.log",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,8 +170,7 @@ def client_certificate(
     pki: Pki, directory: Path, user: str, groups: list[str]
 ) -> tuple[Path, Path]:
     """Issue a client certificate for ``user`` in ``groups``, e.g. a non-admin for RBAC tests."""
-    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+    ca_name, ca_key = _load_ca(pki)
     cert_path, key_path = directory / f"{user}.crt", directory / f"{user}.key"
     _issue_client(ca_name, ca_key, cert_path, key_path, user, groups)
     return cert_path, key_path
@@ -195,3 +195,29 @@ def _issue_client(
         cert_path,
         _sign(subject, key.public_key(), ca_name, ca_key, usages=[ExtendedKeyUsageOID.CLIENT_AUTH]),
     )
+
+
+def service_certificate(pki: Pki, directory: Path, name: str, dns_names: list[str]) -> None:
+    """Write ``ca.crt``, ``tls.crt`` and ``tls.key`` for a component that serves on loopback
+    and also dials its peers with the same identity (KEDA's operator and adapter do both)."""
+    ca_name, ca_key = _load_ca(pki)
+    key = _key()
+    sans: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        *(x509.DNSName(dns) for dns in dns_names),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_key(directory / "tls.key", key)
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    _write_cert(
+        directory / "tls.crt",
+        _sign(_name(name), key.public_key(), ca_name, ca_key, usages=usages, sans=sans),
+    )
+    shutil.copyfile(pki.ca_cert, directory / "ca.crt")
+
+
+def _load_ca(pki: Pki) -> tuple[x509.Name, ec.EllipticCurvePrivateKey]:
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject, key

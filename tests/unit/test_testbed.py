@@ -14,19 +14,40 @@ from tests.testbed.toolchain import BedError, require
 
 pytestmark = pytest.mark.unit
 
-UPSTREAM_GO_MOD = """module k8s.io/kubernetes
+UPSTREAM = {
+    "Go": "1.26.0",
+    "Replace": [
+        {"Old": {"Path": "k8s.io/api"}, "New": {"Path": "./staging/src/k8s.io/api"}},
+        {"Old": {"Path": "k8s.io/kubectl"}, "New": {"Path": "./staging/src/k8s.io/kubectl"}},
+        {
+            "Old": {"Path": "example.com/a", "Version": "v0.1.0"},
+            "New": {"Path": "example.com/a", "Version": "v0.1.1"},
+        },
+        {
+            "Old": {"Path": "example.com/b"},
+            "New": {"Path": "example.com/fork", "Version": "v2.0.0"},
+        },
+    ],
+}
 
-go 1.26.0
 
-godebug default=go1.26
+def test_wrapper_repeats_only_versioned_replaces() -> None:
+    assert assets._versioned_replaces(UPSTREAM) == [
+        "example.com/a@v0.1.0=example.com/a@v0.1.1",
+        "example.com/b=example.com/fork@v2.0.0",
+    ]
 
-require k8s.io/api v0.0.0
-replace k8s.io/api => ./staging/src/k8s.io/api
-"""
+
+def test_staging_modules_map_to_their_published_versions() -> None:
+    assert assets.staging_replaces(UPSTREAM, "1.36.3") == (
+        "k8s.io/api=k8s.io/api@v0.36.3",
+        "k8s.io/kubectl=k8s.io/kubectl@v0.36.3",
+    )
 
 
-def test_wrapper_keeps_upstream_go_and_godebug_lines() -> None:
-    assert assets._go_directives(UPSTREAM_GO_MOD) == "go 1.26.0\ngodebug default=go1.26\n"
+def test_no_staging_replaces_is_an_error() -> None:
+    with pytest.raises(BedError, match="no staging replace directives"):
+        assets.staging_replaces({"Replace": []}, "1.36.3")
 
 
 def test_certificates_chain_to_the_bed_ca(tmp_path: Path) -> None:
