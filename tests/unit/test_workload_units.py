@@ -1,7 +1,8 @@
-"""Pure helpers: lag arithmetic and how much CPU a task asks for."""
+"""Pure helpers: lag arithmetic, commit offsets and how much CPU a task asks for."""
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
+from scalingdemo_workload.consumers import committable
 from scalingdemo_workload.lag import lag_of
 from scalingdemo_workload.tasks import task_seconds
 
@@ -23,3 +24,17 @@ def test_task_seconds_prefers_duration():
     assert task_seconds({"complexity": 3, "duration_ms": 250}, 100) == 0.25
     assert task_seconds({"complexity": 3, "duration_ms": None}, 100) == pytest.approx(0.3)
     assert task_seconds({"duration_ms": 0}, 100) == 0
+
+
+def records(*offsets: int) -> list[ConsumerRecord]:
+    fields = {"timestamp": 0, "timestamp_type": 0, "key": None, "value": b"{}", "checksum": None}
+    sizes = {"serialized_key_size": 0, "serialized_value_size": 2, "headers": []}
+    return [ConsumerRecord("t", 0, offset, **fields, **sizes) for offset in offsets]
+
+
+def test_only_the_processed_prefix_of_each_partition_is_committed():
+    batches = {P0: records(10, 11, 12), P1: records(5, 6)}
+    done = {P0: [True, False, True], P1: [False, True]}
+    assert committable(batches, done) == {P0: 11}
+    done = {P0: [True, True, True], P1: [True, True]}
+    assert committable(batches, done) == {P0: 13, P1: 7}

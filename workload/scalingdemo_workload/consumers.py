@@ -28,6 +28,23 @@ MAX_RECORDS = 500
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
 
 
+def committable(
+    batches: dict[TopicPartition, list[ConsumerRecord]], done: dict[TopicPartition, list[bool]]
+) -> dict[TopicPartition, int]:
+    """Offsets safe to commit: per partition, just past the last record of the processed prefix.
+
+    A record processed after an unprocessed one is not committed; it will be seen again, which
+    at-least-once allows, whereas committing past the gap would lose the unprocessed record.
+    """
+    offsets = {}
+    for tp, records in batches.items():
+        flags = done[tp]
+        processed = flags.index(False) if False in flags else len(flags)
+        if processed:
+            offsets[tp] = records[processed - 1].offset + 1
+    return offsets
+
+
 class _JoinListener(ConsumerRebalanceListener):
     """Marks the worker as having joined its group once the first assignment arrives."""
 
@@ -111,12 +128,7 @@ class TopicWorker:
 
         self._consumed.inc(sum(len(records) for records in batches.values()))
         await asyncio.gather(*(lane() for _ in range(self._lanes)))
-        offsets = {}
-        for tp, records in batches.items():
-            flags = done[tp]
-            processed = flags.index(False) if False in flags else len(flags)
-            if processed:
-                offsets[tp] = records[processed - 1].offset + 1
+        offsets = committable(batches, done)
         if offsets:
             try:
                 await consumer.commit(offsets)
