@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -249,15 +250,16 @@ def free_port() -> int:
 class WorkerProcess:
     """A worker as its own OS process, logging every processed task id to a file."""
 
-    def __init__(self, wiring: Wiring, log: Path) -> None:
+    def __init__(self, wiring: Wiring, log: Path, grace_seconds: float = 10) -> None:
         self.log = log
+        self.port = free_port()
         env = wiring.env(
             Role.WORKER,
             **{
                 Env.LOG_LEVEL: "DEBUG",
                 Env.HOST: "127.0.0.1",
-                Env.PORT: str(free_port()),
-                Env.SHUTDOWN_GRACE_SECONDS: "10",
+                Env.PORT: str(self.port),
+                Env.SHUTDOWN_GRACE_SECONDS: str(grace_seconds),
             },
         )
         with log.open("ab") as sink:
@@ -278,9 +280,18 @@ class WorkerProcess:
 
         await eventually(enough, 90, f"{count} processed tasks")
 
-    def stop(self, sig: int) -> int:
+    async def metric(self, name: str) -> float | None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{self.port}/metrics") as response,
+        ):
+            text = await response.text()
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else None
+
+    def stop(self, sig: int, within: float = 60) -> int:
         self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
+        return self.process.wait(timeout=within)
 
 
 async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:
@@ -367,3 +378,20 @@ async def test_load_generator_drives_the_api(wiring: Wiring):
     assert stats.errors == 0
     assert produced == stats.records_accepted
     assert "Load summary" in console.export_text()
+
+
+async def test_sigterm_abandons_tasks_longer_than_the_grace_period(wiring: Wiring, tmp_path: Path):
+    await produce_tasks(wiring, 2, duration_ms=60_000)
+    worker = WorkerProcess(wiring, tmp_path / "long.log", grace_seconds=1)
+
+    async def both_running() -> bool:
+        assert worker.process.poll() is None, worker.log.read_text()[-3000:]
+        try:
+            return await worker.metric(Metric.TASKS_IN_PROGRESS) == 2
+        except aiohttp.ClientError:
+            return False
+
+    await eventually(both_running, 60, "both minute-long tasks to be running")
+    assert worker.stop(signal.SIGTERM, within=30) == 0
+    assert "in-flight records outlived the grace period" in worker.log.read_text()
+    assert sum((await committed_offsets(wiring)).values()) == 0

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 SPIN = 10_000
+SLICE_SECONDS = 0.1
 
 
 def burn_cpu(seconds: float) -> None:
@@ -39,8 +40,14 @@ class CpuPool:
         )
 
     async def burn(self, seconds: float) -> None:
-        if seconds > 0:
-            await asyncio.get_running_loop().run_in_executor(self._executor, burn_cpu, seconds)
+        """Burn in slices so a cancelled task frees its process within one slice, which keeps
+        shutdown prompt even for minute-long tasks."""
+        loop = asyncio.get_running_loop()
+        remaining = seconds
+        while remaining > 0:
+            step = min(remaining, SLICE_SECONDS)
+            await loop.run_in_executor(self._executor, burn_cpu, step)
+            remaining -= step
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
