@@ -72,6 +72,10 @@ class Bench:
         self.kubectl_run("create", "namespace", name)
         return name
 
+    def drop(self, namespace: str) -> None:
+        """Delete a namespace and wait, so its Services give their cluster IPs back."""
+        self.kubectl_run("delete", "namespace", namespace, f"--timeout={TIMEOUT_SECONDS}s")
+
     def apply_demos(self, namespace: str, count: int) -> None:
         manifest = self.workdir / f"{namespace}.yaml"
         manifest.write_text(yaml.safe_dump_all(_demos(count)))
@@ -142,6 +146,7 @@ def run(bench: Bench, sizes: list[int]) -> None:
             (count, idle / MIB, psutil.Process(operator.process.pid).memory_info().rss / MIB)
         )
         operator.stop()
+        bench.drop(namespace)  # the bed's Service IP range (/24) cannot hold both runs at N=100
 
         baseline_namespace = bench.namespace(f"bench-bare-{count}")
         started = time.monotonic()
@@ -154,8 +159,7 @@ def run(bench: Bench, sizes: list[int]) -> None:
             f"{operator_seconds / bare_seconds:>6.2f}x {ready_seconds:>12.2f}",
             flush=True,
         )
-        for name in (namespace, baseline_namespace):
-            bench.kubectl_run("delete", "namespace", name, "--wait=false")
+        bench.drop(baseline_namespace)
     for count, idle, loaded in rss:
         per = (loaded - idle) / count
         print(

@@ -39,6 +39,8 @@ WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed"})
 """Ready reasons that need a person: each new one is announced once with a Warning event."""
 
 _locks: weakref.WeakValueDictionary[str, Lock] = weakref.WeakValueDictionary()
+_waiting: set[str] = set()
+"""UIDs with a reconcile queued on the lock but not started yet."""
 
 
 @dataclass(frozen=True)
@@ -66,25 +68,35 @@ def _api_message(error: ApiException) -> str:
         return f"HTTP {error.status}: {error.reason}"
 
 
-async def reconcile(kube: Kube, owner: Owner) -> list[Event]:
+async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> list[Event]:
     """Reconcile one ScalingDemo; concurrent triggers for the same object run one at a time.
 
     The object is read again inside the lock: a trigger that waited may carry a body from
     before the previous reconcile's status write, and acting on it would repeat that work.
+    With `coalesce`, a trigger returns at once when another reconcile of the same object is
+    already waiting for the lock: that one reads everything afresh, so it covers this trigger
+    too. Rollouts send a burst of child events; this turns the burst into one or two passes.
     """
+    if coalesce and owner.uid in _waiting:
+        return []
     lock = _locks.setdefault(owner.uid, Lock())
-    async with lock:
-        body = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)
-        if body is None or body["metadata"]["uid"] != owner.uid:
-            return []
-        if body["metadata"].get("deletionTimestamp"):
-            return []
-        with metrics.RECONCILE_DURATION.time():
-            try:
-                events, result = await _reconcile(kube, owner, body)
-            except Exception:
-                metrics.RECONCILES.labels("error").inc()
-                raise
+    _waiting.add(owner.uid)
+    try:
+        async with lock:
+            _waiting.discard(owner.uid)
+            body = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)
+            if body is None or body["metadata"]["uid"] != owner.uid:
+                return []
+            if body["metadata"].get("deletionTimestamp"):
+                return []
+            with metrics.RECONCILE_DURATION.time():
+                try:
+                    events, result = await _reconcile(kube, owner, body)
+                except Exception:
+                    metrics.RECONCILES.labels("error").inc()
+                    raise
+    finally:
+        _waiting.discard(owner.uid)
     metrics.RECONCILES.labels(result).inc()
     return events
 
@@ -103,7 +115,7 @@ async def reconcile_owner_of(
     if found is None:
         return None
     owner = Owner(namespace=child["metadata"]["namespace"], name=found["name"], uid=found["uid"])
-    return owner.object_reference(), await reconcile(kube, owner)
+    return owner.object_reference(), await reconcile(kube, owner, coalesce=True)
 
 
 async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple[list[Event], str]:

@@ -1,12 +1,14 @@
-"""Deciding whether an apply is needed, without a write: defaults, quantities, dropped fields."""
+"""Deciding whether to write: defaults, quantities, dropped fields, and which errors to retry."""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION
 from scalingdemo_operator.diff import differences, needs_apply
+from scalingdemo_operator.kube import is_transient
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +81,22 @@ def test_a_field_the_spec_dropped_shows_up_through_the_hash() -> None:
     del desired["spec"]["replicas"]
     desired["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] = "def"
     assert needs_apply(desired, _live()) == [f"metadata.annotations[{APPLIED_HASH_ANNOTATION}]"]
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ApiException(status=429), True),
+        (ApiException(status=503), True),
+        (ApiException(status=0), True),
+        (ConnectionResetError(), True),
+        (ApiException(status=422), False),
+        (ApiException(status=403), False),
+        (ApiException(status=404), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_only_throttling_server_and_connection_errors_are_retried(
+    error: BaseException, transient: bool
+) -> None:
+    assert is_transient(error) is transient
