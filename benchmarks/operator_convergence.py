@@ -91,8 +91,12 @@ class Bench:
                 raise TimeoutError(f"{namespace}: not converged after {TIMEOUT_SECONDS}s")
             time.sleep(POLL_SECONDS)
 
-    def bare_client(self, namespace: str) -> None:
-        """Apply every demo's children and observedGeneration, sequentially, no operator."""
+    def bare_client(self, namespace: str) -> int:
+        """Apply every demo's children and observedGeneration, sequentially, no operator.
+
+        Returns the number of requests sent (the list included).
+        """
+        sent = 1
         items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         for body in items["items"]:
             for child in desired_children(parse(body["spec"]), Owner.from_body(body)):
@@ -109,6 +113,7 @@ class Bench:
                     force=True,
                     _content_type="application/apply-patch+yaml",
                 )
+                sent += 1
             self.custom.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
@@ -117,6 +122,8 @@ class Bench:
                 body["metadata"]["name"],
                 {"status": {"observedGeneration": body["metadata"]["generation"]}},
             )
+            sent += 1
+        return sent
 
 
 def _observed(item: dict) -> bool:
@@ -129,7 +136,10 @@ def _ready(item: dict) -> bool:
 
 
 def run(bench: Bench, sizes: list[int]) -> None:
-    print(f"{'N':>4} {'operator s':>11} {'bare client s':>14} {'ratio':>7} {'all Ready s':>12}")
+    print(
+        f"{'N':>4} {'operator s':>11} {'bare client s':>14} {'ratio':>7} {'all Ready s':>12} "
+        f"{'requests/demo operator':>23} {'bare':>5}"
+    )
     rss: list[tuple[int, float, float]] = []
     for count in sizes:
         namespace = bench.namespace(f"bench-op-{count}")
@@ -140,6 +150,7 @@ def run(bench: Bench, sizes: list[int]) -> None:
         bench.apply_demos(namespace, count)
         bench.wait(namespace, count, _observed)
         operator_seconds = time.monotonic() - started
+        requests = operator.metric("scalingdemo_operator_api_requests_total")
         bench.wait(namespace, count, _ready)
         ready_seconds = time.monotonic() - started
         rss.append(
@@ -151,12 +162,13 @@ def run(bench: Bench, sizes: list[int]) -> None:
         baseline_namespace = bench.namespace(f"bench-bare-{count}")
         started = time.monotonic()
         bench.apply_demos(baseline_namespace, count)
-        bench.bare_client(baseline_namespace)
+        bare_requests = bench.bare_client(baseline_namespace)
         bench.wait(baseline_namespace, count, _observed)
         bare_seconds = time.monotonic() - started
         print(
             f"{count:>4} {operator_seconds:>11.2f} {bare_seconds:>14.2f} "
-            f"{operator_seconds / bare_seconds:>6.2f}x {ready_seconds:>12.2f}",
+            f"{operator_seconds / bare_seconds:>6.2f}x {ready_seconds:>12.2f} "
+            f"{requests / count:>23.1f} {bare_requests / count:>5.1f}",
             flush=True,
         )
         bench.drop(baseline_namespace)

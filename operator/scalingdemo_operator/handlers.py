@@ -22,6 +22,10 @@ from .reconcile import Event, reconcile, reconcile_owner_of
 
 RETRY_BACKOFF_SECONDS = 10
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
+IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
+"""None is kopf's initial listing (on.resume reconciles every demo anyway); ADDED is a child the
+reconcile itself just created. Edits (MODIFIED, including the Deployment's status) and deletions
+are what need a reconcile."""
 
 
 @kopf.on.startup()
@@ -55,7 +59,7 @@ async def reconcile_demo(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("v1", "services", labels=MANAGED)
 async def child_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    if type is None:  # the initial listing: on.resume already reconciles every demo
+    if type in IGNORED_CHILD_EVENTS:
         return
     outcome = await reconcile_owner_of(memo["kube"], body)
     if outcome is not None:
