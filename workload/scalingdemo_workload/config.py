@@ -189,7 +189,7 @@ class Settings:
     produce_timeout_seconds: float = _setting(
         Env.PRODUCE_TIMEOUT_SECONDS,
         number_in(float, 0.1, 300.0),
-        1.5,
+        1.0,
         "How long a request waits for Kafka before answering 503.",
     )
     shutdown_grace_seconds: float = _setting(
