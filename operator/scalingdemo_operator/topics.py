@@ -218,6 +218,8 @@ class TopicEvent:
 
 @dataclass(frozen=True)
 class PartitionIncrease:
+    """Partitions to add to an existing topic (Kafka can add them, never remove them)."""
+
     topic: str
     current: int
     desired: int
@@ -252,7 +254,8 @@ def _shown(value: str | None) -> str:
     return "(broker default)" if value is None else value
 
 
-def creation_event(topic: DesiredTopic) -> TopicEvent:
+def _creation_event(topic: DesiredTopic) -> TopicEvent:
+    """Says everything the topic was created with: the spec may change before anyone looks."""
     config = ", ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))
     return TopicEvent(
         topic.name,
@@ -278,7 +281,7 @@ class Changes:
     def events(self) -> tuple[TopicEvent, ...]:
         """One event per change, to announce the acknowledged ones."""
         return (
-            *(creation_event(topic) for topic in self.create),
+            *(_creation_event(topic) for topic in self.create),
             *(increase.event for increase in self.increase),
             *(change.event for change in self.reconfigure),
         )
@@ -455,12 +458,15 @@ async def delete(connection: KafkaConnection, names: Collection[str]) -> TopicsD
     if not names:
         return TopicsDeleted()
 
+    wanted = list(dict.fromkeys(names))
+
     async def work(admin: AIOKafkaAdminClient) -> TopicsDeleted:
-        response = await admin.delete_topics(list(names), timeout_ms=connection.request_timeout_ms)
+        response = await admin.delete_topics(wanted, timeout_ms=connection.request_timeout_ms)
         items = response.to_object()["topic_error_codes"]
+        codes = {item["topic"]: item["error_code"] for item in items}
         present = [item for item in items if item["error_code"] != UNKNOWN_TOPIC]
         return TopicsDeleted(
-            deleted=tuple(item["topic"] for item in present if not item["error_code"]),
+            deleted=tuple(name for name in wanted if codes.get(name) == 0),
             failed=tuple(_failures(present, "topic", "deleting it").values()),
         )
 
