@@ -8,9 +8,9 @@ the caller's (kopf's) business.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import weakref
-from asyncio import Lock
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,12 +35,13 @@ from .status import (
 )
 
 MAX_LISTED_CHANGES = 6
+COALESCE_SECONDS = 0.5
 WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed"})
 """Ready reasons that need a person: each new one is announced once with a Warning event."""
 
-_locks: weakref.WeakValueDictionary[str, Lock] = weakref.WeakValueDictionary()
+_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _waiting: set[str] = set()
-"""UIDs with a reconcile queued on the lock but not started yet."""
+"""UIDs with a reconcile pending (coalescing or queued on the lock) that has not read yet."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,17 @@ async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> list
     The object is read again inside the lock: a trigger that waited may carry a body from
     before the previous reconcile's status write, and acting on it would repeat that work.
     With `coalesce`, a trigger returns at once when another reconcile of the same object is
-    already waiting for the lock: that one reads everything afresh, so it covers this trigger
-    too. Rollouts send a burst of child events; this turns the burst into one or two passes.
+    pending (not yet reading): that one reads everything afresh, so it covers this trigger too.
+    A coalescing trigger also waits COALESCE_SECONDS before it starts, so that the burst of
+    Deployment status updates of a rollout becomes one pass instead of one pass per update.
     """
     if coalesce and owner.uid in _waiting:
         return []
-    lock = _locks.setdefault(owner.uid, Lock())
+    lock = _locks.setdefault(owner.uid, asyncio.Lock())
     _waiting.add(owner.uid)
     try:
+        if coalesce:
+            await asyncio.sleep(COALESCE_SECONDS)
         async with lock:
             _waiting.discard(owner.uid)
             body = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)

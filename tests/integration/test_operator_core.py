@@ -39,6 +39,20 @@ def wait_for(probe: Callable[[], T], what: str, seconds: float = WAIT_SECONDS) -
         time.sleep(0.25)
 
 
+def settle(read: Callable[[], float], what: str) -> float:
+    """Wait until read() stops changing for QUIET_SECONDS; fail if it never does."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    previous = read()
+    while True:
+        time.sleep(QUIET_SECONDS)
+        current = read()
+        if current == previous:
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} kept changing: {previous} -> {current}")
+        previous = current
+
+
 def demo(name: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -310,9 +324,10 @@ def test_an_invalid_combination_sets_ready_false_once_and_does_not_hot_loop(
     )
     assert ready["status"] == "False"
     assert "spec.api.env[0].name" in ready["message"]
-    before = operator.metric("scalingdemo_operator_reconciles_total")
-    time.sleep(QUIET_SECONDS)
-    assert operator.metric("scalingdemo_operator_reconciles_total") == before
+    settle(
+        lambda: operator.metric("scalingdemo_operator_reconciles_total"),
+        "the number of reconciles (a hot loop never settles)",
+    )
     warnings = [event for event in cluster.events("shop") if event[0] == "Warning"]
     assert [reason for _, reason, _ in warnings] == ["InvalidSpec"]
     assert env_of(cluster.deployments()["shop-api"])["SCALINGDEMO_ROLE"] == "api"
@@ -399,7 +414,10 @@ def test_steady_state_reconciles_send_no_write_requests(
         cluster.create(demo(name))
     for name in names:
         wait_for(lambda name=name: cluster.converged(name), f"{name} to become Ready")
-    time.sleep(QUIET_SECONDS)  # let the last watch events of the rollout drain
+    settle(
+        lambda: operator.metric("scalingdemo_operator_reconciles_total"),
+        "reconciles after the rollout",
+    )
 
     writes = count_writes(bed, cluster)
     operator.stop()
@@ -410,7 +428,10 @@ def test_steady_state_reconciles_send_no_write_requests(
         ),
         "the restarted operator to reconcile every demo",
     )
-    time.sleep(QUIET_SECONDS)
+    settle(
+        lambda: operator.metric("scalingdemo_operator_reconciles_total"),
+        "reconciles after the restart",
+    )
 
     for verb in WRITE_VERBS:
         assert operator.metric("scalingdemo_operator_api_requests_total", verb=verb) == 0, verb
