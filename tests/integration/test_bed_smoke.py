@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -17,18 +16,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
 
+from tests.support import deployment, eventually, group_consumer
 from tests.testbed.bed import Bed
 
-WAIT_SECONDS = 60
 FIELD_MANAGER = "scalingdemo-testbed-smoke"
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def scaled_object(name: str, min_replicas: int, max_replicas: int) -> dict:
@@ -69,33 +60,6 @@ def server_side_apply(kube_api: client.ApiClient, namespace: str, body: dict) ->
     )
 
 
-def deployment(name: str, replicas: int, owner: client.V1ConfigMap | None = None) -> dict:
-    labels = {"app": name}
-    metadata: dict = {"name": name, "labels": labels}
-    if owner is not None:
-        metadata["ownerReferences"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "name": owner.metadata.name,
-                "uid": owner.metadata.uid,
-            }
-        ]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
-            },
-        },
-    }
-
-
 def test_namespace_and_configmap(kube_api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(kube_api)
     core.create_namespaced_config_map(
@@ -131,7 +95,13 @@ def test_garbage_collector_deletes_owned_objects(
     owner = core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner"))
     )
-    apps.create_namespaced_deployment(namespace, deployment("owned", 1, owner))
+    reference = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "owner",
+        "uid": owner.metadata.uid,
+    }
+    apps.create_namespaced_deployment(namespace, deployment("owned", 1, [reference]))
     core.delete_namespaced_config_map("owner", namespace)
 
     def deployment_gone() -> bool:
@@ -199,20 +169,10 @@ async def test_kafka_produce_consume_and_committed_offset(kafka_bootstrap: str) 
     topic, group = f"smoke-{uuid.uuid4().hex[:8]}", f"smoke-group-{uuid.uuid4().hex[:8]}"
     await produce(kafka_bootstrap, topic, b"k1", b"hello")
 
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka_bootstrap,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
+    async with group_consumer(kafka_bootstrap, topic, group) as consumer:
         record = await consumer.getone()
         assert (record.key, record.value) == (b"k1", b"hello")
         await consumer.commit()
-    finally:
-        await consumer.stop()
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import assets, bed
+from . import assets, bed, processes
 from .toolchain import BedError
 
 DEFAULT_RUN_DIR = Path(".testbed") / "manual"
@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=["build", "up", "down"],
-        help="build: fetch and build into the cache; up: start a bed and "
-        "print its kubeconfig and Kafka address; down: stop it",
+        help="build: fetch and build everything, KEDA included, into the cache; "
+        "up: start a bed and print its kubeconfig and Kafka address; down: stop it",
     )
     parser.add_argument(
         "--run-dir",
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(_: Path) -> int:
     assets.prepare()
+    assets.keda()
     return 0
 
 
@@ -53,6 +54,7 @@ def _up(run_dir: Path) -> int:
             f"a bed already runs from {run_dir}; stop it first: "
             f"python -m tests.testbed down --run-dir {run_dir}"
         )
+    processes.keep_running_after_exit()
     started = bed.start(run_dir)
     print(f"export KUBECONFIG={started.kubeconfig}")
     print(f"export {bed.EXISTING_KAFKA_ENV}={started.kafka_bootstrap}")

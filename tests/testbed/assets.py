@@ -84,6 +84,16 @@ def prepare() -> Assets:
     return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=_upstream_crds())
 
 
+def keda() -> tuple[Path, Path]:
+    """KEDA's operator and metrics adapter binaries, built on first use.
+
+    Kept out of ``prepare`` because only scaling tests run KEDA and its build
+    (every scaler's cloud SDK) is the slowest of the bed.
+    """
+    built = _cached(cache_root() / f"keda-{versions.KEDA}", _build_keda)
+    return built / "operator", built / "adapter"
+
+
 def _kubebuilder_assets() -> dict[str, Path]:
     """Binaries from KUBEBUILDER_ASSETS (the envtest convention), when it is set."""
     directory = os.environ.get("KUBEBUILDER_ASSETS")
@@ -255,6 +265,13 @@ def _build_wrapped(
 
 def _build_kwok(out: Path, logs: Path) -> None:
     _go_install(out, logs, f"kwok-{versions.KWOK}", [f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"])
+
+
+def _build_keda(out: Path, logs: Path) -> None:
+    module = "github.com/kedacore/keda/v2"
+    commands = ("operator", "adapter")
+    wrapper = Wrapper("keda", module, versions.KEDA, tuple(f"{module}/cmd/{c}" for c in commands))
+    _build_wrapped(wrapper, upstream_go_mod(module, versions.KEDA), f"{out}/", [], logs)
 
 
 def _build_prometheus(out: Path, logs: Path) -> None:

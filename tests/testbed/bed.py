@@ -16,13 +16,15 @@ from pathlib import Path
 
 from . import assets, control_plane, pki
 from .kafka import KafkaBroker
-from .processes import Process, kill, terminate
+from .keda import Keda
+from .processes import Process, kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
-from .toolchain import BedError, say
+from .toolchain import BedError, say, wait_until
 
 EXISTING_CLUSTER_ENV = "SCALINGDEMO_TEST_EXISTING_CLUSTER"
 EXISTING_KAFKA_ENV = "SCALINGDEMO_TEST_KAFKA_BOOTSTRAP"
 STATE_FILE = "state.json"
+CRD_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Bed:
     kafka: KafkaBroker | None = None
     prometheus: PrometheusServer | None = None
     promtool: Path | None = None
+    keda: Keda | None = None
     processes: list[Process] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -58,6 +61,20 @@ class Bed:
             self.run_dir / f"kubeconfig-{user}", self.server, certs.ca_cert, cert, key, user
         )
 
+    def start_keda(self) -> Keda:
+        """Start KEDA's operator and metrics adapter once; only scaling tests need them."""
+        if self.keda is None:
+            if self.run_dir is None:
+                raise BedError("KEDA can only be started on the local bed")
+            operator, adapter = assets.keda()
+            keda = Keda(operator, adapter, self.kubectl, self.kubeconfig, self.run_dir)
+            try:
+                keda.start()
+            finally:
+                self.processes.extend(keda.processes)
+            self.keda = keda
+        return self.keda
+
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""
         return [process.log for process in self.processes]
@@ -71,6 +88,7 @@ class Bed:
 def start(run_dir: Path) -> Bed:
     """Build what is missing, then start everything; on failure stop what started."""
     started_at = time.monotonic()
+    reap_orphans()
     resolved = assets.prepare()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -116,9 +134,22 @@ def _install_crds(kubectl: Path, kubeconfig: Path, crds: tuple[Path, ...]) -> No
     for crd in crds:
         args += ["-f", str(crd)]
     control_plane.kubectl_run(kubectl, kubeconfig, *args)
-    control_plane.kubectl_run(
-        kubectl, kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"
-    )
+
+    # Not `kubectl wait --all`: right after creation a CRD may have no status yet,
+    # which that command reports as an error instead of waiting.
+    def established() -> bool:
+        listing = json.loads(
+            control_plane.kubectl_run(kubectl, kubeconfig, "get", "crd", "-o", "json")
+        )
+        return all(
+            any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (item.get("status") or {}).get("conditions") or []
+            )
+            for item in listing["items"]
+        )
+
+    wait_until(established, CRD_TIMEOUT_SECONDS, "upstream CRDs were not Established in time")
     say(f"installed {len(crds)} upstream CRD files")
 
 

@@ -9,7 +9,6 @@ the write requests a component makes.
 from __future__ import annotations
 
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 from . import pki as pki_module
 from .assets import Binaries
 from .processes import Process, free_port, http_ok, insecure_tls
-from .toolchain import BedError, capture
+from .toolchain import capture, wait_until
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -262,13 +261,15 @@ def _create_fake_nodes(kubectl: Path, kubeconfig: Path, run_dir: Path) -> None:
     # Nodes are born with the not-ready NoSchedule taint; the node lifecycle
     # controller lifts it shortly after Ready. Wait, so the first pod of a test
     # is scheduled at once rather than after a back-off.
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while kubectl_run(
-        kubectl, kubeconfig, "get", "nodes", "-o", "jsonpath={.items[*].spec.taints}"
-    ):
-        if time.monotonic() > deadline:
-            raise BedError("fake nodes kept their not-ready taint; see kube-controller-manager.log")
-        time.sleep(0.2)
+    wait_until(
+        lambda: (
+            not kubectl_run(
+                kubectl, kubeconfig, "get", "nodes", "-o", "jsonpath={.items[*].spec.taints}"
+            )
+        ),
+        START_TIMEOUT_SECONDS,
+        "fake nodes kept their not-ready taint; see kube-controller-manager.log",
+    )
 
 
 def kubectl_run(kubectl: Path, kubeconfig: Path, *args: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from .processes import Process, free_port
 from .toolchain import BedError, capture
 
-START_TIMEOUT_SECONDS = 60.0
+START_TIMEOUT_SECONDS = 120.0
 HEAP = "-Xmx512m"
 
 

@@ -8,6 +8,7 @@ process is reported with the end of its log.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,9 +21,49 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .toolchain import BedError, say, tail
+import psutil
+
+from .toolchain import BedError, cache_root, say, tail
 
 STOP_GRACE_SECONDS = 10.0
+_detached = False
+
+
+def keep_running_after_exit() -> None:
+    """For ``python -m tests.testbed up``: what it starts must outlive it.
+
+    Otherwise every process is recorded under the pid of the process that started
+    it, and ``reap_orphans`` stops those whose starter is gone, so a test session
+    that was killed outright leaves no stray control plane or broker behind.
+    """
+    global _detached
+    _detached = True
+
+
+def _owners() -> Path:
+    return cache_root() / "owners"
+
+
+def _record(pid: int) -> None:
+    """Remember a child as ours, with its start time so a reused pid is never taken for it."""
+    owners = _owners()
+    owners.mkdir(parents=True, exist_ok=True)
+    with (owners / f"{os.getpid()}.json").open("a") as record:
+        record.write(json.dumps({"pid": pid, "created": psutil.Process(pid).create_time()}) + "\n")
+
+
+def reap_orphans() -> None:
+    """Stop the process groups of earlier sessions that died without stopping their bed."""
+    for record in _owners().glob("*.json"):
+        if psutil.pid_exists(int(record.stem)):
+            continue
+        for line in record.read_text().splitlines():
+            child = json.loads(line)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(child["pid"]).create_time() == child["created"]:
+                    say(f"stopping pid {child['pid']}, left behind by session {record.stem}")
+                    kill(child["pid"])
+        record.unlink(missing_ok=True)
 
 
 def free_port() -> int:
@@ -78,6 +119,8 @@ class Process:
                 env=self.env,
                 start_new_session=True,
             )
+        if not _detached:
+            _record(self.popen.pid)
         return self
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float) -> Process:

@@ -8,8 +8,10 @@ missing rather than a stack trace.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ from pathlib import Path
 from . import versions
 
 HEARTBEAT_SECONDS = 20.0
+PR_SET_PDEATHSIG = 1
 
 
 class BedError(RuntimeError):
@@ -80,6 +83,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=die_with_parent,
         )
         assert process.stdout is not None
         with _heartbeat(what, started, lambda: lines):
@@ -90,6 +94,25 @@ def run(
     if code != 0:
         raise BedError(f"{what} failed (exit {code}); last lines of {log}:\n{tail(log)}")
     say(f"{what}: done in {time.monotonic() - started:.0f}s")
+
+
+def wait_until(check: Callable[[], bool], timeout: float, failure: str) -> None:
+    """Poll ``check`` every 0.2 s; raise ``failure`` if it is still false after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise BedError(failure)
+        time.sleep(0.2)
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this child when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A killed test session must not leave a build running that a later session,
+    taking the build lock, would race against. The signal follows the thread that
+    started the child, so builds are started from the main thread.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @contextmanager
