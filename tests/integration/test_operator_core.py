@@ -10,13 +10,14 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests.support import eventually
 
 GROUP, VERSION, PLURAL = "scalingdemo.dev", "v1alpha1", "scalingdemos"
 MANAGER = "scalingdemo-operator"
@@ -24,19 +25,6 @@ WAIT_SECONDS = 60
 QUIET_SECONDS = 5
 WRITE_VERBS = ("apply", "patch", "delete")
 AUDIT_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T], what: str, seconds: float = WAIT_SECONDS) -> T:
-    """Poll until probe() returns something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last value: {value!r}")
-        time.sleep(0.25)
 
 
 def settle(read: Callable[[], float], what: str) -> float:
@@ -176,7 +164,7 @@ def test_a_demo_gets_owned_deployments_and_services_configured_by_the_contract(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     created = cluster.create(demo("shop", worker={"concurrency": 3}))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
 
     deployments, services = cluster.deployments(), cluster.services()
     assert set(deployments) == {"shop-api", "shop-worker"}
@@ -215,15 +203,15 @@ def test_editing_the_spec_changes_the_children_and_records_an_event(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.create(demo("shop"))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
 
     cluster.patch("shop", {"worker": {"concurrency": 9, "replicas": 2}})
-    wait_for(
+    eventually(
         lambda: env_of(cluster.deployments()["shop-worker"])["SCALINGDEMO_TASK_CONCURRENCY"] == "9",
         "the worker Deployment to get the new concurrency",
     )
     assert cluster.deployments()["shop-worker"].spec.replicas == 2
-    wait_for(lambda: cluster.converged("shop"), "shop to converge on generation 2")
+    eventually(lambda: cluster.converged("shop"), "shop to converge on generation 2")
     updates = [message for _, reason, message in cluster.events("shop") if reason == "Updated"]
     assert len(updates) == 1, updates
     assert "Deployment shop-worker" in updates[0]
@@ -235,13 +223,13 @@ def test_disabling_the_worker_deletes_it_and_the_api_takes_the_combined_role(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.create(demo("shop"))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
 
     cluster.patch("shop", {"worker": {"enabled": False}})
-    wait_for(lambda: set(cluster.deployments()) == {"shop-api"}, "the worker to be deleted")
-    wait_for(lambda: set(cluster.services()) == {"shop-api"}, "the worker Service to go")
+    eventually(lambda: set(cluster.deployments()) == {"shop-api"}, "the worker to be deleted")
+    eventually(lambda: set(cluster.services()) == {"shop-api"}, "the worker Service to go")
     assert env_of(cluster.deployments()["shop-api"])["SCALINGDEMO_ROLE"] == "all"
-    wait_for(lambda: cluster.converged("shop"), "shop to converge without a worker")
+    eventually(lambda: cluster.converged("shop"), "shop to converge without a worker")
     assert "worker" not in cluster.get("shop")["status"]
     deleted = {message for _, reason, message in cluster.events("shop") if reason == "Deleted"}
     assert deleted == {
@@ -254,7 +242,7 @@ def test_autoscaling_leaves_the_replica_count_to_another_manager(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.create(demo("shop", worker={"replicas": 2}))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
 
     def owned_by_operator(deployment: Any) -> set[str]:
         fields: set[str] = set()
@@ -265,7 +253,7 @@ def test_autoscaling_leaves_the_replica_count_to_another_manager(
 
     assert "f:replicas" in owned_by_operator(cluster.deployments()["shop-worker"])
     cluster.patch("shop", {"worker": {"autoscaling": {"enabled": True}}})
-    wait_for(
+    eventually(
         lambda: "f:replicas" not in owned_by_operator(cluster.deployments()["shop-worker"]),
         "the operator to give up spec.replicas",
     )
@@ -274,7 +262,7 @@ def test_autoscaling_leaves_the_replica_count_to_another_manager(
         "shop-worker", cluster.namespace, {"spec": {"replicas": 4}}
     )
     cluster.patch("shop", {"worker": {"concurrency": 5}})
-    wait_for(
+    eventually(
         lambda: env_of(cluster.deployments()["shop-worker"])["SCALINGDEMO_TASK_CONCURRENCY"] == "5",
         "the next change to be applied",
     )
@@ -283,29 +271,29 @@ def test_autoscaling_leaves_the_replica_count_to_another_manager(
 
 def test_a_deleted_child_comes_back(cluster: Cluster, operator: OperatorProcess) -> None:
     cluster.create(demo("shop"))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
     old = cluster.deployments()["shop-api"].metadata.uid
 
     cluster.apps.delete_namespaced_deployment("shop-api", cluster.namespace)
     cluster.core.delete_namespaced_service("shop-worker", cluster.namespace)
-    wait_for(
+    eventually(
         lambda: (
             "shop-api" in (found := cluster.deployments()) and found["shop-api"].metadata.uid != old
         ),
         "the deleted Deployment to be recreated",
     )
-    wait_for(lambda: "shop-worker" in cluster.services(), "the deleted Service to be recreated")
+    eventually(lambda: "shop-worker" in cluster.services(), "the deleted Service to be recreated")
 
 
 def test_deleting_the_demo_lets_the_garbage_collector_remove_the_children(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.create(demo("shop"))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
     assert not cluster.get("shop")["metadata"].get("finalizers")
 
     cluster.delete("shop")
-    wait_for(
+    eventually(
         lambda: not cluster.deployments() and not cluster.services(),
         "the garbage collector to delete every child",
     )
@@ -315,10 +303,10 @@ def test_an_invalid_combination_sets_ready_false_once_and_does_not_hot_loop(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
     cluster.create(demo("shop"))
-    wait_for(lambda: cluster.converged("shop"), "shop to become Ready")
+    eventually(lambda: cluster.converged("shop"), "shop to become Ready")
 
     cluster.patch("shop", {"api": {"env": [{"name": "SCALINGDEMO_ROLE", "value": "worker"}]}})
-    ready = wait_for(
+    ready = eventually(
         lambda: (found := cluster.condition("shop")).get("reason") == "InvalidSpec" and found,
         "Ready=False with reason InvalidSpec",
     )
@@ -333,7 +321,7 @@ def test_an_invalid_combination_sets_ready_false_once_and_does_not_hot_loop(
     assert env_of(cluster.deployments()["shop-api"])["SCALINGDEMO_ROLE"] == "api"
 
     cluster.patch("shop", {"api": {"env": [{"name": "SCALINGDEMO_TASK_UNIT_MS", "value": "5"}]}})
-    wait_for(lambda: cluster.converged("shop"), "shop to recover once the spec is fixed")
+    eventually(lambda: cluster.converged("shop"), "shop to recover once the spec is fixed")
 
 
 def test_an_operator_restarted_midway_converges_without_duplicates(
@@ -342,11 +330,11 @@ def test_an_operator_restarted_midway_converges_without_duplicates(
     names = [f"shop{index}" for index in range(6)]
     for name in names:
         cluster.create(demo(name))
-    wait_for(lambda: cluster.deployments(), "the operator to start creating children")
+    eventually(lambda: cluster.deployments(), "the operator to start creating children")
     operator.kill()
     operator.start()
     for name in names:
-        wait_for(lambda name=name: cluster.converged(name), f"{name} to become Ready")
+        eventually(lambda name=name: cluster.converged(name), f"{name} to become Ready")
     expected = {f"{name}-{component}" for name in names for component in ("api", "worker")}
     assert set(cluster.deployments()) == expected
     assert set(cluster.services()) == expected
@@ -413,7 +401,7 @@ def test_steady_state_reconciles_send_no_write_requests(
     for name in names:
         cluster.create(demo(name))
     for name in names:
-        wait_for(lambda name=name: cluster.converged(name), f"{name} to become Ready")
+        eventually(lambda name=name: cluster.converged(name), f"{name} to become Ready")
     settle(
         lambda: operator.metric("scalingdemo_operator_reconciles_total"),
         "reconciles after the rollout",
@@ -422,7 +410,7 @@ def test_steady_state_reconciles_send_no_write_requests(
     writes = count_writes(bed, cluster)
     operator.stop()
     operator.start()  # resume: every demo is reconciled again, with nothing to change
-    wait_for(
+    eventually(
         lambda: (
             operator.metric("scalingdemo_operator_reconciles_total", result="applied") >= len(names)
         ),

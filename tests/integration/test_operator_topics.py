@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,10 +30,8 @@ from scalingdemo_operator.topics import (
     reconcile,
 )
 
+from tests.support import eventually_async
 from tests.testbed.bed import Bed
-
-WAIT_SECONDS = 60
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -75,22 +73,10 @@ async def on_broker(admin: AIOKafkaAdminClient, topic: str) -> dict[str, Any] | 
     }
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], what: str
-) -> T:
-    """Poll until `accept(probe())`; fail naming what never happened and the last value."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.2)
-
-
 async def settled(admin: AIOKafkaAdminClient, topic: str, expected: dict[str, Any]) -> None:
-    await eventually(lambda: on_broker(admin, topic), lambda seen: seen == expected, topic)
+    await eventually_async(
+        lambda: on_broker(admin, topic), topic, accept=lambda seen: seen == expected
+    )
 
 
 async def test_creates_missing_topics_then_writes_nothing(
@@ -206,7 +192,9 @@ async def test_observing_a_missing_topic_does_not_create_it(
     missing, control = name("missing"), name("autocreated")
     assert await observe(connection, [missing]) == {}
     await broker.describe_topics([control])
-    await eventually(broker.list_topics, lambda topics: control in topics, "auto-creation")
+    await eventually_async(
+        broker.list_topics, "auto-creation", accept=lambda topics: control in topics
+    )
     assert missing not in await broker.list_topics()
 
 
@@ -216,14 +204,18 @@ async def test_delete_removes_topics_and_is_idempotent(
     topics = [DesiredTopic(name("a"), 1, 1, {}), DesiredTopic(name("b"), 2, 1, {})]
     await reconcile(connection, topics)
     names = [topic.name for topic in topics]
-    await eventually(lambda: observe(connection, names), lambda seen: len(seen) == 2, "creation")
+    await eventually_async(
+        lambda: observe(connection, names), "creation", accept=lambda seen: len(seen) == 2
+    )
 
     deleted = await delete(connection, [*names, name("never-existed")])
 
     assert deleted.deleted == tuple(names)
     assert not deleted.failed
     assert [e.reason for e in deleted.done] == ["TopicDeleted", "TopicDeleted"]
-    await eventually(lambda: observe(connection, names), lambda seen: not seen, "deletion")
+    await eventually_async(
+        lambda: observe(connection, names), "deletion", accept=lambda seen: not seen
+    )
     assert (await delete(connection, names)).deleted == ()
 
 
@@ -247,7 +239,7 @@ async def test_broker_outage_is_reported_then_recovered_from(
         pytest.skip("an existing broker cannot be stopped by the tests")
     topic = name("outage")
     await reconcile(connection, [DesiredTopic(topic, 1, 1, {})])
-    await eventually(lambda: observe(connection, [topic]), bool, "creation")
+    await eventually_async(lambda: observe(connection, [topic]), "creation")
 
     await asyncio.to_thread(bed.kafka.stop)
     try:
@@ -260,10 +252,10 @@ async def test_broker_outage_is_reported_then_recovered_from(
     finally:
         await asyncio.to_thread(bed.kafka.start)
 
-    result = await eventually(
+    result = await eventually_async(
         lambda: _reconcile_or_none(connection, [DesiredTopic(topic, 3, 1, {})]),
-        lambda outcome: outcome is not None and outcome.ready,
         "a reconcile after the broker came back",
+        accept=lambda outcome: outcome is not None and outcome.ready,
     )
     assert result.topics == (TopicStatus(topic, 3, 1),)
 
