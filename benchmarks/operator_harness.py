@@ -47,10 +47,14 @@ def install_crd(kubectl: Path, kubeconfig: Path) -> None:
 class OperatorProcess:
     """One operator process; start/stop may be repeated (a restart keeps the same ports)."""
 
-    def __init__(self, kubeconfig: Path, namespaces: list[str], log: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, namespaces: list[str], log: Path, resync_seconds: float = 0
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
         self.log = log
+        # Off unless asked for: a periodic pass would blur the reconcile counts measured.
+        self.resync_seconds = resync_seconds
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -66,6 +70,8 @@ class OperatorProcess:
             str(self.metrics_port),
             "--liveness",
             f"http://127.0.0.1:{self.liveness_port}/healthz",
+            "--resync-seconds",
+            str(self.resync_seconds),
         ]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         with self.log.open("ab") as sink:

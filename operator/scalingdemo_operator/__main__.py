@@ -7,6 +7,17 @@ import argparse
 import kopf
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scalingdemo-operator",
@@ -26,6 +37,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default="http://0.0.0.0:8081/healthz",
         help="kopf liveness endpoint URL ('' disables it)",
     )
+    parser.add_argument(
+        "--resync-seconds",
+        type=_seconds,
+        default=300.0,
+        help="reconcile every ScalingDemo this often, to repair drift no event announced "
+        "(0 disables; default: %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -42,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         namespaces=arguments.namespace,
         liveness_endpoint=arguments.liveness or None,
         memo=kopf.Memo(
-            metrics_port=arguments.metrics_port, metrics_address=arguments.metrics_address
+            metrics_port=arguments.metrics_port,
+            metrics_address=arguments.metrics_address,
+            namespaces=arguments.namespace,
+            resync_seconds=arguments.resync_seconds,
         ),
     )
 

@@ -1,13 +1,15 @@
 """kopf wiring only: which events call the reconcile, and the operator's startup settings.
 
-Drift repair is event-driven: the operator watches the Deployments and Services it manages and
-reconciles their ScalingDemo whenever one is edited or deleted. A kopf timer would also repair
-drift, but kopf puts a finalizer on every object that has a timer, and a finalizer is reserved
-for external state (DESIGN.md): deleting a demo must not depend on the operator running.
+Drift repair is mostly event-driven: the operator watches the Deployments and Services it
+manages and reconciles their ScalingDemo whenever one is edited or deleted. A periodic resync of
+every ScalingDemo repairs the rest. It is one operator-wide task, not a kopf timer: kopf puts a
+finalizer on every object that has a timer, and a finalizer is reserved for external state
+(DESIGN.md): deleting a demo must not depend on the operator running.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Iterable, Mapping
@@ -18,9 +20,10 @@ import prometheus_client
 
 from .builders.common import FIELD_MANAGER, GROUP, MANAGED_BY_LABEL, PLURAL, VERSION, Owner
 from .kube import Kube, client_from_environment
-from .reconcile import Event, reconcile, reconcile_owner_of
+from .reconcile import Event, reconcile, reconcile_owner_of, resync
 
 RETRY_BACKOFF_SECONDS = 10
+logger = logging.getLogger(__name__)
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
 """None is kopf's initial listing (on.resume reconciles every demo anyway); ADDED is a child the
@@ -42,6 +45,26 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if memo.get("metrics_port") is not None:
         prometheus_client.start_http_server(memo["metrics_port"], addr=memo["metrics_address"])
     memo["kube"] = Kube(client_from_environment())
+    if memo.get("resync_seconds"):
+        memo["resync"] = asyncio.create_task(_resync_periodically(memo))
+
+
+async def _resync_periodically(memo: kopf.Memo) -> None:
+    while True:
+        await asyncio.sleep(memo["resync_seconds"])
+        try:
+            for reference, events in await resync(memo["kube"], memo["namespaces"]):
+                _post(reference, events)
+        except Exception:
+            logger.exception(
+                "periodic resync failed; the next one is due in %ss", memo["resync_seconds"]
+            )
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    if "resync" in memo:
+        memo["resync"].cancel()
 
 
 def _post(body: Mapping[str, Any], events: Iterable[Event]) -> None:

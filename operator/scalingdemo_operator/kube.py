@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kubernetes
@@ -122,6 +122,17 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    async def list_owners(self, namespaces: Sequence[str]) -> list[Owner]:
+        """Every ScalingDemo in ``namespaces``, or in the whole cluster when there are none."""
+        paths = [_path(API_VERSION, KIND, namespace) for namespace in namespaces] or [
+            f"/apis/{API_VERSION}/{PLURAL}"
+        ]
+        owners = []
+        for path in paths:
+            listing = await self._call("list", KIND, "GET", path)
+            owners.extend(Owner.from_body(item) for item in listing.get("items", []))
+        return owners
 
     async def list_children(self, owner: Owner, selector: str) -> list[Manifest]:
         """Every child of the owner (by label, then by controller uid, so look-alikes are left)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,6 +120,20 @@ async def reconcile_owner_of(
         return None
     owner = Owner(namespace=child["metadata"]["namespace"], name=found["name"], uid=found["uid"])
     return owner.object_reference(), await reconcile(kube, owner, coalesce=True)
+
+
+async def resync(kube: Kube, namespaces: Sequence[str]) -> list[tuple[Manifest, list[Event]]]:
+    """Reconcile every ScalingDemo: the periodic drift repair.
+
+    Watching the children repairs what the operator is told about; a periodic pass
+    also repairs what it never saw (an event lost while it was disconnected, a
+    change to something it does not watch). Like any reconcile it writes nothing
+    when nothing differs.
+    """
+    return [
+        (owner.object_reference(), await reconcile(kube, owner, coalesce=True))
+        for owner in await kube.list_owners(namespaces)
+    ]
 
 
 async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple[list[Event], str]:

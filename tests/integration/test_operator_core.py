@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from scalingdemo_operator.builders.common import MANAGED_BY_LABEL
 
 from benchmarks.operator_harness import OperatorProcess, install_crd
 from tests.support import eventually
@@ -283,6 +284,29 @@ def test_a_deleted_child_comes_back(cluster: Cluster, operator: OperatorProcess)
         "the deleted Deployment to be recreated",
     )
     eventually(lambda: "shop-worker" in cluster.services(), "the deleted Service to be recreated")
+
+
+def test_a_periodic_resync_repairs_drift_that_no_event_announced(
+    bed: Any, crd: None, cluster: Cluster, tmp_path: Path
+) -> None:
+    operator = OperatorProcess(
+        bed.kubeconfig, [cluster.namespace], tmp_path / "operator.log", resync_seconds=1
+    )
+    operator.start()
+    try:
+        cluster.create(demo("shop"))
+        eventually(lambda: cluster.converged("shop"), "shop to become Ready")
+        # Without its managed-by label the Deployment drops out of the operator's watch,
+        # so only the periodic resync can notice the drift and repair it.
+        cluster.apps.patch_namespaced_deployment(
+            "shop-api", cluster.namespace, {"metadata": {"labels": {MANAGED_BY_LABEL: None}}}
+        )
+        eventually(
+            lambda: MANAGED_BY_LABEL in (cluster.deployments()["shop-api"].metadata.labels or {}),
+            "the resync to restore the managed-by label",
+        )
+    finally:
+        operator.stop()
 
 
 def test_deleting_the_demo_lets_the_garbage_collector_remove_the_children(

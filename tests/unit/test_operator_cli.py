@@ -1,0 +1,19 @@
+"""The operator's command line refuses bad values, naming the option."""
+
+from __future__ import annotations
+
+import pytest
+from scalingdemo_operator.__main__ import _arguments
+
+pytestmark = pytest.mark.unit
+
+
+def test_resync_defaults_to_five_minutes() -> None:
+    assert _arguments([]).resync_seconds == 300.0
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_bad_resync_period_names_the_option(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _arguments(["--resync-seconds", value])
+    assert "--resync-seconds" in capsys.readouterr().err
