@@ -25,16 +25,26 @@ from tenacity import (
 )
 
 from . import metrics
+from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
 from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
 
 RESOURCES: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("v1", "Service"): "services",
+    (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
+    (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
+    (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
     (API_VERSION, KIND): PLURAL,
 }
 """Plural resource names of every kind the operator reads or writes."""
 
-CHILD_KINDS: tuple[tuple[str, str], ...] = (("v1", "Service"), ("apps/v1", "Deployment"))
+CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "Service"),
+    ("apps/v1", "Deployment"),
+    (KEDA_API_VERSION, "TriggerAuthentication"),
+    (KEDA_API_VERSION, "ScaledObject"),
+    (VPA_API_VERSION, "VerticalPodAutoscaler"),
+)
 """Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
 
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
@@ -135,16 +145,24 @@ class Kube:
         return owners
 
     async def list_children(self, owner: Owner, selector: str) -> list[Manifest]:
-        """Every child of the owner (by label, then by controller uid, so look-alikes are left)."""
+        """Every child of the owner (by label, then by controller uid, so look-alikes are left).
+
+        A kind whose CRD is not installed (KEDA, VPA) has no children: it is skipped.
+        """
         found = []
         for api_version, kind in CHILD_KINDS:
-            listing = await self._call(
-                "list",
-                kind,
-                "GET",
-                _path(api_version, kind, owner.namespace),
-                query=[("labelSelector", selector)],
-            )
+            try:
+                listing = await self._call(
+                    "list",
+                    kind,
+                    "GET",
+                    _path(api_version, kind, owner.namespace),
+                    query=[("labelSelector", selector)],
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                continue  # the kind's CRD is not installed, so no child of that kind exists
             for item in listing.get("items", []):
                 if any(
                     ref.get("uid") == owner.uid

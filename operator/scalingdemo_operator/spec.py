@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .builders.env import MANAGED_ENV
@@ -21,6 +28,11 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 """Kubernetes' resource.Quantity syntax, as in the CRD."""
+NUMBER_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+"""A non-negative decimal, as KEDA parses thresholds (they travel as strings)."""
+TRIGGER_NAME_PATTERN = r"^[a-z][a-zA-Z0-9_]*$"
+"""Identifier-safe: scalingModifiers formulas refer to triggers by name."""
+TRIGGER_KINDS = ("kafka_lag", "prometheus", "cpu", "memory")
 
 
 class SpecError(ValueError):
@@ -120,12 +132,134 @@ class EnvVar(_Model):
     value: str = Field("", max_length=4096)
 
 
+class KafkaLagTrigger(_Model):
+    topic: Literal["messages", "tasks"] = "tasks"
+    lag_threshold: int = Field(10, ge=1, le=1_000_000)
+    activation_lag_threshold: int = Field(0, ge=0, le=1_000_000)
+    offset_reset_policy: Literal["earliest", "latest"] | None = None
+    allow_idle_consumers: bool = False
+    limit_to_partitions_with_lag: bool = False
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> KafkaLagTrigger:
+        """KEDA refuses the combination at runtime; refusing it here says so up front."""
+        if self.allow_idle_consumers and self.limit_to_partitions_with_lag:
+            raise ValueError("allowIdleConsumers and limitToPartitionsWithLag are exclusive")
+        return self
+
+
+PrometheusPreset = Literal["queueDepth", "tasksInProgress", "requestRate", "p95Latency"]
+
+
+class PrometheusTrigger(_Model):
+    query: str | None = Field(None, min_length=1, max_length=4096)
+    preset: PrometheusPreset | None = None
+    threshold: str = Field(pattern=NUMBER_PATTERN, max_length=32)
+    activation_threshold: str = Field("0", pattern=NUMBER_PATTERN, max_length=32)
+    ignore_null_values: bool = False
+
+    @model_validator(mode="after")
+    def _query_or_preset(self) -> PrometheusTrigger:
+        if (self.query is None) == (self.preset is None):
+            raise ValueError("set exactly one of query and preset")
+        return self
+
+
+class ResourceTrigger(_Model):
+    metric_type: Literal["Utilization", "AverageValue"] = "Utilization"
+    value: str = Field(pattern=QUANTITY_PATTERN)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _as_string(cls, value: int | str) -> str:
+        """Percentages arrive as integers, quantities as strings; KEDA wants strings."""
+        return str(value)
+
+
+class Trigger(_Model):
+    name: str = Field(max_length=63, pattern=TRIGGER_NAME_PATTERN)
+    kafka_lag: KafkaLagTrigger | None = None
+    prometheus: PrometheusTrigger | None = None
+    cpu: ResourceTrigger | None = None
+    memory: ResourceTrigger | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        if sum(getattr(self, kind) is not None for kind in TRIGGER_KINDS) != 1:
+            raise ValueError("set exactly one of kafkaLag, prometheus, cpu and memory")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which of the trigger kinds this one is (exactly one is set)."""
+        return next(kind for kind in TRIGGER_KINDS if getattr(self, kind) is not None)
+
+
+class ScalingPolicy(_Model):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(ge=1, le=1000)
+    period_seconds: int = Field(ge=1, le=1800)
+
+
+class ScalingRules(_Model):
+    stabilization_window_seconds: int | None = Field(None, ge=0, le=3600)
+    select_policy: Literal["Max", "Min", "Disabled"] | None = None
+    policies: list[ScalingPolicy] = Field(default_factory=list, max_length=10)
+
+
+class Behavior(_Model):
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
+
+
+class Fallback(_Model):
+    failure_threshold: int = Field(3, ge=1, le=100)
+    replicas: int = Field(ge=0, le=1000)
+
+
+class ScalingModifiers(_Model):
+    formula: str = Field(min_length=1, max_length=1024)
+    target: str = Field(pattern=NUMBER_PATTERN, max_length=32)
+
+
 class Autoscaling(_Model):
     enabled: bool = False
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(10, ge=1, le=1000)
+    polling_interval: int = Field(15, ge=1, le=3600)
+    cooldown_period: int = Field(300, ge=0, le=86400)
+    behavior: Behavior | None = None
+    fallback: Fallback | None = None
+    triggers: list[Trigger] = Field(default_factory=list, max_length=16)
+    scaling_modifiers: ScalingModifiers | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Autoscaling:
+        """The CEL rules of the CRD, for specs that never pass through the API server."""
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        if self.enabled and not self.triggers:
+            raise ValueError("at least one trigger is required when autoscaling is enabled")
+        names = [trigger.name for trigger in self.triggers]
+        if len(set(names)) != len(names):
+            raise ValueError("trigger names must be unique")
+        return self
+
+
+class ResourceBounds(_Quantities):
+    cpu: Quantity = Field(None, pattern=QUANTITY_PATTERN)
+    memory: Quantity = Field(None, pattern=QUANTITY_PATTERN)
 
 
 class VerticalScaling(_Model):
     enabled: bool = False
+    update_mode: Literal["Off", "Initial", "Recreate", "InPlaceOrRecreate"] = "Initial"
+    min_allowed: ResourceBounds | None = None
+    max_allowed: ResourceBounds | None = None
+    controlled_resources: list[Literal["cpu", "memory"]] = Field(
+        default_factory=lambda: ["cpu", "memory"], max_length=2
+    )
+    controlled_values: Literal["RequestsAndLimits", "RequestsOnly"] = "RequestsAndLimits"
 
 
 class Component(_Model):
@@ -206,4 +340,37 @@ def problems(spec: ScalingDemoSpec) -> list[str]:
                     f"spec.{name}.env[{index}].name: {variable.name} is set by the operator from "
                     "the spec; change the corresponding spec field instead"
                 )
+        if component.autoscaling.enabled:
+            found += _trigger_problems(spec, name, component)
+    return found
+
+
+def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) -> list[str]:
+    """Triggers that KEDA would accept but that cannot scale this component correctly.
+
+    Lag only shrinks when the scaled pods consume (the API consumes only without a worker);
+    KEDA's offsetResetPolicy must match the consumer's auto.offset.reset or an empty group's lag
+    is misjudged; Prometheus triggers need a server; cpu/memory triggers are percentages of
+    the container's requests.
+    """
+    found = []
+    for index, trigger in enumerate(component.autoscaling.triggers):
+        where = f"spec.{name}.autoscaling.triggers[{index}]"
+        lag, kind = trigger.kafka_lag, trigger.kind
+        if lag is not None and name == "api" and spec.worker.enabled:
+            found.append(
+                f"{where}.kafkaLag: the api component does not consume while the worker is "
+                "enabled; put lag triggers on spec.worker"
+            )
+        if lag and lag.offset_reset_policy not in (None, spec.kafka.offset_reset):
+            found.append(
+                f"{where}.kafkaLag.offsetResetPolicy: must equal spec.kafka.offsetReset "
+                f"({spec.kafka.offset_reset}), the consumers' auto.offset.reset"
+            )
+        if trigger.prometheus is not None and spec.monitoring.prometheus is None:
+            found.append(
+                f"{where}.prometheus: needs spec.monitoring.prometheus.serverAddress to query"
+            )
+        if kind in ("cpu", "memory") and getattr(component.resources.requests, kind) is None:
+            found.append(f"{where}.{kind}: needs spec.{name}.resources.requests.{kind}")
     return found

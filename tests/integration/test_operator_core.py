@@ -253,7 +253,8 @@ def test_autoscaling_leaves_the_replica_count_to_another_manager(
         return fields
 
     assert "f:replicas" in owned_by_operator(cluster.deployments()["shop-worker"])
-    cluster.patch("shop", {"worker": {"autoscaling": {"enabled": True}}})
+    lag = {"name": "lag", "kafkaLag": {}}
+    cluster.patch("shop", {"worker": {"autoscaling": {"enabled": True, "triggers": [lag]}}})
     eventually(
         lambda: "f:replicas" not in owned_by_operator(cluster.deployments()["shop-worker"]),
         "the operator to give up spec.replicas",

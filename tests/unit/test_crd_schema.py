@@ -106,7 +106,11 @@ def _compare(model: type[BaseModel], schema: dict[str, Any], path: str) -> None:
             (item,) = typing.get_args(annotation)
             assert child["type"] == "array", where
             assert child.get("maxItems") == _max_length(field), where
-            _compare(item, child["items"], f"{where}[]")
+            if typing.get_origin(item) is Literal:
+                assert child["items"] == {"type": "string", "enum": list(typing.get_args(item))}
+                assert child.get("default") == field.get_default(call_default_factory=True), where
+            else:
+                _compare(item, child["items"], f"{where}[]")
         else:
             _compare_scalar(where, field, annotation, child)
 

@@ -21,6 +21,7 @@ LABELS = {
     "app.kubernetes.io/part-of": "scalingdemo",
     "app.kubernetes.io/managed-by": "scalingdemo-operator",
 }
+AUTOSCALING = {"enabled": True, "triggers": [{"name": "lag", "kafkaLag": {}}]}
 SELECTOR = {key: LABELS[key] for key in list(LABELS)[:3]}
 OWNER_REFERENCE = {
     "apiVersion": "scalingdemo.dev/v1alpha1",
@@ -158,7 +159,7 @@ def test_worker_service() -> None:
 
 
 def test_autoscaling_leaves_replicas_to_keda() -> None:
-    spec = parse({**MINIMAL, "worker": {"replicas": 3, "autoscaling": {"enabled": True}}})
+    spec = parse({**MINIMAL, "worker": {"replicas": 3, "autoscaling": AUTOSCALING}})
     assert "replicas" not in deployment(spec, OWNER, "worker")["spec"]
     assert deployment(spec, OWNER, "api")["spec"]["replicas"] == 1
 

@@ -88,3 +88,73 @@ def test_user_env_may_not_override_operator_managed_variables() -> None:
 )
 def test_security_protocol_follows_the_auth_sections(auth: dict, protocol: str) -> None:
     assert KafkaAuth.model_validate(auth).security_protocol == protocol
+
+
+def _worker_autoscaling(triggers: list[dict], **autoscaling: object) -> dict:
+    return _with(worker={"autoscaling": {"enabled": True, "triggers": triggers, **autoscaling}})
+
+
+LAG = {"name": "lag", "kafkaLag": {}}
+
+
+def test_autoscaling_defaults() -> None:
+    autoscaling = parse(_worker_autoscaling([LAG])).worker.autoscaling
+    assert (autoscaling.min_replicas, autoscaling.max_replicas) == (1, 10)
+    (trigger,) = autoscaling.triggers
+    assert trigger.kind == "kafka_lag"
+    assert (trigger.kafka_lag.topic, trigger.kafka_lag.lag_threshold) == ("tasks", 10)
+    vertical = parse(MINIMAL).worker.vertical_scaling
+    assert (vertical.update_mode, vertical.controlled_resources) == ("Initial", ["cpu", "memory"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        (_worker_autoscaling([LAG], minReplicas=5, maxReplicas=2), "worker.autoscaling", "minRep"),
+        (_worker_autoscaling([]), "worker.autoscaling", "at least one trigger"),
+        (_worker_autoscaling([LAG, LAG]), "worker.autoscaling", "unique"),
+        (_worker_autoscaling([{"name": "1lag", "kafkaLag": {}}]), "triggers[0].name", "pattern"),
+        (_worker_autoscaling([{"name": "both", "kafkaLag": {}, "cpu": {"value": 70}}]), "", "one"),
+        (
+            _worker_autoscaling([{"name": "q", "prometheus": {"threshold": "5"}}]),
+            "triggers[0].prometheus",
+            "query and preset",
+        ),
+        (
+            _worker_autoscaling(
+                [
+                    {
+                        "name": "k",
+                        "kafkaLag": {"allowIdleConsumers": True, "limitToPartitionsWithLag": True},
+                    }
+                ]
+            ),
+            "triggers[0].kafkaLag",
+            "exclusive",
+        ),
+        (
+            _worker_autoscaling(
+                [{"name": "q", "prometheus": {"preset": "queueDepth", "threshold": "5"}}]
+            ),
+            "triggers[0].prometheus",
+            "spec.monitoring.prometheus.serverAddress",
+        ),
+        (
+            _worker_autoscaling([{"name": "k", "kafkaLag": {"offsetResetPolicy": "latest"}}]),
+            "triggers[0].kafkaLag.offsetResetPolicy",
+            "spec.kafka.offsetReset",
+        ),
+        (
+            _with(api={"autoscaling": {"enabled": True, "triggers": [LAG]}}),
+            "spec.api.autoscaling.triggers[0].kafkaLag",
+            "does not consume",
+        ),
+        (_with(worker={"verticalScaling": {"updateMode": "Auto"}}), "updateMode", "Off"),
+    ],
+)
+def test_invalid_autoscaling_is_refused_naming_the_field(raw: dict, field: str, words: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse(raw)
+    assert any(field in problem and words in problem for problem in caught.value.problems), (
+        caught.value
+    )

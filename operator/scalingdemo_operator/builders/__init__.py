@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import workload
+from . import autoscaling, workload
 from .common import Manifest, Owner
 
 if TYPE_CHECKING:
@@ -21,4 +21,13 @@ def desired_children(spec: ScalingDemoSpec, owner: Owner) -> list[Manifest]:
     for name in spec.components():
         children.append(workload.service(owner, name))
         children.append(workload.deployment(spec, owner, name))
+    if autoscaling.needs_trigger_authentication(spec):
+        children.append(autoscaling.trigger_authentication(spec, owner))
+    children += [
+        autoscaling.scaled_object(spec, owner, name) for name in autoscaling.autoscaled(spec)
+    ]
+    children += [
+        autoscaling.vertical_pod_autoscaler(spec, owner, name)
+        for name in autoscaling.vertically_scaled(spec)
+    ]
     return children

@@ -1,0 +1,313 @@
+"""Autoscaling builders: exact ScaledObjects, TriggerAuthentication and VPAs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.builders.autoscaling import (
+    preset_query,
+    resources_left_to_triggers,
+    scaled_object,
+    trigger_authentication,
+    vertical_pod_autoscaler,
+)
+from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.spec import parse
+
+from tests.unit.test_operator_builders import LABELS, OWNER_REFERENCE
+
+pytestmark = pytest.mark.unit
+
+OWNER = Owner(namespace="team", name="demo", uid="1234")
+PROMETHEUS = "http://prometheus.monitoring.svc.cluster.local:9090"
+BROKERS = "kafka.kafka.svc.cluster.local:9092"
+SCOPE = 'namespace="team", service=~"demo-api|demo-worker"'
+SEED_TRIGGERS = [
+    {"name": "taskLag", "kafkaLag": {"topic": "tasks", "lagThreshold": 5}},
+    {"name": "queueDepth", "prometheus": {"preset": "queueDepth", "threshold": "20"}},
+    {"name": "cpu", "cpu": {"value": 70}},
+]
+
+
+def _spec(worker: dict[str, Any], **extra: Any) -> Any:
+    return parse(
+        {
+            "image": "registry.example/workload:1",
+            "kafka": {"bootstrapServers": BROKERS},
+            "monitoring": {"prometheus": {"serverAddress": PROMETHEUS}},
+            "worker": worker,
+            **extra,
+        }
+    )
+
+
+def _metadata(name: str, component: str = "worker") -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": "team",
+        "labels": {**LABELS, "app.kubernetes.io/component": component},
+        "ownerReferences": [OWNER_REFERENCE],
+    }
+
+
+def _unstamped(manifest: dict[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(manifest)
+    annotations = result["metadata"].pop("annotations")
+    assert set(annotations) == {APPLIED_HASH_ANNOTATION}
+    return result
+
+
+def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
+    spec = _spec(
+        {
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 1,
+                "maxReplicas": 6,
+                "fallback": {"replicas": 2},
+                "behavior": {
+                    "scaleDown": {
+                        "stabilizationWindowSeconds": 60,
+                        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
+                    }
+                },
+                "triggers": SEED_TRIGGERS,
+            }
+        }
+    )
+    assert _unstamped(scaled_object(spec, OWNER, "worker")) == {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _metadata("demo-worker"),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "demo-worker",
+            },
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 60,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
+                        }
+                    }
+                }
+            },
+            "fallback": {"failureThreshold": 3, "replicas": 2},
+            "triggers": [
+                {
+                    "type": "kafka",
+                    "name": "taskLag",
+                    "metadata": {
+                        "bootstrapServers": BROKERS,
+                        "consumerGroup": "team-demo-tasks-consumer",
+                        "topic": "team-demo-tasks",
+                        "lagThreshold": "5",
+                        "activationLagThreshold": "0",
+                        "offsetResetPolicy": "earliest",
+                        "allowIdleConsumers": "false",
+                        "limitToPartitionsWithLag": "false",
+                    },
+                },
+                {
+                    "type": "prometheus",
+                    "name": "queueDepth",
+                    "metadata": {
+                        "serverAddress": PROMETHEUS,
+                        "query": (
+                            "sum(max by (topic, group) (scalingdemo_consumer_lag_records{"
+                            f'{SCOPE}, topic="team-demo-tasks", group="team-demo-tasks-consumer"'
+                            "}))"
+                        ),
+                        "threshold": "20",
+                        "activationThreshold": "0",
+                        "ignoreNullValues": "false",
+                    },
+                },
+                {
+                    "type": "cpu",
+                    "name": "cpu",
+                    "metricType": "Utilization",
+                    "metadata": {"value": "70", "containerName": "workload"},
+                },
+            ],
+        },
+    }
+
+
+def test_every_trigger_metadata_value_is_a_string() -> None:
+    spec = _spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS}})
+    for trigger in scaled_object(spec, OWNER, "worker")["spec"]["triggers"]:
+        assert all(isinstance(value, str) for value in trigger["metadata"].values()), trigger
+
+
+@pytest.mark.parametrize(
+    ("preset", "query"),
+    [
+        ("tasksInProgress", f"sum(scalingdemo_tasks_in_progress{{{SCOPE}}})"),
+        ("requestRate", f"sum(rate(scalingdemo_http_requests_total{{{SCOPE}}}[1m]))"),
+        (
+            "p95Latency",
+            "histogram_quantile(0.95, sum by (le) "
+            f"(rate(scalingdemo_http_request_duration_seconds_bucket{{{SCOPE}}}[1m])))",
+        ),
+    ],
+)
+def test_presets_are_aggregated_and_scoped_to_the_demo(preset: str, query: str) -> None:
+    assert preset_query(_spec({}), OWNER, preset) == query
+
+
+def test_a_raw_query_and_modifiers_pass_through() -> None:
+    spec = _spec(
+        {
+            "autoscaling": {
+                "enabled": True,
+                "triggers": [
+                    {"name": "lag", "kafkaLag": {"topic": "messages", "allowIdleConsumers": True}},
+                    {"name": "busy", "prometheus": {"query": "sum(up)", "threshold": "1.5"}},
+                ],
+                "scalingModifiers": {"formula": "lag + busy", "target": "10"},
+            }
+        },
+        kafka={"bootstrapServers": BROKERS, "consumerGroups": {"messages": "readers"}},
+    )
+    built = scaled_object(spec, OWNER, "worker")["spec"]
+    assert built["advanced"] == {"scalingModifiers": {"formula": "lag + busy", "target": "10"}}
+    lag, busy = built["triggers"]
+    assert (lag["metadata"]["consumerGroup"], lag["metadata"]["topic"]) == (
+        "readers",
+        "team-demo-messages",
+    )
+    assert lag["metadata"]["allowIdleConsumers"] == "true"
+    assert busy["metadata"]["query"] == "sum(up)"
+    assert busy["metadata"]["threshold"] == "1.5"
+
+
+AUTH = {
+    "sasl": {"mechanism": "SCRAM-SHA-512", "secretName": "kafka-user"},
+    "tls": {"caSecretName": "kafka-ca"},
+}
+
+
+def test_kafka_auth_is_a_trigger_authentication_referencing_the_secrets() -> None:
+    spec = _spec(
+        {"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS[:1]}},
+        kafka={"bootstrapServers": BROKERS, "auth": AUTH},
+    )
+    assert _unstamped(trigger_authentication(spec, OWNER)) == {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": _metadata("demo-kafka", "kafka"),
+        "spec": {
+            "secretTargetRef": [
+                {"parameter": "username", "name": "kafka-user", "key": "username"},
+                {"parameter": "password", "name": "kafka-user", "key": "password"},
+                {"parameter": "ca", "name": "kafka-ca", "key": "ca.crt"},
+            ]
+        },
+    }
+    (trigger,) = scaled_object(spec, OWNER, "worker")["spec"]["triggers"]
+    assert trigger["authenticationRef"] == {"name": "demo-kafka"}
+    assert (trigger["metadata"]["sasl"], trigger["metadata"]["tls"]) == ("scram_sha512", "enable")
+    kinds = [item["kind"] for item in desired_children(spec, OWNER)]
+    assert kinds.count("TriggerAuthentication") == 1
+
+
+def test_no_trigger_authentication_without_auth_or_autoscaling() -> None:
+    without_auth = _spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS[:1]}})
+    without_scaling = _spec({}, kafka={"bootstrapServers": BROKERS, "auth": AUTH})
+    for spec in (without_auth, without_scaling):
+        kinds = {item["kind"] for item in desired_children(spec, OWNER)}
+        assert kinds == {"Service", "Deployment"} | (
+            {"ScaledObject"} if spec.worker.autoscaling.enabled else set()
+        )
+
+
+def test_a_vertical_pod_autoscaler_per_component() -> None:
+    spec = _spec(
+        {
+            "verticalScaling": {
+                "enabled": True,
+                "updateMode": "Off",
+                "minAllowed": {"cpu": "50m"},
+                "maxAllowed": {"cpu": 2, "memory": "1Gi"},
+            }
+        }
+    )
+    assert _unstamped(vertical_pod_autoscaler(spec, OWNER, "worker")) == {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": _metadata("demo-worker"),
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-worker"},
+            "updatePolicy": {"updateMode": "Off"},
+            "resourcePolicy": {
+                "containerPolicies": [
+                    {
+                        "containerName": "workload",
+                        "controlledResources": ["cpu", "memory"],
+                        "controlledValues": "RequestsAndLimits",
+                        "minAllowed": {"cpu": "50m"},
+                        "maxAllowed": {"cpu": "2", "memory": "1Gi"},
+                    }
+                ]
+            },
+        },
+    }
+
+
+def test_the_vpa_leaves_triggered_resources_to_keda() -> None:
+    cpu_only = _spec(
+        {
+            "autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS},
+            "verticalScaling": {"enabled": True},
+        }
+    )
+    assert resources_left_to_triggers(cpu_only.worker) == ["cpu"]
+    (policy,) = vertical_pod_autoscaler(cpu_only, OWNER, "worker")["spec"]["resourcePolicy"][
+        "containerPolicies"
+    ]
+    assert policy["controlledResources"] == ["memory"]
+
+    both = _spec(
+        {
+            "autoscaling": {
+                "enabled": True,
+                "triggers": [
+                    {"name": "c", "cpu": {"value": 70}},
+                    {"name": "m", "memory": {"value": 80}},
+                ],
+            },
+            "verticalScaling": {"enabled": True},
+        }
+    )
+    (policy,) = vertical_pod_autoscaler(both, OWNER, "worker")["spec"]["resourcePolicy"][
+        "containerPolicies"
+    ]
+    assert policy == {"containerName": "workload", "mode": "Off"}
+
+
+def test_children_in_apply_order() -> None:
+    spec = _spec(
+        {
+            "autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS},
+            "verticalScaling": {"enabled": True},
+        }
+    )
+    assert [(item["kind"], item["metadata"]["name"]) for item in desired_children(spec, OWNER)] == [
+        ("Service", "demo-api"),
+        ("Deployment", "demo-api"),
+        ("Service", "demo-worker"),
+        ("Deployment", "demo-worker"),
+        ("ScaledObject", "demo-worker"),
+        ("VerticalPodAutoscaler", "demo-worker"),
+    ]
