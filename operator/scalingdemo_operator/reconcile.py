@@ -19,29 +19,48 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from . import metrics
-from .builders import desired_children
+from .builders import autoscaling, desired_children
 from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
 from .builders.workload import endpoint
 from .diff import needs_apply
 from .kube import Kube, is_transient
 from .spec import ScalingDemoSpec, SpecError, parse
 from .status import (
+    KEDA,
     READY,
+    VPA,
     Condition,
     merge_conditions,
     ready_condition,
     replica_counts,
+    scaling_condition,
     workload_condition,
 )
 
 MAX_LISTED_CHANGES = 6
 COALESCE_SECONDS = 0.5
-WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed"})
-"""Ready reasons that need a person: each new one is announced once with a Warning event."""
+WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed", KEDA.missing_reason, VPA.missing_reason})
+"""Condition reasons that need a person: each new one is announced once with a Warning event."""
+SCALER_OF_KIND = {
+    "ScaledObject": KEDA,
+    "TriggerAuthentication": KEDA,
+    "VerticalPodAutoscaler": VPA,
+}
+"""Children of optional add-ons: their CRDs may be missing, which is reported, not an error."""
+NARROWED = "VerticalScalingNarrowed"
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _waiting: set[str] = set()
 """UIDs with a reconcile pending (coalescing or queued on the lock) that has not read yet."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A child that could not be applied; `missing` when its kind's CRD is not installed."""
+
+    kind: str
+    message: str
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,12 +178,14 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     }
     wanted = [owner.child_name(name) for name in spec.components()]
     workload = workload_condition(wanted, deployments)
-    problems = [Condition(READY, "False", "ApplyFailed", "; ".join(failures))] if failures else []
-    ready = ready_condition([*problems, workload])
+    scaling = _scaling_conditions(spec, owner, observed, failures)
+    broken = [failure.message for failure in failures if not failure.missing]
+    problems = [Condition(READY, "False", "ApplyFailed", "; ".join(broken))] if broken else []
+    ready = ready_condition([*problems, *scaling, workload])
     status: dict[str, Any] = {
         "observedGeneration": previous.get("observedGeneration") if failures else generation,
         "conditions": merge_conditions(
-            previous.get("conditions", []), [ready, workload], generation, _now()
+            previous.get("conditions", []), [ready, *scaling, workload], generation, _now()
         ),
         "endpoint": endpoint(owner, spec),
     }
@@ -172,12 +193,72 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
         enabled = name in spec.components()
         status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
     await _write_status(kube, owner, previous, status)
-    return events + warnings_for(previous, ready), "failed" if failures else "applied"
+    announced = events + _warnings(previous, [ready, *scaling])
+    return announced, "failed" if failures else "applied"
+
+
+def _scaling_conditions(
+    spec: ScalingDemoSpec,
+    owner: Owner,
+    observed: Sequence[Manifest],
+    failures: Sequence[Failure],
+) -> list[Condition]:
+    """AutoscalingReady and VerticalScalingReady; the VPA's note names resources left to KEDA."""
+    narrowed = [
+        f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
+        for name in autoscaling.vertically_scaled(spec)
+        if (dropped := autoscaling.resources_left_to_triggers(getattr(spec, name)))
+    ]
+    wanted = {
+        KEDA: [owner.child_name(name) for name in autoscaling.autoscaled(spec)],
+        VPA: [owner.child_name(name) for name in autoscaling.vertically_scaled(spec)],
+    }
+    conditions = []
+    for scaler in (KEDA, VPA):
+        own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
+        conditions.append(
+            scaling_condition(
+                scaler,
+                wanted[scaler],
+                observed,
+                missing=any(failure.missing for failure in own),
+                failures=[failure.message for failure in own if not failure.missing],
+                notes=narrowed if scaler == VPA else (),
+            )
+        )
+    return conditions
+
+
+def _warnings(previous: Mapping[str, Any], conditions: Sequence[Condition]) -> list[Event]:
+    """One Warning per new problem (Ready repeats another condition's: said once)."""
+    found: list[Event] = []
+    for condition in conditions:
+        for event in warnings_for(previous, condition) + narrowing_warning(previous, condition):
+            if event not in found:
+                found.append(event)
+    return found
+
+
+def narrowing_warning(previous: Mapping[str, Any], condition: Condition) -> list[Event]:
+    """A Warning when the VPA newly leaves a resource to a cpu/memory trigger.
+
+    The spec asked the VPA to control that resource; the operator overrides it (both acting on
+    the same requests would fight), and the user should know their spec is not taken literally.
+    """
+    if condition.type != VPA.condition or "leaves" not in condition.message:
+        return []
+    before = next(
+        (item for item in previous.get("conditions", []) if item.get("type") == condition.type),
+        {},
+    )
+    if before.get("message") == condition.message:
+        return []
+    return [Event("Warning", NARROWED, condition.message)]
 
 
 async def _apply_children(
     kube: Kube, owner: Owner, spec: ScalingDemoSpec
-) -> tuple[list[Event], list[Manifest], list[str]]:
+) -> tuple[list[Event], list[Manifest], list[Failure]]:
     """Apply what differs, delete what is no longer wanted; report events, objects, failures."""
     live = {
         (item["kind"], item["metadata"]["name"]): item
@@ -185,7 +266,7 @@ async def _apply_children(
     }
     events: list[Event] = []
     observed: list[Manifest] = []
-    failures: list[str] = []
+    failures: list[Failure] = []
     for manifest in desired_children(spec, owner):
         current = live.pop((manifest["kind"], manifest["metadata"]["name"]), None)
         changes = ["(missing)"] if current is None else needs_apply(manifest, current)
@@ -197,7 +278,9 @@ async def _apply_children(
         except ApiException as error:
             if is_transient(error):
                 raise
-            failures.append(f"{_describe(manifest)}: {_api_message(error)}")
+            kind = manifest["kind"]
+            missing = error.status == 404 and kind in SCALER_OF_KIND
+            failures.append(Failure(kind, f"{_describe(manifest)}: {_api_message(error)}", missing))
             continue
         if current is None:
             events.append(Event("Normal", "Created", f"Created {_describe(manifest)}"))

@@ -6,12 +6,14 @@ every condition carries the generation it was computed for. Ready summarises the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 READY = "Ready"
 WORKLOAD_AVAILABLE = "WorkloadAvailable"
+AUTOSCALING_READY = "AutoscalingReady"
+VERTICAL_SCALING_READY = "VerticalScalingReady"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
 
@@ -96,3 +98,71 @@ def ready_condition(conditions: Iterable[Condition]) -> Condition:
 def replica_counts(deployment: Mapping[str, Any] | None) -> dict[str, int]:
     status = (deployment or {}).get("status", {})
     return {name: int(status.get(name, 0)) for name in REPLICA_FIELDS}
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """An optional add-on whose objects the operator generates, and how to report on it."""
+
+    condition: str
+    kind: str
+    missing_reason: str
+    install_hint: str
+
+
+KEDA = Scaler(
+    AUTOSCALING_READY,
+    "ScaledObject",
+    "KEDANotInstalled",
+    "KEDA is not installed (no keda.sh/v1alpha1 ScaledObject CRD): install KEDA, e.g. "
+    "`helm install keda kedacore/keda -n keda --create-namespace`; the operator retries by itself",
+)
+VPA = Scaler(
+    VERTICAL_SCALING_READY,
+    "VerticalPodAutoscaler",
+    "VPANotInstalled",
+    "the Vertical Pod Autoscaler is not installed (no autoscaling.k8s.io/v1 "
+    "VerticalPodAutoscaler CRD): install it from kubernetes/autoscaler's vertical-pod-autoscaler; "
+    "the operator retries by itself",
+)
+
+
+def _keda_problem(scaled_object: Mapping[str, Any]) -> str | None:
+    """KEDA's own verdict on a ScaledObject, when it has given one and it is not Ready."""
+    for condition in scaled_object.get("status", {}).get("conditions", []):
+        if condition.get("type") == "Ready" and condition.get("status") == "False":
+            name = scaled_object["metadata"]["name"]
+            return f"ScaledObject {name}: {condition.get('message') or condition.get('reason')}"
+    return None
+
+
+def scaling_condition(
+    scaler: Scaler,
+    wanted: Sequence[str],
+    observed: Iterable[Mapping[str, Any]],
+    *,
+    missing: bool,
+    failures: Sequence[str],
+    notes: Sequence[str] = (),
+) -> Condition:
+    """AutoscalingReady / VerticalScalingReady from what applying the scaler's objects showed.
+
+    True with reason NotRequested when no component wants one (so Ready is not held back);
+    False when the add-on's CRD is missing, an apply failed, or KEDA reports a ScaledObject
+    not Ready (KEDA's message says why, e.g. an unreachable broker).
+    """
+    if not wanted:
+        return Condition(scaler.condition, "True", "NotRequested", "no component asks for it")
+    if missing:
+        return Condition(scaler.condition, "False", scaler.missing_reason, scaler.install_hint)
+    if failures:
+        return Condition(scaler.condition, "False", "ApplyFailed", "; ".join(failures))
+    problems = [
+        found
+        for item in observed
+        if item.get("kind") == scaler.kind and (found := _keda_problem(item)) is not None
+    ]
+    if problems:
+        return Condition(scaler.condition, "False", f"{scaler.kind}NotReady", "; ".join(problems))
+    message = f"{scaler.kind}(s) {', '.join(wanted)} applied"
+    return Condition(scaler.condition, "True", "Applied", "; ".join([message, *notes]))

@@ -31,6 +31,21 @@ SEED_TRIGGERS = [
     {"name": "cpu", "cpu": {"value": 70}},
 ]
 
+SEED_AUTOSCALING = {
+    "enabled": True,
+    "minReplicas": 1,
+    "maxReplicas": 6,
+    "fallback": {"replicas": 2},
+    "behavior": {
+        "scaleDown": {
+            "stabilizationWindowSeconds": 60,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
+        }
+    },
+    "triggers": SEED_TRIGGERS,
+}
+"""The seed's scaling (task lag, queue depth, CPU) in our spec, with its defects fixed."""
+
 
 def _spec(worker: dict[str, Any], **extra: Any) -> Any:
     return parse(
@@ -61,23 +76,7 @@ def _unstamped(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
-    spec = _spec(
-        {
-            "autoscaling": {
-                "enabled": True,
-                "minReplicas": 1,
-                "maxReplicas": 6,
-                "fallback": {"replicas": 2},
-                "behavior": {
-                    "scaleDown": {
-                        "stabilizationWindowSeconds": 60,
-                        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
-                    }
-                },
-                "triggers": SEED_TRIGGERS,
-            }
-        }
-    )
+    spec = _spec({"autoscaling": SEED_AUTOSCALING})
     assert _unstamped(scaled_object(spec, OWNER, "worker")) == {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",

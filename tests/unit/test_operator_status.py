@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.reconcile import Event, warnings_for
+from scalingdemo_operator.reconcile import Event, narrowing_warning, warnings_for
 from scalingdemo_operator.status import (
+    KEDA,
+    VPA,
     Condition,
     merge_conditions,
     ready_condition,
     replica_counts,
+    scaling_condition,
     workload_condition,
 )
 
@@ -106,3 +109,54 @@ def test_a_warning_is_announced_once_per_new_problem() -> None:
     assert warnings_for(previous, other) == [Event("Warning", "InvalidSpec", "spec.y: bad")]
     waiting = Condition("Ready", "False", "DeploymentsUnavailable", "waiting")
     assert warnings_for({}, waiting) == []
+
+
+def _scaled_object(status: str, message: str) -> dict:
+    return {
+        "kind": "ScaledObject",
+        "metadata": {"name": "demo-worker"},
+        "status": {"conditions": [{"type": "Ready", "status": status, "message": message}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("wanted", "observed", "missing", "failures", "expected"),
+    [
+        ([], [], False, [], ("True", "NotRequested")),
+        (["demo-worker"], [], True, [], ("False", "KEDANotInstalled")),
+        (["demo-worker"], [], False, ["ScaledObject demo-worker: bad"], ("False", "ApplyFailed")),
+        (["demo-worker"], [_scaled_object("True", "ok")], False, [], ("True", "Applied")),
+        (
+            ["demo-worker"],
+            [_scaled_object("False", "broker unreachable")],
+            False,
+            [],
+            ("False", "ScaledObjectNotReady"),
+        ),
+    ],
+)
+def test_autoscaling_condition(
+    wanted: list, observed: list, missing: bool, failures: list, expected: tuple
+) -> None:
+    condition = scaling_condition(KEDA, wanted, observed, missing=missing, failures=failures)
+    assert (condition.type, condition.status, condition.reason) == ("AutoscalingReady", *expected)
+
+
+def test_keda_not_installed_tells_what_to_install() -> None:
+    condition = scaling_condition(KEDA, ["demo-worker"], [], missing=True, failures=[])
+    assert "install KEDA" in condition.message
+    vpa = scaling_condition(VPA, ["demo-worker"], [], missing=True, failures=[])
+    assert (vpa.type, vpa.reason) == ("VerticalScalingReady", "VPANotInstalled")
+
+
+def test_a_vpa_narrowed_by_a_trigger_is_announced_once() -> None:
+    condition = scaling_condition(
+        VPA, ["demo-worker"], [], missing=False, failures=[], notes=["demo-worker leaves cpu"]
+    )
+    assert (
+        condition.message == "VerticalPodAutoscaler(s) demo-worker applied; demo-worker leaves cpu"
+    )
+    (event,) = narrowing_warning({}, condition)
+    assert (event.type, event.reason) == ("Warning", "VerticalScalingNarrowed")
+    previous = {"conditions": merge_conditions([], [condition], 1, T0)}
+    assert narrowing_warning(previous, condition) == []

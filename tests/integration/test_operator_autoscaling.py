@@ -1,0 +1,229 @@
+"""Autoscaling against the real bed: KEDA's and VPA's upstream CRDs validate what we generate.
+
+The bed installs the real ScaledObject, TriggerAuthentication and VerticalPodAutoscaler CRDs,
+so an object the operator generates wrongly is refused by the API server, not by a mock. KEDA
+itself is not started: these tests check what the operator writes, not how KEDA scales.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from benchmarks.operator_harness import OperatorProcess
+from tests.integration.test_operator_core import (
+    Cluster,
+    apps,
+    cluster,
+    core,
+    crd,
+    custom,
+    demo,
+    operator,
+)
+from tests.support import eventually
+from tests.unit.test_operator_autoscaling import (
+    AUTH,
+    PROMETHEUS,
+    SEED_AUTOSCALING,
+    SEED_TRIGGERS,
+)
+
+REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
+"""The operator core's fixtures: pytest finds fixtures by name in the test's module."""
+KEDA = ("keda.sh", "v1alpha1")
+VPA = ("autoscaling.k8s.io", "v1")
+LAG = SEED_TRIGGERS[0]
+
+
+def _get(cluster: Cluster, group: tuple[str, str], plural: str, name: str) -> dict | None:
+    try:
+        return cluster.custom.get_namespaced_custom_object(*group, cluster.namespace, plural, name)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _scaled_object(cluster: Cluster, name: str) -> dict | None:
+    return _get(cluster, KEDA, "scaledobjects", name)
+
+
+def _scaling_ready(cluster: Cluster, name: str) -> bool:
+    return cluster.converged(name) and all(
+        cluster.condition(name, kind).get("status") == "True"
+        for kind in ("AutoscalingReady", "VerticalScalingReady")
+    )
+
+
+def _triggers(scaled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {trigger["name"]: trigger for trigger in scaled["spec"]["triggers"]}
+
+
+def test_the_api_server_accepts_every_generated_object(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    created = cluster.create(
+        demo(
+            "shop",
+            kafka={"bootstrapServers": "kafka.kafka.svc.cluster.local:9092", "auth": AUTH},
+            monitoring={"prometheus": {"serverAddress": PROMETHEUS}},
+            worker={"autoscaling": SEED_AUTOSCALING, "verticalScaling": {"enabled": True}},
+            api={"verticalScaling": {"enabled": True, "maxAllowed": {"memory": "1Gi"}}},
+        )
+    )
+    eventually(lambda: _scaling_ready(cluster, "shop"), "shop's scaling to become Ready")
+
+    scaled = _scaled_object(cluster, "shop-worker")
+    assert scaled is not None
+    (reference,) = scaled["metadata"]["ownerReferences"]
+    assert (reference["name"], reference["uid"]) == ("shop", created["metadata"]["uid"])
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 6)
+    triggers = _triggers(scaled)
+    assert triggers["taskLag"]["metadata"]["lagThreshold"] == "5"
+    assert triggers["taskLag"]["authenticationRef"] == {"name": "shop-kafka"}
+    assert triggers["queueDepth"]["metadata"]["query"].startswith("sum(")
+    assert triggers["cpu"]["metricType"] == "Utilization"
+    authentication = _get(cluster, KEDA, "triggerauthentications", "shop-kafka")
+    assert authentication is not None
+    assert {ref["parameter"] for ref in authentication["spec"]["secretTargetRef"]} == {
+        "username",
+        "password",
+        "ca",
+    }
+
+    worker_vpa = _get(cluster, VPA, "verticalpodautoscalers", "shop-worker")
+    api_vpa = _get(cluster, VPA, "verticalpodautoscalers", "shop-api")
+    assert worker_vpa is not None
+    assert api_vpa is not None
+    (policy,) = worker_vpa["spec"]["resourcePolicy"]["containerPolicies"]
+    assert policy["controlledResources"] == ["memory"]
+    assert worker_vpa["spec"]["updatePolicy"]["updateMode"] == "Initial"
+    (policy,) = api_vpa["spec"]["resourcePolicy"]["containerPolicies"]
+    assert policy["maxAllowed"] == {"memory": "1Gi"}
+
+    narrowed = [
+        message
+        for _, reason, message in cluster.events("shop")
+        if reason == "VerticalScalingNarrowed"
+    ]
+    assert narrowed == [
+        "VerticalPodAutoscaler(s) shop-api, shop-worker applied; "
+        "shop-worker leaves cpu to its autoscaling trigger(s)"
+    ]
+
+
+def test_editing_a_threshold_updates_in_place_and_disabling_deletes(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create(
+        demo("shop", worker={"replicas": 3, "autoscaling": {"enabled": True, "triggers": [LAG]}})
+    )
+    eventually(lambda: _scaling_ready(cluster, "shop"), "shop's scaling to become Ready")
+    uid = _scaled_object(cluster, "shop-worker")["metadata"]["uid"]
+
+    edited = {**LAG, "kafkaLag": {"topic": "tasks", "lagThreshold": 50}}
+    cluster.patch("shop", {"worker": {"autoscaling": {"triggers": [edited], "maxReplicas": 4}}})
+    scaled = eventually(
+        lambda: _scaled_object(cluster, "shop-worker"),
+        "the new threshold in the ScaledObject",
+        accept=lambda found: _triggers(found)["taskLag"]["metadata"]["lagThreshold"] == "50",
+    )
+    assert scaled["metadata"]["uid"] == uid
+    assert scaled["spec"]["maxReplicaCount"] == 4
+    updated = [m for _, reason, m in cluster.events("shop") if reason == "Updated"]
+    assert any(
+        "ScaledObject shop-worker" in message
+        and "spec.triggers[taskLag].metadata.lagThreshold" in message
+        and "spec.maxReplicaCount" in message
+        for message in updated
+    ), updated
+
+    cluster.patch("shop", {"worker": {"autoscaling": {"enabled": False}}})
+    eventually(lambda: _scaled_object(cluster, "shop-worker") is None, "the ScaledObject to go")
+    eventually(
+        lambda: cluster.deployments()["shop-worker"].spec.replicas == 3,
+        "spec.replicas to be the operator's again",
+    )
+    assert (
+        "Normal",
+        "Deleted",
+        "Deleted ScaledObject shop-worker: the spec no longer wants it",
+    ) in cluster.events("shop")
+    assert cluster.condition("shop", "AutoscalingReady")["reason"] == "NotRequested"
+
+
+def _autoscaled(**autoscaling: Any) -> dict[str, Any]:
+    return demo("bad", worker={"autoscaling": {"enabled": True, **autoscaling}})
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (_autoscaled(triggers=[LAG], minReplicas=5, maxReplicas=2), "minReplicas must not exceed"),
+        (_autoscaled(triggers=[]), "at least one trigger"),
+        (_autoscaled(triggers=[LAG, LAG]), "Duplicate value"),
+        (_autoscaled(triggers=[{"name": "task-lag", "kafkaLag": {}}]), "triggers[0].name"),
+        (
+            _autoscaled(triggers=[{"name": "two", "kafkaLag": {}, "cpu": {"value": 70}}]),
+            "exactly one of kafkaLag, prometheus, cpu and memory",
+        ),
+        (
+            _autoscaled(
+                triggers=[
+                    {
+                        "name": "q",
+                        "prometheus": {
+                            "query": "sum(up)",
+                            "preset": "queueDepth",
+                            "threshold": "1",
+                        },
+                    }
+                ]
+            ),
+            "exactly one of query and preset",
+        ),
+        (
+            _autoscaled(
+                triggers=[
+                    {
+                        "name": "k",
+                        "kafkaLag": {"allowIdleConsumers": True, "limitToPartitionsWithLag": True},
+                    }
+                ]
+            ),
+            "exclusive",
+        ),
+        (
+            _autoscaled(triggers=[{"name": "c", "cpu": {"value": 70}}], minReplicas=0),
+            "minReplicas 0",
+        ),
+        (demo("bad", worker={"verticalScaling": {"updateMode": "Auto"}}), "updateMode"),
+    ],
+)
+def test_the_api_server_refuses_combinations_that_cannot_work(
+    cluster: Cluster, body: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        cluster.custom.create_namespaced_custom_object(
+            "scalingdemo.dev", "v1alpha1", cluster.namespace, "scalingdemos", body, dry_run="All"
+        )
+    assert caught.value.status == 422
+    assert words in caught.value.body, caught.value.body
+
+
+def test_the_operator_refuses_what_needs_outside_knowledge(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    preset = {"name": "queue", "prometheus": {"preset": "queueDepth", "threshold": "5"}}
+    cluster.create(_autoscaled(triggers=[preset]))
+    ready = eventually(
+        lambda: cluster.condition("bad"),
+        "InvalidSpec",
+        accept=lambda found: found.get("reason") == "InvalidSpec",
+    )
+    assert "spec.worker.autoscaling.triggers[0].prometheus" in ready["message"]
+    assert "spec.monitoring.prometheus.serverAddress" in ready["message"]
+    assert _scaled_object(cluster, "bad-worker") is None
