@@ -47,7 +47,11 @@ SCALER_OF_KIND = {
     "VerticalPodAutoscaler": VPA,
 }
 """Children of optional add-ons: their CRDs may be missing, which is reported, not an error."""
-NARROWED = "VerticalScalingNarrowed"
+NOTE_REASONS = {
+    KEDA.condition: "ReplicasCappedByPartitions",
+    VPA.condition: "VerticalScalingNarrowed",
+}
+"""Warning reasons for notes on a healthy AutoscalingReady / VerticalScalingReady."""
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _waiting: set[str] = set()
@@ -178,7 +182,8 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     }
     wanted = [owner.child_name(name) for name in spec.components()]
     workload = workload_condition(wanted, deployments)
-    scaling = _scaling_conditions(spec, owner, observed, failures)
+    notes = _scaling_notes(spec, owner)
+    scaling = _scaling_conditions(spec, owner, observed, failures, notes)
     broken = [failure.message for failure in failures if not failure.missing]
     problems = [Condition(READY, "False", "ApplyFailed", "; ".join(broken))] if broken else []
     ready = ready_condition([*problems, *scaling, workload])
@@ -193,8 +198,18 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
         enabled = name in spec.components()
         status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
     await _write_status(kube, owner, previous, status)
-    announced = events + _warnings(previous, [ready, *scaling])
+    announced = events + _warnings(previous, [ready, *scaling], notes)
     return announced, "failed" if failures else "applied"
+
+
+def _scaling_notes(spec: ScalingDemoSpec, owner: Owner) -> dict[str, list[str]]:
+    """What the spec asks that will not happen as written, by the condition that reports it."""
+    narrowed = [
+        f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
+        for name in autoscaling.vertically_scaled(spec)
+        if (dropped := autoscaling.resources_left_to_triggers(getattr(spec, name)))
+    ]
+    return {KEDA.condition: autoscaling.partition_caps(spec, owner), VPA.condition: narrowed}
 
 
 def _scaling_conditions(
@@ -202,13 +217,9 @@ def _scaling_conditions(
     owner: Owner,
     observed: Sequence[Manifest],
     failures: Sequence[Failure],
+    notes: Mapping[str, Sequence[str]],
 ) -> list[Condition]:
-    """AutoscalingReady and VerticalScalingReady; the VPA's note names resources left to KEDA."""
-    narrowed = [
-        f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
-        for name in autoscaling.vertically_scaled(spec)
-        if (dropped := autoscaling.resources_left_to_triggers(getattr(spec, name)))
-    ]
+    """AutoscalingReady and VerticalScalingReady, their notes appended to the messages."""
     wanted = {
         KEDA: [owner.child_name(name) for name in autoscaling.autoscaled(spec)],
         VPA: [owner.child_name(name) for name in autoscaling.vertically_scaled(spec)],
@@ -223,29 +234,36 @@ def _scaling_conditions(
                 observed,
                 missing=any(failure.missing for failure in own),
                 failures=[failure.message for failure in own if not failure.missing],
-                notes=narrowed if scaler == VPA else (),
+                notes=notes[scaler.condition],
             )
         )
     return conditions
 
 
-def _warnings(previous: Mapping[str, Any], conditions: Sequence[Condition]) -> list[Event]:
-    """One Warning per new problem (Ready repeats another condition's: said once)."""
+def _warnings(
+    previous: Mapping[str, Any],
+    conditions: Sequence[Condition],
+    notes: Mapping[str, Sequence[str]],
+) -> list[Event]:
+    """One Warning per new problem or note (Ready repeats another condition's: said once)."""
     found: list[Event] = []
     for condition in conditions:
-        for event in warnings_for(previous, condition) + narrowing_warning(previous, condition):
-            if event not in found:
-                found.append(event)
+        new = warnings_for(previous, condition)
+        new += note_warning(previous, condition, notes.get(condition.type, ()))
+        found += [event for event in new if event not in found]
     return found
 
 
-def narrowing_warning(previous: Mapping[str, Any], condition: Condition) -> list[Event]:
-    """A Warning when the VPA newly leaves a resource to a cpu/memory trigger.
+def note_warning(
+    previous: Mapping[str, Any], condition: Condition, notes: Sequence[str]
+) -> list[Event]:
+    """A Warning when a healthy condition newly carries notes: the spec is not taken literally.
 
-    The spec asked the VPA to control that resource; the operator overrides it (both acting on
-    the same requests would fight), and the user should know their spec is not taken literally.
+    A VPA that leaves a resource to a cpu/memory trigger (both acting on the same requests would
+    fight), or a lag trigger KEDA caps at the partition count below maxReplicas: nothing fails,
+    so without a Warning the user would not learn that the demo does not do what they wrote.
     """
-    if condition.type != VPA.condition or "leaves" not in condition.message:
+    if not notes or not condition.healthy:
         return []
     before = next(
         (item for item in previous.get("conditions", []) if item.get("type") == condition.type),
@@ -253,7 +271,7 @@ def narrowing_warning(previous: Mapping[str, Any], condition: Condition) -> list
     )
     if before.get("message") == condition.message:
         return []
-    return [Event("Warning", NARROWED, condition.message)]
+    return [Event("Warning", NOTE_REASONS[condition.type], "; ".join(notes))]
 
 
 async def _apply_children(

@@ -7,9 +7,13 @@ itself is not started: these tests check what the operator writes, not how KEDA 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.operator_harness import OperatorProcess
@@ -58,6 +62,11 @@ def _scaling_ready(cluster: Cluster, name: str) -> bool:
     )
 
 
+def _messages(cluster: Cluster, reason: str) -> list[str]:
+    """Messages of the demo's events with this reason (kopf posts them after the status)."""
+    return [message for _, found, message in cluster.events("shop") if found == reason]
+
+
 def _triggers(scaled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {trigger["name"]: trigger for trigger in scaled["spec"]["triggers"]}
 
@@ -104,15 +113,13 @@ def test_the_api_server_accepts_every_generated_object(
     (policy,) = api_vpa["spec"]["resourcePolicy"]["containerPolicies"]
     assert policy["maxAllowed"] == {"memory": "1Gi"}
 
-    narrowed = [
-        message
-        for _, reason, message in cluster.events("shop")
-        if reason == "VerticalScalingNarrowed"
-    ]
-    assert narrowed == [
+    narrowed = eventually(lambda: _messages(cluster, "VerticalScalingNarrowed"), "the Warning")
+    assert narrowed == ["shop-worker leaves cpu to its autoscaling trigger(s)"]
+    message = cluster.condition("shop", "VerticalScalingReady")["message"]
+    assert message == (
         "VerticalPodAutoscaler(s) shop-api, shop-worker applied; "
         "shop-worker leaves cpu to its autoscaling trigger(s)"
-    ]
+    )
 
 
 def test_editing_a_threshold_updates_in_place_and_disabling_deletes(
@@ -123,6 +130,12 @@ def test_editing_a_threshold_updates_in_place_and_disabling_deletes(
     )
     eventually(lambda: _scaling_ready(cluster, "shop"), "shop's scaling to become Ready")
     uid = _scaled_object(cluster, "shop-worker")["metadata"]["uid"]
+    capped = eventually(lambda: _messages(cluster, "ReplicasCappedByPartitions"), "the Warning")
+    assert capped == [
+        f"shop-worker trigger taskLag scales to at most the 6 partitions of topic "
+        f"{cluster.namespace}-shop-tasks, not maxReplicas 10: add partitions or set "
+        "allowIdleConsumers"
+    ]
 
     edited = {**LAG, "kafkaLag": {"topic": "tasks", "lagThreshold": 50}}
     cluster.patch("shop", {"worker": {"autoscaling": {"triggers": [edited], "maxReplicas": 4}}})
@@ -133,13 +146,16 @@ def test_editing_a_threshold_updates_in_place_and_disabling_deletes(
     )
     assert scaled["metadata"]["uid"] == uid
     assert scaled["spec"]["maxReplicaCount"] == 4
-    updated = [m for _, reason, m in cluster.events("shop") if reason == "Updated"]
-    assert any(
-        "ScaledObject shop-worker" in message
-        and "spec.triggers[taskLag].metadata.lagThreshold" in message
-        and "spec.maxReplicaCount" in message
-        for message in updated
-    ), updated
+    eventually(
+        lambda: _messages(cluster, "Updated"),
+        "an Updated event naming the changed fields",
+        accept=lambda messages: any(
+            "ScaledObject shop-worker" in message
+            and "spec.triggers[taskLag].metadata.lagThreshold" in message
+            and "spec.maxReplicaCount" in message
+            for message in messages
+        ),
+    )
 
     cluster.patch("shop", {"worker": {"autoscaling": {"enabled": False}}})
     eventually(lambda: _scaled_object(cluster, "shop-worker") is None, "the ScaledObject to go")
@@ -147,12 +163,17 @@ def test_editing_a_threshold_updates_in_place_and_disabling_deletes(
         lambda: cluster.deployments()["shop-worker"].spec.replicas == 3,
         "spec.replicas to be the operator's again",
     )
-    assert (
-        "Normal",
-        "Deleted",
-        "Deleted ScaledObject shop-worker: the spec no longer wants it",
-    ) in cluster.events("shop")
-    assert cluster.condition("shop", "AutoscalingReady")["reason"] == "NotRequested"
+    eventually(
+        lambda: _messages(cluster, "Deleted"),
+        "the Deleted event",
+        accept=lambda found: (
+            "Deleted ScaledObject shop-worker: the spec no longer wants it" in found
+        ),
+    )
+    eventually(
+        lambda: cluster.condition("shop", "AutoscalingReady").get("reason") == "NotRequested",
+        "AutoscalingReady to say autoscaling is not requested",
+    )
 
 
 def _autoscaled(**autoscaling: Any) -> dict[str, Any]:
@@ -227,3 +248,96 @@ def test_the_operator_refuses_what_needs_outside_knowledge(
     assert "spec.worker.autoscaling.triggers[0].prometheus" in ready["message"]
     assert "spec.monitoring.prometheus.serverAddress" in ready["message"]
     assert _scaled_object(cluster, "bad-worker") is None
+
+
+SCALED_OBJECT_CRD = "scaledobjects.keda.sh"
+HOT_LOOP_BOUND = 10
+"""Reconciles allowed in QUIET_SECONDS with a 1 s resync; a hot loop makes hundreds."""
+QUIET_SECONDS = 5
+
+
+def _crd_exists(extensions: client.ApiextensionsV1Api) -> bool:
+    try:
+        extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _established(extensions: client.ApiextensionsV1Api) -> bool:
+    found = extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+    return any(
+        item.type == "Established" and item.status == "True"
+        for item in found.status.conditions or []
+    )
+
+
+class RemovedCrd:
+    """KEDA's real ScaledObject CRD, removed from the bed; `restore` puts the same one back."""
+
+    def __init__(self, extensions: client.ApiextensionsV1Api, saved: dict[str, Any]) -> None:
+        self.extensions, self.saved = extensions, saved
+
+    def restore(self) -> None:
+        if _crd_exists(self.extensions):
+            return
+        metadata = {
+            key: self.saved["metadata"][key]
+            for key in ("name", "labels", "annotations")
+            if key in self.saved["metadata"]
+        }
+        body = {key: self.saved[key] for key in ("apiVersion", "kind", "spec")}
+        self.extensions.create_custom_resource_definition({**body, "metadata": metadata})
+        eventually(lambda: _established(self.extensions), "the ScaledObject CRD to be served")
+
+
+@pytest.fixture
+def keda_removed(kube_api: client.ApiClient) -> Iterator[RemovedCrd]:
+    """No ScaledObject CRD during the test; it is back afterwards whatever happened."""
+    extensions = client.ApiextensionsV1Api(kube_api)
+    saved = kube_api.sanitize_for_serialization(
+        extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+    )
+    extensions.delete_custom_resource_definition(SCALED_OBJECT_CRD)
+    eventually(lambda: not _crd_exists(extensions), "the ScaledObject CRD to be gone")
+    removed = RemovedCrd(extensions, saved)
+    try:
+        yield removed
+    finally:
+        removed.restore()
+
+
+def test_without_keda_the_condition_says_what_to_install_and_it_recovers(
+    bed: Any, crd: None, cluster: Cluster, tmp_path: Path, keda_removed: RemovedCrd
+) -> None:
+    resyncing = OperatorProcess(
+        bed.kubeconfig, [cluster.namespace], tmp_path / "operator.log", resync_seconds=1
+    )
+    resyncing.start()
+    try:
+        autoscaling = {"enabled": True, "triggers": [LAG], "maxReplicas": 6}
+        cluster.create(demo("shop", worker={"autoscaling": autoscaling}))
+        condition = eventually(
+            lambda: cluster.condition("shop", "AutoscalingReady"),
+            "AutoscalingReady=False with reason KEDANotInstalled",
+            accept=lambda found: found.get("reason") == "KEDANotInstalled",
+        )
+        assert condition["status"] == "False"
+        assert "install KEDA" in condition["message"]
+        assert cluster.condition("shop")["reason"] == "KEDANotInstalled"
+        eventually(lambda: "shop-worker" in cluster.deployments(), "the workload to run anyway")
+
+        before = resyncing.metric("scalingdemo_operator_reconciles_total")
+        time.sleep(QUIET_SECONDS)
+        reconciles = resyncing.metric("scalingdemo_operator_reconciles_total") - before
+        assert reconciles <= HOT_LOOP_BOUND, "a hot loop"
+        assert _messages(cluster, "KEDANotInstalled") == [condition["message"]]
+        assert [kind for kind, _, _ in cluster.events("shop")].count("Warning") == 1
+
+        keda_removed.restore()
+        eventually(lambda: _scaling_ready(cluster, "shop"), "recovery once KEDA's CRD is back")
+        assert _scaled_object(cluster, "shop-worker") is not None
+    finally:
+        resyncing.stop()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.autoscaling import (
+    partition_caps,
     preset_query,
     resources_left_to_triggers,
     scaled_object,
@@ -310,3 +311,20 @@ def test_children_in_apply_order() -> None:
         ("ScaledObject", "demo-worker"),
         ("VerticalPodAutoscaler", "demo-worker"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("lag", "max_replicas", "capped"),
+    [({}, 10, True), ({}, 6, False), ({"allowIdleConsumers": True}, 10, False)],
+)
+def test_max_replicas_above_the_partitions_is_flagged(
+    lag: dict, max_replicas: int, capped: bool
+) -> None:
+    trigger = {"name": "taskLag", "kafkaLag": lag}
+    autoscaling = {"enabled": True, "maxReplicas": max_replicas, "triggers": [trigger]}
+    found = partition_caps(_spec({"autoscaling": autoscaling}), OWNER)
+    expected = (
+        "demo-worker trigger taskLag scales to at most the 6 partitions of topic "
+        "team-demo-tasks, not maxReplicas 10: add partitions or set allowIdleConsumers"
+    )
+    assert found == ([expected] if capped else [])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.reconcile import Event, narrowing_warning, warnings_for
+from scalingdemo_operator.reconcile import Event, note_warning, warnings_for
 from scalingdemo_operator.status import (
     KEDA,
     VPA,
@@ -156,7 +156,9 @@ def test_a_vpa_narrowed_by_a_trigger_is_announced_once() -> None:
     assert (
         condition.message == "VerticalPodAutoscaler(s) demo-worker applied; demo-worker leaves cpu"
     )
-    (event,) = narrowing_warning({}, condition)
-    assert (event.type, event.reason) == ("Warning", "VerticalScalingNarrowed")
+    notes = ["demo-worker leaves cpu"]
+    (event,) = note_warning({}, condition, notes)
+    assert event == Event("Warning", "VerticalScalingNarrowed", "demo-worker leaves cpu")
     previous = {"conditions": merge_conditions([], [condition], 1, T0)}
-    assert narrowing_warning(previous, condition) == []
+    assert note_warning(previous, condition, notes) == []
+    assert note_warning({}, condition, []) == []

@@ -243,6 +243,31 @@ def resources_left_to_triggers(component: Component) -> list[str]:
     ]
 
 
+def partition_caps(spec: ScalingDemoSpec, owner: Owner) -> list[str]:
+    """Lag triggers that KEDA silently stops at the topic's partition count, below maxReplicas.
+
+    Without allowIdleConsumers KEDA never asks for more replicas than partitions (the extra
+    consumers would idle), so a maxReplicas above it is not what the demo will show.
+    """
+    names = env.kafka_names(spec, owner)
+    found = []
+    for name in autoscaled(spec):
+        bounds = getattr(spec, name).autoscaling
+        for trigger in bounds.triggers:
+            lag = trigger.kafka_lag
+            if lag is None or lag.allow_idle_consumers:
+                continue
+            partitions = getattr(spec.kafka.topics, lag.topic).partitions
+            if bounds.max_replicas > partitions:
+                topic = names[TOPIC_KEYS[lag.topic][0]]
+                found.append(
+                    f"{owner.child_name(name)} trigger {trigger.name} scales to at most the "
+                    f"{partitions} partitions of topic {topic}, not maxReplicas "
+                    f"{bounds.max_replicas}: add partitions or set allowIdleConsumers"
+                )
+    return found
+
+
 def vertical_pod_autoscaler(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     """The component's VPA; a container policy with mode Off when nothing is left to control."""
     component: Component = getattr(spec, name)
