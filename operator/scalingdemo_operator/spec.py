@@ -240,6 +240,11 @@ class Autoscaling(_Model):
             raise ValueError("minReplicas must not exceed maxReplicas")
         if self.enabled and not self.triggers:
             raise ValueError("at least one trigger is required when autoscaling is enabled")
+        external = any(trigger.kind in ("kafka_lag", "prometheus") for trigger in self.triggers)
+        if self.fallback and not self.scaling_modifiers and not external:
+            raise ValueError("fallback needs a kafkaLag or prometheus trigger")
+        if self.min_replicas == 0 and not external:
+            raise ValueError("minReplicas 0 needs a kafkaLag or prometheus trigger")
         names = [trigger.name for trigger in self.triggers]
         if len(set(names)) != len(names):
             raise ValueError("trigger names must be unique")

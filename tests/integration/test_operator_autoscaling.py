@@ -222,6 +222,10 @@ def _autoscaled(**autoscaling: Any) -> dict[str, Any]:
             "minReplicas 0",
         ),
         (demo("bad", worker={"verticalScaling": {"updateMode": "Auto"}}), "updateMode"),
+        (
+            _autoscaled(triggers=[{"name": "c", "cpu": {"value": 70}}], fallback={"replicas": 1}),
+            "fallback needs a kafkaLag or prometheus trigger",
+        ),
     ],
 )
 def test_the_api_server_refuses_combinations_that_cannot_work(

@@ -150,6 +150,16 @@ def test_autoscaling_defaults() -> None:
             "does not consume",
         ),
         (_with(worker={"verticalScaling": {"updateMode": "Auto"}}), "updateMode", "Off"),
+        (
+            _worker_autoscaling([{"name": "c", "cpu": {"value": 70}}], fallback={"replicas": 2}),
+            "worker.autoscaling",
+            "fallback needs",
+        ),
+        (
+            _worker_autoscaling([{"name": "c", "cpu": {"value": 70}}], minReplicas=0),
+            "worker.autoscaling",
+            "minReplicas 0 needs",
+        ),
     ],
 )
 def test_invalid_autoscaling_is_refused_naming_the_field(raw: dict, field: str, words: str) -> None:
