@@ -233,9 +233,9 @@ def trigger_authentication(spec: ScalingDemoSpec, owner: Owner) -> Manifest:
 
 def resources_left_to_triggers(component: Component) -> list[str]:
     """Resources the VPA would control but a cpu/memory trigger scales on: the VPA drops them."""
-    triggered = {trigger.kind for trigger in component.autoscaling.triggers}
     if not component.autoscaling.enabled:
         return []
+    triggered = {trigger.kind for trigger in component.autoscaling.triggers}
     return [
         resource
         for resource in component.vertical_scaling.controlled_resources
