@@ -136,6 +136,19 @@ def _keda_problem(scaled_object: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _keda_activity(scaled_object: Mapping[str, Any]) -> str | None:
+    """KEDA's Active condition: whether a trigger asks for more than the minimum right now.
+
+    Surfaced so `kubectl describe scalingdemo` shows why replicas are moving (or not).
+    """
+    for condition in scaled_object.get("status", {}).get("conditions", []):
+        if condition.get("type") == "Active" and condition.get("status") in ("True", "False"):
+            state = "active" if condition["status"] == "True" else "idle"
+            detail = condition.get("message") or condition.get("reason") or ""
+            return f"ScaledObject {scaled_object['metadata']['name']} is {state}: {detail}"
+    return None
+
+
 def scaling_condition(
     scaler: Scaler,
     wanted: Sequence[str],
@@ -149,7 +162,8 @@ def scaling_condition(
 
     True with reason NotRequested when no component wants one (so Ready is not held back);
     False when the add-on's CRD is missing, an apply failed, or KEDA reports a ScaledObject
-    not Ready (KEDA's message says why, e.g. an unreachable broker).
+    not Ready (KEDA's message says why, e.g. an unreachable broker). When True, the message
+    carries KEDA's Active verdict per ScaledObject.
     """
     if not wanted:
         return Condition(scaler.condition, "True", "NotRequested", "no component asks for it")
@@ -164,5 +178,10 @@ def scaling_condition(
     ]
     if problems:
         return Condition(scaler.condition, "False", f"{scaler.kind}NotReady", "; ".join(problems))
+    activity = [
+        found
+        for item in observed
+        if item.get("kind") == scaler.kind and (found := _keda_activity(item)) is not None
+    ]
     message = f"{scaler.kind}(s) {', '.join(wanted)} applied"
-    return Condition(scaler.condition, "True", "Applied", "; ".join([message, *notes]))
+    return Condition(scaler.condition, "True", "Applied", "; ".join([message, *activity, *notes]))

@@ -396,3 +396,7 @@ async def test_keda_accepts_the_generated_scaled_object_and_scales_the_worker(
         lambda: cluster.condition("shop", "AutoscalingReady").get("status") == "True",
         "AutoscalingReady to reflect KEDA's Ready",
     )
+    eventually(
+        lambda: "shop-worker is active" in cluster.condition("shop", "AutoscalingReady")["message"],
+        "AutoscalingReady to carry KEDA's Active verdict on the backlog",
+    )

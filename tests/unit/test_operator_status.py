@@ -142,6 +142,24 @@ def test_autoscaling_condition(
     assert (condition.type, condition.status, condition.reason) == ("AutoscalingReady", *expected)
 
 
+def test_keda_activity_is_surfaced_in_the_message() -> None:
+    scaled_object = _scaled_object("True", "ok")
+    scaled_object["status"]["conditions"].append(
+        {
+            "type": "Active",
+            "status": "True",
+            "message": "Scaling is performed because triggers are active",
+        }
+    )
+    condition = scaling_condition(
+        KEDA, ["demo-worker"], [scaled_object], missing=False, failures=[]
+    )
+    assert condition.message == (
+        "ScaledObject(s) demo-worker applied; "
+        "ScaledObject demo-worker is active: Scaling is performed because triggers are active"
+    )
+
+
 def test_keda_not_installed_tells_what_to_install() -> None:
     condition = scaling_condition(KEDA, ["demo-worker"], [], missing=True, failures=[])
     assert "install KEDA" in condition.message
