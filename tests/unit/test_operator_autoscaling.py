@@ -10,6 +10,7 @@ from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.autoscaling import (
     partition_caps,
     preset_query,
+    qualified_brokers,
     resources_left_to_triggers,
     scaled_object,
     trigger_authentication,
@@ -328,3 +329,19 @@ def test_max_replicas_above_the_partitions_is_flagged(
         "team-demo-tasks, not maxReplicas 10: add partitions or set allowIdleConsumers"
     )
     assert found == ([expected] if capped else [])
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("kafka:9092", "kafka.shop-ns.svc:9092"),
+        ("kafka.infra:9092", "kafka.infra.svc:9092"),
+        ("kafka.infra.svc:9092", "kafka.infra.svc:9092"),
+        ("kafka.infra.svc.cluster.local:9092", "kafka.infra.svc.cluster.local:9092"),
+        ("broker.example.com:9093", "broker.example.com:9093"),
+        ("10.1.2.3:9092, b1:9092", "10.1.2.3:9092,b1.shop-ns.svc:9092"),
+        ("127.0.0.1:19092", "127.0.0.1:19092"),
+    ],
+)
+def test_short_broker_names_are_qualified_for_keda(given: str, expected: str) -> None:
+    assert qualified_brokers(given, "shop-ns") == expected

@@ -10,6 +10,7 @@ trigger scales on: both would act on the same requests and fight.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Env, Metric
@@ -81,11 +82,41 @@ def preset_query(spec: ScalingDemoSpec, owner: Owner, preset: str) -> str:
     return f"histogram_quantile(0.95, sum by (le) (rate({buckets})))"
 
 
+def qualified_brokers(bootstrap_servers: str, namespace: str) -> str:
+    """Broker addresses KEDA can resolve from its own namespace.
+
+    The workload runs beside the demo, where a short Service name works; KEDA's
+    operator runs in another namespace, where it does not (one of the seed's bugs).
+    `kafka` becomes `kafka.<namespace>.svc`, `kafka.infra` becomes `kafka.infra.svc`;
+    IP addresses and names with a `.svc` part or more labels are kept as given.
+    """
+    qualified = []
+    for server in bootstrap_servers.split(","):
+        host, separator, port = server.strip().rpartition(":")
+        if not separator:
+            host, port = port, ""
+        labels = host.split(".")
+        if _is_ip(host) or "svc" in labels or len(labels) > 2:
+            qualified.append(server.strip())
+            continue
+        full = f"{host}.{namespace}.svc" if len(labels) == 1 else f"{host}.svc"
+        qualified.append(f"{full}:{port}" if port else full)
+    return ",".join(qualified)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _kafka_metadata(spec: ScalingDemoSpec, owner: Owner, lag: KafkaLagTrigger) -> dict[str, str]:
     topic_key, group_key = TOPIC_KEYS[lag.topic]
     names = env.kafka_names(spec, owner)
     found = {
-        "bootstrapServers": spec.kafka.bootstrap_servers,
+        "bootstrapServers": qualified_brokers(spec.kafka.bootstrap_servers, owner.namespace),
         "consumerGroup": names[group_key],
         "topic": names[topic_key],
         "lagThreshold": _text(lag.lag_threshold),
