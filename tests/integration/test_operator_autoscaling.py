@@ -8,7 +8,8 @@ itself is not started: these tests check what the operator writes, not how KEDA 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -262,15 +263,46 @@ def test_the_operator_refuses_what_needs_outside_knowledge(
     assert _scaled_object(cluster, "bad-worker") is None
 
 
-SCALED_OBJECT_CRD = "scaledobjects.keda.sh"
 HOT_LOOP_BOUND = 10
 """Reconciles allowed in QUIET_SECONDS with a 1 s resync; a hot loop makes hundreds."""
 QUIET_SECONDS = 5
 
 
-def _crd_exists(extensions: client.ApiextensionsV1Api) -> bool:
+@dataclass(frozen=True)
+class Scaler:
+    """An add-on whose CRD a test removes, and what the demo must then say."""
+
+    crd: str
+    condition: str
+    reason: str
+    hint: str
+    component: dict[str, Any]
+    child: Callable[[Cluster], object]
+
+
+SCALERS = {
+    "keda": Scaler(
+        "scaledobjects.keda.sh",
+        "AutoscalingReady",
+        "KEDANotInstalled",
+        "install KEDA",
+        {"autoscaling": {"enabled": True, "triggers": [LAG], "maxReplicas": 6}},
+        lambda cluster: _scaled_object(cluster, "shop-worker"),
+    ),
+    "vpa": Scaler(
+        "verticalpodautoscalers.autoscaling.k8s.io",
+        "VerticalScalingReady",
+        "VPANotInstalled",
+        "Vertical Pod Autoscaler is not installed",
+        {"verticalScaling": {"enabled": True}},
+        lambda cluster: _get(cluster, VPA, "verticalpodautoscalers", "shop-worker"),
+    ),
+}
+
+
+def _crd_exists(extensions: client.ApiextensionsV1Api, name: str) -> bool:
     try:
-        extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+        extensions.read_custom_resource_definition(name)
     except ApiException as error:
         if error.status == 404:
             return False
@@ -278,8 +310,8 @@ def _crd_exists(extensions: client.ApiextensionsV1Api) -> bool:
     return True
 
 
-def _established(extensions: client.ApiextensionsV1Api) -> bool:
-    found = extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+def _established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
+    found = extensions.read_custom_resource_definition(name)
     return any(
         item.type == "Established" and item.status == "True"
         for item in found.status.conditions or []
@@ -287,13 +319,14 @@ def _established(extensions: client.ApiextensionsV1Api) -> bool:
 
 
 class RemovedCrd:
-    """KEDA's real ScaledObject CRD, removed from the bed; `restore` puts the same one back."""
+    """A real upstream CRD, removed from the bed; `restore` puts the same one back."""
 
     def __init__(self, extensions: client.ApiextensionsV1Api, saved: dict[str, Any]) -> None:
         self.extensions, self.saved = extensions, saved
+        self.name = saved["metadata"]["name"]
 
     def restore(self) -> None:
-        if _crd_exists(self.extensions):
+        if _crd_exists(self.extensions, self.name):
             return
         metadata = {
             key: self.saved["metadata"][key]
@@ -302,55 +335,64 @@ class RemovedCrd:
         }
         body = {key: self.saved[key] for key in ("apiVersion", "kind", "spec")}
         self.extensions.create_custom_resource_definition({**body, "metadata": metadata})
-        eventually(lambda: _established(self.extensions), "the ScaledObject CRD to be served")
+        eventually(lambda: _established(self.extensions, self.name), f"{self.name} to be served")
+
+
+@pytest.fixture(params=sorted(SCALERS))
+def scaler(request: pytest.FixtureRequest) -> Scaler:
+    return SCALERS[request.param]
 
 
 @pytest.fixture
-def keda_removed(kube_api: client.ApiClient) -> Iterator[RemovedCrd]:
-    """No ScaledObject CRD during the test; it is back afterwards whatever happened."""
+def removed(kube_api: client.ApiClient, scaler: Scaler) -> Iterator[RemovedCrd]:
+    """No CRD of the scaler during the test; it is back afterwards whatever happened."""
     extensions = client.ApiextensionsV1Api(kube_api)
     saved = kube_api.sanitize_for_serialization(
-        extensions.read_custom_resource_definition(SCALED_OBJECT_CRD)
+        extensions.read_custom_resource_definition(scaler.crd)
     )
-    extensions.delete_custom_resource_definition(SCALED_OBJECT_CRD)
-    eventually(lambda: not _crd_exists(extensions), "the ScaledObject CRD to be gone")
-    removed = RemovedCrd(extensions, saved)
+    extensions.delete_custom_resource_definition(scaler.crd)
+    eventually(lambda: not _crd_exists(extensions, scaler.crd), f"{scaler.crd} to be gone")
+    crd = RemovedCrd(extensions, saved)
     try:
-        yield removed
+        yield crd
     finally:
-        removed.restore()
+        crd.restore()
 
 
-def test_without_keda_the_condition_says_what_to_install_and_it_recovers(
-    bed: Any, crd: None, cluster: Cluster, tmp_path: Path, keda_removed: RemovedCrd
+def test_without_the_scaler_the_condition_says_what_to_install_and_it_recovers(
+    bed: Any, crd: None, cluster: Cluster, tmp_path: Path, scaler: Scaler, removed: RemovedCrd
 ) -> None:
     resyncing = OperatorProcess(
         bed.kubeconfig, [cluster.namespace], tmp_path / "operator.log", resync_seconds=1
     )
     resyncing.start()
     try:
-        autoscaling = {"enabled": True, "triggers": [LAG], "maxReplicas": 6}
-        cluster.create(demo("shop", worker={"autoscaling": autoscaling}))
+        cluster.create(demo("shop", worker=scaler.component))
         condition = eventually(
-            lambda: cluster.condition("shop", "AutoscalingReady"),
-            "AutoscalingReady=False with reason KEDANotInstalled",
-            accept=lambda found: found.get("reason") == "KEDANotInstalled",
+            lambda: cluster.condition("shop", scaler.condition),
+            f"{scaler.condition}=False with reason {scaler.reason}",
+            accept=lambda found: found.get("reason") == scaler.reason,
         )
         assert condition["status"] == "False"
-        assert "install KEDA" in condition["message"]
-        assert cluster.condition("shop")["reason"] == "KEDANotInstalled"
+        assert scaler.hint in condition["message"]
+        assert cluster.condition("shop")["reason"] == scaler.reason
         eventually(lambda: "shop-worker" in cluster.deployments(), "the workload to run anyway")
 
         before = resyncing.metric("scalingdemo_operator_reconciles_total")
         time.sleep(QUIET_SECONDS)
         reconciles = resyncing.metric("scalingdemo_operator_reconciles_total") - before
         assert reconciles <= HOT_LOOP_BOUND, "a hot loop"
-        assert _messages(cluster, "KEDANotInstalled") == [condition["message"]]
+        assert _messages(cluster, scaler.reason) == [condition["message"]]
         assert [kind for kind, _, _ in cluster.events("shop")].count("Warning") == 1
 
-        keda_removed.restore()
-        eventually(lambda: _applied(cluster, "shop"), "recovery once KEDA's CRD is back")
-        assert _scaled_object(cluster, "shop-worker") is not None
+        removed.restore()
+        eventually(
+            lambda: (
+                scaler.child(cluster) is not None
+                and cluster.condition("shop", scaler.condition).get("reason") != scaler.reason
+            ),
+            f"recovery once {scaler.crd} is back",
+        )
     finally:
         resyncing.stop()
 
