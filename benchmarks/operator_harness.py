@@ -8,16 +8,15 @@ restricted to given namespaces so concurrent tests do not see each other's resou
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.testbed.processes import free_port, http_ok
+from tests.testbed.control_plane import kubectl_run, kubectl_succeeds
+from tests.testbed.processes import Process, free_port, http_ok
+from tests.testbed.toolchain import wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CRD_DIRECTORY = REPOSITORY / "crds"
@@ -27,21 +26,14 @@ STOP_SECONDS = 30
 
 def install_crd(kubectl: Path, kubeconfig: Path) -> None:
     """Apply crds/ server-side (idempotent) and wait until the API serves the resource."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(kubectl), *argv], env=env, capture_output=True, text=True, check=False
-        )
-
-    applied = run("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIRECTORY))
-    if applied.returncode:
-        raise RuntimeError(f"kubectl apply of the CRD failed: {applied.stderr}")
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while run("get", "scalingdemos", "--all-namespaces").returncode:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the API server never started serving scalingdemos")
-        time.sleep(0.2)
+    kubectl_run(
+        kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIRECTORY)
+    )
+    wait_until(
+        lambda: kubectl_succeeds(kubectl, kubeconfig, "get", "scalingdemos", "--all-namespaces"),
+        STARTUP_SECONDS,
+        "the API server never started serving scalingdemos",
+    )
 
 
 class OperatorProcess:
@@ -57,7 +49,7 @@ class OperatorProcess:
         self.resync_seconds = resync_seconds
         self.metrics_port = free_port()
         self.liveness_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "scalingdemo_operator"]
@@ -74,37 +66,21 @@ class OperatorProcess:
             str(self.resync_seconds),
         ]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(
-                argv, env=env, cwd=REPOSITORY, stdout=sink, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        alive = http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz")
-        while not alive():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the operator exited with {self.process.returncode}: {self.log}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the operator did not become live; see {self.log}")
-            time.sleep(0.2)
+        # kopf stops gracefully on SIGTERM; it gets STOP_SECONDS before SIGKILL.
+        self.process = Process("operator", argv, self.log, env, STOP_SECONDS).start()
+        self.process.wait_ready(
+            http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz"), STARTUP_SECONDS
+        )
 
     def stop(self) -> None:
         """SIGTERM (kopf stops gracefully), SIGKILL if it does not."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            self.process.stop()
 
     def kill(self) -> None:
         """Stop abruptly, like a crashed or evicted pod."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None:
             self.process.kill()
-            self.process.wait()
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""

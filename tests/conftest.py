@@ -55,6 +55,13 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 
 @pytest.fixture(scope="session")
+def keda(bed: testbed.Bed) -> None:
+    """KEDA's operator and metrics adapter, running (an existing cluster brings its own)."""
+    if bed.local:
+        bed.start_keda()
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(bed: testbed.Bed) -> str:
     return bed.kafka_bootstrap
 

@@ -15,18 +15,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client
 
 from tests.support import deployment, eventually, group_consumer
-from tests.testbed.bed import Bed
 
 PARTITIONS = 3
 BACKLOG = 120
 LAG_THRESHOLD = 10
 SCALE_TIMEOUT = 180
-
-
-@pytest.fixture(scope="module")
-def keda(bed: Bed) -> None:
-    if bed.local:
-        bed.start_keda()
 
 
 def kafka_scaled_object(bootstrap: str, topic: str, group: str) -> dict:

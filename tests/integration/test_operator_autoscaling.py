@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_bed_keda import PARTITIONS, SCALE_TIMEOUT, fill_topic, keda
+from tests.integration.test_bed_keda import PARTITIONS, SCALE_TIMEOUT, fill_topic
 from tests.integration.test_operator_core import (
     Cluster,
     apps,
@@ -37,7 +37,7 @@ from tests.unit.test_operator_autoscaling import (
     SEED_TRIGGERS,
 )
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom, keda, operator)
+REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
 """Fixtures of the operator core and KEDA tests: pytest finds fixtures by name in the module."""
 KEDA = ("keda.sh", "v1alpha1")
 VPA = ("autoscaling.k8s.io", "v1")

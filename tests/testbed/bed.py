@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from . import assets, control_plane, pki
 from .kafka import KafkaBroker
 from .keda import Keda
@@ -43,13 +45,6 @@ class Bed:
     promtool: Path | None = None
     keda: Keda | None = None
     processes: list[Process] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        """Environment for subprocesses (the operator, kubectl) that should use this bed."""
-        return dict(os.environ) | {
-            "KUBECONFIG": str(self.kubeconfig),
-            EXISTING_KAFKA_ENV: self.kafka_bootstrap,
-        }
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
         """A kubeconfig for a non-admin identity, to test what RBAC really allows."""
@@ -175,19 +170,11 @@ def stop_detached(run_dir: Path) -> bool:
     for pid in reversed(pids):
         terminate(pid)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in pids):
         time.sleep(0.2)
     for pid in pids:
         kill(pid)
     state_file.unlink()
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     return True
 
 

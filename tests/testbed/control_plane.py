@@ -17,7 +17,7 @@ import yaml
 from . import pki as pki_module
 from .assets import Binaries
 from .processes import Process, free_port, http_ok, insecure_tls
-from .toolchain import capture, wait_until
+from .toolchain import BedError, capture, wait_until
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -275,3 +275,12 @@ def _create_fake_nodes(kubectl: Path, kubeconfig: Path, run_dir: Path) -> None:
 def kubectl_run(kubectl: Path, kubeconfig: Path, *args: str) -> str:
     """Run kubectl against the bed; a failure raises with kubectl's own message."""
     return capture([kubectl, f"--kubeconfig={kubeconfig}", *args], f"kubectl {' '.join(args)}")
+
+
+def kubectl_succeeds(kubectl: Path, kubeconfig: Path, *args: str) -> bool:
+    """Whether a kubectl command succeeds now: a readiness probe for what the API serves."""
+    try:
+        kubectl_run(kubectl, kubeconfig, *args)
+    except BedError:
+        return False
+    return True

@@ -17,9 +17,8 @@ from pathlib import Path
 import yaml
 
 from . import pki
-from .control_plane import kubectl_run
+from .control_plane import kubectl_run, kubectl_succeeds
 from .processes import Process, free_port, http_ok
-from .toolchain import BedError
 
 NAMESPACE = "keda"
 ADAPTER_SERVICE = "keda-metrics-apiserver"
@@ -142,14 +141,6 @@ class Keda:
         kubectl_run(self.kubectl, self.kubeconfig, "apply", "--server-side", "-f", str(manifest))
 
     def _api_available(self) -> bool:
-        try:
-            kubectl_run(
-                self.kubectl,
-                self.kubeconfig,
-                "get",
-                "--raw",
-                "/apis/external.metrics.k8s.io/v1beta1",
-            )
-        except BedError:
-            return False
-        return True
+        return kubectl_succeeds(
+            self.kubectl, self.kubeconfig, "get", "--raw", "/apis/external.metrics.k8s.io/v1beta1"
+        )

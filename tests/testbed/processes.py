@@ -102,6 +102,7 @@ class Process:
     argv: Sequence[str | Path]
     log: Path
     env: dict[str, str] | None = None
+    grace_seconds: float = STOP_GRACE_SECONDS
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -142,15 +143,21 @@ class Process:
         )
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period; safe to call twice."""
+        """SIGTERM, then SIGKILL after the grace period; safe to call twice."""
         if self.popen is None or self.popen.poll() is not None:
             return
         terminate(self.popen.pid)
         try:
-            self.popen.wait(timeout=STOP_GRACE_SECONDS)
+            self.popen.wait(timeout=self.grace_seconds)
         except subprocess.TimeoutExpired:
-            kill(self.popen.pid)
-            self.popen.wait()
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL at once, like a crashed or evicted pod; safe to call twice."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        kill(self.popen.pid)
+        self.popen.wait()
 
 
 def terminate(pid: int) -> None:
