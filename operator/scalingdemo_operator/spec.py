@@ -98,10 +98,19 @@ class Kafka(_Model):
     bootstrap_servers: str = Field(
         max_length=1024, pattern=r"^[^\s,:]+:[0-9]{1,5}(,[^\s,:]+:[0-9]{1,5})*$"
     )
+    topic_management: Literal["Operator", "Strimzi", "None"] = "Operator"
+    strimzi_cluster: str | None = Field(None, min_length=1, max_length=63)
+    deletion_policy: Literal["Retain", "Delete"] = "Retain"
     offset_reset: Literal["earliest", "latest"] = "earliest"
     topics: Topics = Topics()
     consumer_groups: ConsumerGroups = ConsumerGroups()
     auth: KafkaAuth | None = None
+
+    @model_validator(mode="after")
+    def _strimzi_needs_cluster(self) -> Kafka:
+        if self.topic_management == "Strimzi" and self.strimzi_cluster is None:
+            raise ValueError("strimziCluster is required when topicManagement is Strimzi")
+        return self
 
 
 class _Quantities(_Model):
@@ -284,8 +293,26 @@ class Prometheus(_Model):
     server_address: str = Field(max_length=1024, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
 
 
+class ServiceMonitor(_Model):
+    enabled: bool = True
+    labels: dict[str, str] = Field(default_factory=dict, max_length=16)
+    interval: str = Field("15s", pattern=r"^([0-9]+(ms|s|m|h))+$")
+
+
+class Dashboard(_Model):
+    enabled: bool = True
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"}, max_length=16
+    )
+    folder: str = Field("ScalingDemo", min_length=1, max_length=253)
+    folder_annotation: str = Field("k8s-sidecar-target-directory", min_length=1, max_length=253)
+
+
 class Monitoring(_Model):
     prometheus: Prometheus | None = None
+    service_monitor: ServiceMonitor = ServiceMonitor()
+    pod_annotations: bool = True
+    dashboard: Dashboard = Dashboard()
 
 
 class ScalingDemoSpec(_Model):
