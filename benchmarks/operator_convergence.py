@@ -42,7 +42,10 @@ MIB = 1024 * 1024
 def _demos(count: int) -> list[dict]:
     spec = {
         "image": "registry.example/scalingdemo-workload:1",
-        "kafka": {"bootstrapServers": "kafka.kafka.svc.cluster.local:9092"},
+        "kafka": {
+            "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
+            "topicManagement": "None",
+        },
     }
     return [
         {

@@ -40,13 +40,19 @@ class OperatorProcess:
     """One operator process; start/stop may be repeated (a restart keeps the same ports)."""
 
     def __init__(
-        self, kubeconfig: Path, namespaces: list[str], log: Path, resync_seconds: float = 0
+        self,
+        kubeconfig: Path,
+        namespaces: list[str],
+        log: Path,
+        resync_seconds: float = 0,
+        extra_arguments: tuple[str, ...] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = namespaces
         self.log = log
         # Off unless asked for: a periodic pass would blur the reconcile counts measured.
         self.resync_seconds = resync_seconds
+        self.extra_arguments = extra_arguments
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.process: Process | None = None
@@ -64,6 +70,7 @@ class OperatorProcess:
             f"http://127.0.0.1:{self.liveness_port}/healthz",
             "--resync-seconds",
             str(self.resync_seconds),
+            *self.extra_arguments,
         ]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         # kopf stops gracefully on SIGTERM; it gets STOP_SECONDS before SIGKILL.

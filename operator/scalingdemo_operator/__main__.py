@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import kopf
 
+from .topic_sync import DELETE_ATTEMPTS
 
-def _seconds(text: str) -> float:
-    """argparse type: a non-negative number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
+
+def _at_least(minimum: float, convert: Callable[[str], float], what: str) -> Callable[[str], float]:
+    """argparse type: a number of `minimum` or more (argparse names the option on failure)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum:g} or more, not {text}")
+        return value
+
+    return parse
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -39,10 +46,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--resync-seconds",
-        type=_seconds,
+        type=_at_least(0, float, "a number of seconds"),
         default=300.0,
         help="reconcile every ScalingDemo this often, to repair drift no event announced "
         "(0 disables; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--topic-delete-attempts",
+        type=_at_least(1, int, "a whole number"),
+        default=DELETE_ATTEMPTS,
+        help="attempts to delete the topics of a ScalingDemo with deletionPolicy Delete before "
+        "it is let go with a Warning event (default: %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -64,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             metrics_address=arguments.metrics_address,
             namespaces=arguments.namespace,
             resync_seconds=arguments.resync_seconds,
+            topic_delete_attempts=arguments.topic_delete_attempts,
         ),
     )
 

@@ -22,9 +22,12 @@ import prometheus_client
 
 from .builders.common import FIELD_MANAGER, GROUP, MANAGED_BY_LABEL, PLURAL, VERSION, Owner
 from .kube import Kube, client_from_environment
-from .reconcile import Event, reconcile, reconcile_owner_of, resync
+from .reconcile import reconcile, reconcile_owner_of, resync
+from .status import Event, Outcome
+from .topic_sync import DELETE_ATTEMPTS, delete_topics
 
 RETRY_BACKOFF_SECONDS = 10
+MAX_BACKOFF_SECONDS = 300
 logger = logging.getLogger(__name__)
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
@@ -74,11 +77,40 @@ def _post(body: Mapping[str, Any], events: Iterable[Event]) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
+def _backoff(retry: int) -> float:
+    """Exponential, capped: a broker that is down for long is not hammered."""
+    return min(RETRY_BACKOFF_SECONDS * 2**retry, MAX_BACKOFF_SECONDS)
+
+
+def _post_or_retry(body: kopf.Body, outcome: Outcome, retry: int, why: str) -> None:
+    _post(body, outcome.events)
+    if outcome.retry:
+        raise kopf.TemporaryError(why, delay=_backoff(retry))
+
+
 @kopf.on.resume(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
 @kopf.on.create(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
 @kopf.on.update(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
-async def reconcile_demo(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _post(body, await reconcile(memo["kube"], Owner.from_body(body)))
+async def reconcile_demo(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    outcome = await reconcile(memo["kube"], Owner.from_body(body))
+    _post_or_retry(body, outcome, retry, "Kafka could not be used; see condition TopicsReady")
+
+
+def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
+    """Only demos whose topics the operator deletes get a finalizer (kopf adds it by this)."""
+    kafka = spec.get("kafka", {})
+    return (
+        kafka.get("deletionPolicy") == "Delete"
+        and kafka.get("topicManagement", "Operator") == "Operator"
+    )
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=_deletes_topics)
+async def delete_demo_topics(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    owner = Owner.from_body(body)
+    attempts = memo.get("topic_delete_attempts", DELETE_ATTEMPTS)
+    outcome = await delete_topics(memo["kube"], owner, body["spec"], retry, attempts)
+    _post_or_retry(body, outcome, retry, "the topics could not be deleted yet")
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)

@@ -10,6 +10,7 @@ the kopf event loop stays responsive.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from tenacity import (
 from . import metrics
 from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
 from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
+from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
 
 RESOURCES: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
@@ -34,6 +36,8 @@ RESOURCES: dict[tuple[str, str], str] = {
     (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
     (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
     (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
+    **{(f"{STRIMZI_GROUP}/{version}", "KafkaTopic"): "kafkatopics" for version in STRIMZI_VERSIONS},
+    ("v1", "Secret"): "secrets",
     (API_VERSION, KIND): PLURAL,
 }
 """Plural resource names of every kind the operator reads or writes."""
@@ -144,13 +148,45 @@ class Kube:
             owners.extend(Owner.from_body(item) for item in listing.get("items", []))
         return owners
 
-    async def list_children(self, owner: Owner, selector: str) -> list[Manifest]:
-        """Every child of the owner (by label, then by controller uid, so look-alikes are left).
+    async def served_version(self, group: str, versions: Sequence[str]) -> str | None:
+        """The first of `versions` the cluster serves for `group`; None when it serves none."""
+        try:
+            listing = await self._call("discover", group, "GET", f"/apis/{group}")
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        served = {item["version"] for item in listing.get("versions", [])}
+        return next((version for version in versions if version in served), None)
+
+    async def read_secret_values(
+        self, namespace: str, references: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """Decoded values of (Secret name, key) pairs; a missing Secret or key raises LookupError
+        naming it, so the caller can report which one."""
+        values = {}
+        for name, key in references:
+            secret = await self.get("v1", "Secret", namespace, name)
+            if secret is None:
+                raise LookupError(f"Secret {namespace}/{name} does not exist")
+            data = secret.get("data") or {}
+            if key not in data:
+                raise LookupError(f"Secret {namespace}/{name} has no key {key}")
+            values[(name, key)] = base64.b64decode(data[key]).decode()
+        return values
+
+    async def list_children(
+        self, owner: Owner, selector: str, extra_kinds: Sequence[tuple[str, str]] = ()
+    ) -> list[Manifest]:
+        """Every child of the owner: labelled as its child, and controlled by its uid or by
+        nothing (KafkaTopics kept on deletion carry no owner; look-alikes owned by another
+        object are left alone).
 
         A kind whose CRD is not installed (KEDA, VPA) has no children: it is skipped.
+        `extra_kinds` are kinds whose version depends on the cluster (Strimzi's KafkaTopic).
         """
         found = []
-        for api_version, kind in CHILD_KINDS:
+        for api_version, kind in (*CHILD_KINDS, *extra_kinds):
             try:
                 listing = await self._call(
                     "list",
@@ -164,10 +200,8 @@ class Kube:
                     raise
                 continue  # the kind's CRD is not installed, so no child of that kind exists
             for item in listing.get("items", []):
-                if any(
-                    ref.get("uid") == owner.uid
-                    for ref in item["metadata"].get("ownerReferences", [])
-                ):
+                references = item["metadata"].get("ownerReferences", [])
+                if not references or any(ref.get("uid") == owner.uid for ref in references):
                     found.append({"apiVersion": api_version, "kind": kind, **item})
         return found
 

@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from . import metrics
 from .builders import autoscaling, desired_children
 from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
+from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
 from .builders.workload import endpoint
 from .diff import needs_apply
 from .kube import Kube, is_transient
@@ -28,14 +29,19 @@ from .spec import ScalingDemoSpec, SpecError, parse
 from .status import (
     KEDA,
     READY,
+    TOPICS_READY,
     VPA,
     Condition,
+    Event,
+    Outcome,
     merge_conditions,
     ready_condition,
     replica_counts,
     scaling_condition,
+    strimzi_topics_condition,
     workload_condition,
 )
+from .topic_sync import NOT_MANAGED, TopicsOutcome, reconcile_topics
 
 MAX_LISTED_CHANGES = 6
 COALESCE_SECONDS = 0.5
@@ -67,15 +73,6 @@ class Failure:
     missing: bool = False
 
 
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes event to post on the ScalingDemo."""
-
-    type: str
-    reason: str
-    message: str
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -92,7 +89,7 @@ def _api_message(error: ApiException) -> str:
         return f"HTTP {error.status}: {error.reason}"
 
 
-async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> list[Event]:
+async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> Outcome:
     """Reconcile one ScalingDemo; concurrent triggers for the same object run one at a time.
 
     The object is read again inside the lock: a trigger that waited may carry a body from
@@ -103,7 +100,7 @@ async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> list
     Deployment status updates of a rollout becomes one pass instead of one pass per update.
     """
     if coalesce and owner.uid in _waiting:
-        return []
+        return Outcome([])
     lock = _locks.setdefault(owner.uid, asyncio.Lock())
     _waiting.add(owner.uid)
     try:
@@ -113,19 +110,19 @@ async def reconcile(kube: Kube, owner: Owner, *, coalesce: bool = False) -> list
             _waiting.discard(owner.uid)
             body = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)
             if body is None or body["metadata"]["uid"] != owner.uid:
-                return []
+                return Outcome([])
             if body["metadata"].get("deletionTimestamp"):
-                return []
+                return Outcome([])
             with metrics.RECONCILE_DURATION.time():
                 try:
-                    events, result = await _reconcile(kube, owner, body)
+                    outcome, result = await _reconcile(kube, owner, body)
                 except Exception:
                     metrics.RECONCILES.labels("error").inc()
                     raise
     finally:
         _waiting.discard(owner.uid)
     metrics.RECONCILES.labels(result).inc()
-    return events
+    return outcome
 
 
 async def reconcile_owner_of(
@@ -142,7 +139,7 @@ async def reconcile_owner_of(
     if found is None:
         return None
     owner = Owner(namespace=child["metadata"]["namespace"], name=found["name"], uid=found["uid"])
-    return owner.object_reference(), await reconcile(kube, owner, coalesce=True)
+    return owner.object_reference(), (await reconcile(kube, owner, coalesce=True)).events
 
 
 async def resync(kube: Kube, namespaces: Sequence[str]) -> list[tuple[Manifest, list[Event]]]:
@@ -154,12 +151,12 @@ async def resync(kube: Kube, namespaces: Sequence[str]) -> list[tuple[Manifest, 
     when nothing differs.
     """
     return [
-        (owner.object_reference(), await reconcile(kube, owner, coalesce=True))
+        (owner.object_reference(), (await reconcile(kube, owner, coalesce=True)).events)
         for owner in await kube.list_owners(namespaces)
     ]
 
 
-async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple[list[Event], str]:
+async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple[Outcome, str]:
     generation = body["metadata"].get("generation", 0)
     previous = body.get("status") or {}
     try:
@@ -172,9 +169,13 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
             )
         }
         await _write_status(kube, owner, previous, status)
-        return warnings_for(previous, invalid), "invalid"
+        return Outcome(warnings_for(previous, invalid)), "invalid"
 
-    events, observed, failures = await _apply_children(kube, owner, spec)
+    strimzi = None
+    if spec.kafka.topic_management == "Strimzi":
+        strimzi = await kube.served_version(STRIMZI_GROUP, STRIMZI_VERSIONS)
+    events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
+    topics = await _topics(kube, owner, spec, strimzi, observed, failures)
     deployments = {
         manifest["metadata"]["name"]: manifest
         for manifest in observed
@@ -182,34 +183,86 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     }
     wanted = [owner.child_name(name) for name in spec.components()]
     workload = workload_condition(wanted, deployments)
-    notes = _scaling_notes(spec, owner)
+    known = topics.topics if topics.topics is not None else previous.get("topics") or []
+    notes = _scaling_notes(spec, owner, known)
     scaling = _scaling_conditions(spec, owner, observed, failures, notes)
     broken = [failure.message for failure in failures if not failure.missing]
     problems = [Condition(READY, "False", "ApplyFailed", "; ".join(broken))] if broken else []
-    ready = ready_condition([*problems, *scaling, workload])
+    ready = ready_condition([*problems, *scaling, topics.condition, workload])
     status: dict[str, Any] = {
         "observedGeneration": previous.get("observedGeneration") if failures else generation,
         "conditions": merge_conditions(
-            previous.get("conditions", []), [ready, *scaling, workload], generation, _now()
+            previous.get("conditions", []),
+            [ready, *scaling, topics.condition, workload],
+            generation,
+            _now(),
         ),
         "endpoint": endpoint(owner, spec),
     }
+    if spec.kafka.topic_management != "Operator":
+        status["topics"] = None
+    elif topics.topics is not None:
+        status["topics"] = topics.topics
     for name in ("api", "worker"):
         enabled = name in spec.components()
         status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
     await _write_status(kube, owner, previous, status)
-    announced = events + _warnings(previous, [ready, *scaling], notes)
-    return announced, "failed" if failures else "applied"
+    announced = [
+        *events,
+        *topics.events,
+        *_warnings(previous, [ready, *scaling], notes),
+        *problem_warning(previous, topics.condition),
+    ]
+    return Outcome(announced, topics.retry), "failed" if failures else "applied"
 
 
-def _scaling_notes(spec: ScalingDemoSpec, owner: Owner) -> dict[str, list[str]]:
-    """What the spec asks that will not happen as written, by the condition that reports it."""
+async def _topics(
+    kube: Kube,
+    owner: Owner,
+    spec: ScalingDemoSpec,
+    strimzi: str | None,
+    observed: Sequence[Manifest],
+    failures: Sequence[Failure],
+) -> TopicsOutcome:
+    """TopicsReady and status.topics for whichever way the spec has the topics managed."""
+    management = spec.kafka.topic_management
+    if management == "Operator":
+        return await reconcile_topics(kube, owner, spec)
+    if management == "None":
+        return TopicsOutcome(NOT_MANAGED)
+    if strimzi is None:
+        return TopicsOutcome(
+            Condition(
+                TOPICS_READY,
+                "False",
+                "StrimziNotInstalled",
+                "Strimzi is not installed (the cluster serves no kafka.strimzi.io KafkaTopic "
+                "version): install Strimzi or choose another spec.kafka.topicManagement; the "
+                "operator retries by itself",
+            )
+        )
+    failed = [failure.message for failure in failures if failure.kind == "KafkaTopic"]
+    wanted = [owner.child_name(role) for role in ("messages", "tasks")]
+    return TopicsOutcome(strimzi_topics_condition(wanted, observed, failures=failed))
+
+
+def _scaling_notes(
+    spec: ScalingDemoSpec, owner: Owner, topics: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """What the spec asks that will not happen as written, by the condition that reports it.
+
+    `topics` is status.topics as just observed: the broker's partition counts decide the cap.
+    """
+    actual = {item["name"]: item["partitions"] for item in topics if "partitions" in item}
     narrowed = [
         f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
         for name in autoscaling.vertically_scaled(spec)
         if (dropped := autoscaling.resources_left_to_triggers(getattr(spec, name)))
     ]
-    return {KEDA.condition: autoscaling.partition_caps(spec, owner), VPA.condition: narrowed}
+    return {
+        KEDA.condition: autoscaling.partition_caps(spec, owner, actual),
+        VPA.condition: narrowed,
+    }
 
 
 def _scaling_conditions(
@@ -275,17 +328,20 @@ def note_warning(
 
 
 async def _apply_children(
-    kube: Kube, owner: Owner, spec: ScalingDemoSpec
+    kube: Kube, owner: Owner, spec: ScalingDemoSpec, strimzi: str | None
 ) -> tuple[list[Event], list[Manifest], list[Failure]]:
-    """Apply what differs, delete what is no longer wanted; report events, objects, failures."""
-    live = {
-        (item["kind"], item["metadata"]["name"]): item
-        for item in await kube.list_children(owner, ownership_selector(owner))
-    }
+    """Apply what differs, delete what is no longer wanted; report events, objects, failures.
+
+    KafkaTopics are never pruned under deletionPolicy Retain: deleting one makes Strimzi delete
+    the topic and its data.
+    """
+    topic_kinds = [(f"{STRIMZI_GROUP}/{strimzi}", "KafkaTopic")] if strimzi else []
+    listed = await kube.list_children(owner, ownership_selector(owner), topic_kinds)
+    live = {(item["kind"], item["metadata"]["name"]): item for item in listed}
     events: list[Event] = []
     observed: list[Manifest] = []
     failures: list[Failure] = []
-    for manifest in desired_children(spec, owner):
+    for manifest in desired_children(spec, owner, strimzi):
         current = live.pop((manifest["kind"], manifest["metadata"]["name"]), None)
         changes = ["(missing)"] if current is None else needs_apply(manifest, current)
         if not changes:
@@ -310,6 +366,8 @@ async def _apply_children(
                 Event("Normal", "Updated", f"Updated {_describe(manifest)}: {listed}{suffix}")
             )
     for leftover in live.values():
+        if leftover["kind"] == "KafkaTopic" and spec.kafka.deletion_policy == "Retain":
+            continue
         await kube.delete(leftover)
         message = f"Deleted {_describe(leftover)}: the spec no longer wants it"
         events.append(Event("Normal", "Deleted", message))
@@ -326,6 +384,24 @@ def warnings_for(previous: Mapping[str, Any], ready: Condition) -> list[Event]:
     if (before.get("reason"), before.get("message")) == (ready.reason, ready.message):
         return []
     return [Event("Warning", ready.reason, ready.message)]
+
+
+def problem_warning(previous: Mapping[str, Any], condition: Condition) -> list[Event]:
+    """A Warning when a condition newly turns False or its problem changes (TopicsReady: a
+    refused partition decrease, a broker that cannot be reached); silence while it persists."""
+    if condition.status != "False":
+        return []
+    before = next(
+        (item for item in previous.get("conditions", []) if item.get("type") == condition.type),
+        {},
+    )
+    if (before.get("status"), before.get("reason"), before.get("message")) == (
+        "False",
+        condition.reason,
+        condition.message,
+    ):
+        return []
+    return [Event("Warning", condition.reason, condition.message)]
 
 
 async def _write_status(

@@ -8,14 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .topics import TopicsResult
 
 READY = "Ready"
 WORKLOAD_AVAILABLE = "WorkloadAvailable"
 AUTOSCALING_READY = "AutoscalingReady"
 VERTICAL_SCALING_READY = "VerticalScalingReady"
+TOPICS_READY = "TopicsReady"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes event to post on the ScalingDemo."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Events to post, and whether to try again soon (Kafka could not be used)."""
+
+    events: list[Event]
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,3 +206,53 @@ def scaling_condition(
     ]
     message = f"{scaler.kind}(s) {', '.join(wanted)} applied"
     return Condition(scaler.condition, "True", "Applied", "; ".join([message, *activity, *notes]))
+
+
+def topics_condition(result: TopicsResult) -> Condition:
+    """TopicsReady from a reconcile through the admin API: the first refusal or failure wins
+    the reason (the message lists them all); True lists each topic's size."""
+    problems = [*result.refused, *result.failed]
+    if problems:
+        message = "; ".join(event.message for event in problems)
+        return Condition(TOPICS_READY, "False", problems[0].reason, message)
+    sizes = ", ".join(
+        f"{topic.name} ({topic.partitions} partitions, replication factor "
+        f"{topic.replication_factor})"
+        for topic in result.topics
+    )
+    return Condition(TOPICS_READY, "True", "TopicsReconciled", f"topics as the spec says: {sizes}")
+
+
+def strimzi_topics_condition(
+    wanted: Sequence[str], observed: Iterable[Mapping[str, Any]], *, failures: Sequence[str]
+) -> Condition:
+    """TopicsReady from the KafkaTopics and Strimzi's verdict in their Ready conditions."""
+    if failures:
+        return Condition(TOPICS_READY, "False", "ApplyFailed", "; ".join(failures))
+    verdicts = {
+        item["metadata"]["name"]: next(
+            (c for c in item.get("status", {}).get("conditions", []) if c.get("type") == "Ready"),
+            None,
+        )
+        for item in observed
+        if item.get("kind") == "KafkaTopic"
+    }
+    problems = [
+        f"KafkaTopic {name}: {verdict.get('message') or verdict.get('reason')}"
+        for name in wanted
+        if (verdict := verdicts.get(name)) is not None and verdict.get("status") == "False"
+    ]
+    if problems:
+        return Condition(TOPICS_READY, "False", "KafkaTopicNotReady", "; ".join(problems))
+    waiting = [name for name in wanted if (verdicts.get(name) or {}).get("status") != "True"]
+    if waiting:
+        return Condition(
+            TOPICS_READY,
+            "Unknown",
+            "WaitingForStrimzi",
+            f"KafkaTopic(s) {', '.join(waiting)} applied; waiting for Strimzi's topic operator "
+            "to report them Ready (it must watch this namespace)",
+        )
+    return Condition(
+        TOPICS_READY, "True", "KafkaTopicsReady", f"KafkaTopic(s) {', '.join(wanted)} are Ready"
+    )

@@ -86,7 +86,11 @@ def test_the_api_server_accepts_every_generated_object(
     created = cluster.create(
         demo(
             "shop",
-            kafka={"bootstrapServers": "kafka.kafka.svc.cluster.local:9092", "auth": AUTH},
+            kafka={
+                "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
+                "auth": AUTH,
+                "topicManagement": "None",
+            },
             monitoring={"prometheus": {"serverAddress": PROMETHEUS}},
             worker={"autoscaling": SEED_AUTOSCALING, "verticalScaling": {"enabled": True}},
             api={"verticalScaling": {"enabled": True, "maxAllowed": {"memory": "1Gi"}}},

@@ -331,6 +331,15 @@ def test_max_replicas_above_the_partitions_is_flagged(
     assert found == ([expected] if capped else [])
 
 
+def test_the_partitions_on_the_broker_decide_the_cap() -> None:
+    """A topic the spec would shrink keeps its partitions, and KEDA counts those."""
+    trigger = {"name": "taskLag", "kafkaLag": {}}
+    spec = _spec({"autoscaling": {"enabled": True, "maxReplicas": 8, "triggers": [trigger]}})
+    assert partition_caps(spec, OWNER, {"team-demo-tasks": 8}) == []
+    (found,) = partition_caps(spec, OWNER, {"team-demo-tasks": 2})
+    assert "at most the 2 partitions of topic team-demo-tasks" in found
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

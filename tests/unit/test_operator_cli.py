@@ -17,3 +17,15 @@ def test_bad_resync_period_names_the_option(value: str, capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         _arguments(["--resync-seconds", value])
     assert "--resync-seconds" in capsys.readouterr().err
+
+
+def test_topic_deletion_gives_up_after_five_attempts_by_default() -> None:
+    assert _arguments([]).topic_delete_attempts == 5
+    assert _arguments(["--topic-delete-attempts", "2"]).topic_delete_attempts == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_bad_attempt_count_names_the_option(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _arguments(["--topic-delete-attempts", value])
+    assert "--topic-delete-attempts" in capsys.readouterr().err

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.reconcile import Event, note_warning, warnings_for
+from scalingdemo_operator.reconcile import note_warning, warnings_for
 from scalingdemo_operator.status import (
     KEDA,
     VPA,
     Condition,
+    Event,
     merge_conditions,
     ready_condition,
     replica_counts,

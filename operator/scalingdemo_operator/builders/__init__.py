@@ -8,16 +8,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import autoscaling, workload
+from . import autoscaling, topics, workload
 from .common import Manifest, Owner
 
 if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec
 
 
-def desired_children(spec: ScalingDemoSpec, owner: Owner) -> list[Manifest]:
-    """Every child the spec wants, in apply order (Services before the pods they front)."""
+def desired_children(
+    spec: ScalingDemoSpec, owner: Owner, strimzi_version: str | None = None
+) -> list[Manifest]:
+    """Every child the spec wants, in apply order (Services before the pods they front).
+
+    KafkaTopics come first, so the topics exist when the pods start; they are wanted only
+    when the cluster serves a Strimzi version (`strimzi_version`, found by discovery).
+    """
     children: list[Manifest] = []
+    if spec.kafka.topic_management == "Strimzi" and strimzi_version is not None:
+        children += [
+            topics.kafka_topic(spec, owner, role, strimzi_version) for role in topics.ROLES
+        ]
     for name in spec.components():
         children.append(workload.service(owner, name))
         children.append(workload.deployment(spec, owner, name))

@@ -11,6 +11,7 @@ trigger scales on: both would act on the same requests and fight.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Env, Metric
@@ -274,11 +275,15 @@ def resources_left_to_triggers(component: Component) -> list[str]:
     ]
 
 
-def partition_caps(spec: ScalingDemoSpec, owner: Owner) -> list[str]:
+def partition_caps(
+    spec: ScalingDemoSpec, owner: Owner, actual: Mapping[str, int] | None = None
+) -> list[str]:
     """Lag triggers that KEDA silently stops at the topic's partition count, below maxReplicas.
 
     Without allowIdleConsumers KEDA never asks for more replicas than partitions (the extra
-    consumers would idle), so a maxReplicas above it is not what the demo will show.
+    consumers would idle), so a maxReplicas above it is not what the demo will show. `actual`
+    holds partition counts the broker reported by topic name; they win over the spec's (a topic
+    may have more partitions than the spec, which Kafka cannot shrink).
     """
     names = env.kafka_names(spec, owner)
     found = []
@@ -288,9 +293,9 @@ def partition_caps(spec: ScalingDemoSpec, owner: Owner) -> list[str]:
             lag = trigger.kafka_lag
             if lag is None or lag.allow_idle_consumers:
                 continue
-            partitions = getattr(spec.kafka.topics, lag.topic).partitions
+            topic = names[TOPIC_KEYS[lag.topic][0]]
+            partitions = (actual or {}).get(topic, getattr(spec.kafka.topics, lag.topic).partitions)
             if bounds.max_replicas > partitions:
-                topic = names[TOPIC_KEYS[lag.topic][0]]
                 found.append(
                     f"{owner.child_name(name)} trigger {trigger.name} scales to at most the "
                     f"{partitions} partitions of topic {topic}, not maxReplicas "
