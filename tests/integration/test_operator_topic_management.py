@@ -232,3 +232,65 @@ def test_deletion_is_not_blocked_forever_by_a_broker_that_is_gone(
     finally:
         bed.kafka.start()
     assert on_the_broker(kafka_bootstrap, f"{cluster.namespace}-stuck-tasks") is not None
+
+
+STRIMZI = ("kafka.strimzi.io", "v1")
+
+
+def kafka_topics(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    listing = cluster.custom.list_namespaced_custom_object(
+        *STRIMZI, cluster.namespace, "kafkatopics"
+    )
+    return {item["metadata"]["name"]: item for item in listing["items"]}
+
+
+def strimzi_says_ready(cluster: Cluster, name: str) -> None:
+    """Write the Ready verdict into a KafkaTopic's status, as Strimzi's topic operator does."""
+    status = {"conditions": [{"type": "Ready", "status": "True", "reason": "", "message": ""}]}
+    cluster.custom.patch_namespaced_custom_object_status(
+        *STRIMZI, cluster.namespace, "kafkatopics", name, {"status": status}
+    )
+
+
+def test_strimzi_management_writes_kafka_topics_that_follow_the_deletion_policy(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """The real upstream KafkaTopic CRD validates what is written; no Strimzi operator runs
+    in the bed, so its verdict is written into the status by the test."""
+    strimzi = {"topicManagement": "Strimzi", "strimziCluster": "demo-cluster"}
+    topics = {"tasks": {"name": "app_tasks", "partitions": 4, "config": {"retention.ms": "60000"}}}
+    cluster.create(topic_demo("kept", "kafka:9092", topics=topics, **strimzi))
+    waiting = eventually(
+        lambda: cluster.condition("kept", "TopicsReady"),
+        "TopicsReady to wait for Strimzi",
+        accept=lambda condition: condition.get("reason") == "WaitingForStrimzi",
+    )
+    assert waiting["status"] == "Unknown"
+    written = kafka_topics(cluster)
+    assert sorted(written) == ["kept-messages", "kept-tasks"]
+    tasks = written["kept-tasks"]
+    assert tasks["metadata"]["labels"]["strimzi.io/cluster"] == "demo-cluster"
+    assert "ownerReferences" not in tasks["metadata"]
+    assert tasks["spec"] == {
+        "topicName": "app_tasks",
+        "partitions": 4,
+        "replicas": 1,
+        "config": {"retention.ms": "60000"},
+    }
+    for name in written:
+        strimzi_says_ready(cluster, name)
+    eventually(lambda: cluster.converged("kept"), "kept to be Ready once Strimzi says so")
+    assert "topics" not in cluster.get("kept").get("status", {})
+
+    cluster.create(topic_demo("gone", "kafka:9092", deletionPolicy="Delete", **strimzi))
+    eventually(lambda: "gone-tasks" in kafka_topics(cluster), "gone's KafkaTopics")
+    (reference,) = kafka_topics(cluster)["gone-tasks"]["metadata"]["ownerReferences"]
+    assert reference["name"] == "gone"
+
+    for name in ("kept", "gone"):
+        cluster.delete(name)
+    eventually(
+        lambda: sorted(kafka_topics(cluster)),
+        "the garbage collector to take only the Delete demo's KafkaTopics",
+        accept=lambda names: names == ["kept-messages", "kept-tasks"],
+    )
