@@ -174,8 +174,7 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     strimzi = None
     if spec.kafka.topic_management == "Strimzi":
         strimzi = await kube.served_version(STRIMZI_GROUP, STRIMZI_VERSIONS)
-    events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
-    topics = await _topics(kube, owner, spec, strimzi, observed, failures)
+    events, observed, failures, topics = await _children_and_topics(kube, owner, spec, strimzi)
     deployments = {
         manifest["metadata"]["name"]: manifest
         for manifest in observed
@@ -216,19 +215,34 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     return Outcome(announced, topics.retry), "failed" if failures else "applied"
 
 
-async def _topics(
-    kube: Kube,
-    owner: Owner,
+async def _children_and_topics(
+    kube: Kube, owner: Owner, spec: ScalingDemoSpec, strimzi: str | None
+) -> tuple[list[Event], list[Manifest], list[Failure], TopicsOutcome]:
+    """Apply the children and reconcile the topics.
+
+    Topics on the broker are reconciled alongside the children, not after them: the new pods
+    should find their topics created with the spec's size, not race a broker that auto-creates
+    missing topics with its default size. A slow or unreachable broker does not delay the
+    children either way.
+    """
+    if spec.kafka.topic_management == "Operator":
+        (events, observed, failures), topics = await asyncio.gather(
+            _apply_children(kube, owner, spec, strimzi), reconcile_topics(kube, owner, spec)
+        )
+        return events, observed, failures, topics
+    events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
+    return events, observed, failures, _topics_elsewhere(spec, owner, strimzi, observed, failures)
+
+
+def _topics_elsewhere(
     spec: ScalingDemoSpec,
+    owner: Owner,
     strimzi: str | None,
     observed: Sequence[Manifest],
     failures: Sequence[Failure],
 ) -> TopicsOutcome:
-    """TopicsReady and status.topics for whichever way the spec has the topics managed."""
-    management = spec.kafka.topic_management
-    if management == "Operator":
-        return await reconcile_topics(kube, owner, spec)
-    if management == "None":
+    """TopicsReady when Strimzi or nobody manages the topics."""
+    if spec.kafka.topic_management == "None":
         return TopicsOutcome(NOT_MANAGED)
     if strimzi is None:
         return TopicsOutcome(
