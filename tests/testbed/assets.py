@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -81,7 +82,9 @@ def prepare() -> Assets:
         promtool=prometheus / "promtool",
     )
     kafka_libs = _cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
-    return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=_upstream_crds())
+    strimzi = _cached(root / f"strimzi-crds-{versions.STRIMZI}", _generate_strimzi_crds)
+    crds = (*_upstream_crds(), *(strimzi / file for file in STRIMZI_CRDS.values()))
+    return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=crds)
 
 
 def keda() -> tuple[Path, Path]:
@@ -302,48 +305,147 @@ def _go_install(
     )
 
 
-KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.scalingdemo.testbed</groupId>
-  <artifactId>kafka-runtime</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
-      <version>{kafka}</version>
-    </dependency>
-    <!-- kafka_2.13 brings no SLF4J binding, and an old slf4j-api through its
-         dependencies: pin both so the broker actually logs. -->
-    <dependency>
-      <groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>{slf4j}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>{slf4j}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
+@dataclass(frozen=True)
+class Artifact:
+    """A Maven coordinate; ``scope="import"`` with ``kind="pom"`` imports a BOM."""
+
+    group: str
+    name: str
+    version: str
+    kind: str = "jar"
+    scope: str = "compile"
+
+    def xml(self) -> str:
+        return (
+            f"<dependency><groupId>{self.group}</groupId><artifactId>{self.name}</artifactId>"
+            f"<version>{self.version}</version><type>{self.kind}</type>"
+            f"<scope>{self.scope}</scope></dependency>"
+        )
+
+
+def maven_pom(name: str, dependencies: list[Artifact], managed: list[Artifact]) -> str:
+    """A throwaway project whose only purpose is to make Maven resolve ``dependencies``.
+
+    ``managed`` pins versions of what they pull in transitively, as upstream's
+    own build does, instead of Maven's nearest-wins choice.
+    """
+
+    def listing(artifacts: list[Artifact]) -> str:
+        return "".join(f"\n    {artifact.xml()}" for artifact in artifacts)
+
+    management = (
+        f"\n  <dependencyManagement><dependencies>{listing(managed)}"
+        "\n  </dependencies></dependencyManagement>"
+        if managed
+        else ""
+    )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        f"  <groupId>dev.scalingdemo.testbed</groupId><artifactId>{name}</artifactId>\n"
+        f"  <version>1</version><packaging>pom</packaging>{management}\n"
+        f"  <dependencies>{listing(dependencies)}\n  </dependencies>\n"
+        "</project>\n"
+    )
+
+
+def _maven(name: str, pom: str, goal: list[str], logs: Path, what: str) -> None:
+    """Write ``pom`` into the cache's source tree and run one Maven goal on it."""
+    mvn = require("mvn", "resolve jars from Maven Central")
+    source = cache_root() / "src" / name
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "pom.xml").write_text(pom)
+    say(what)
+    run([mvn, "-B", "-q", *goal], cwd=source, log=logs / f"{name}-maven.log", what=what)
 
 
 def _fetch_kafka(out: Path, logs: Path) -> None:
-    mvn = require("mvn", "fetch the Kafka broker jars from Maven Central")
-    source = out.parent / "src" / f"kafka-{versions.KAFKA}"
-    source.mkdir(parents=True, exist_ok=True)
-    (source / "pom.xml").write_text(KAFKA_POM.format(kafka=versions.KAFKA, slf4j=versions.SLF4J))
-    say(f"fetching Apache Kafka {versions.KAFKA} jars")
+    # kafka_2.13 brings no SLF4J binding, and an old slf4j-api through its
+    # dependencies: pin both so the broker actually logs.
+    dependencies = [
+        Artifact("org.apache.kafka", "kafka_2.13", versions.KAFKA),
+        Artifact("org.slf4j", "slf4j-api", versions.SLF4J),
+        Artifact("org.slf4j", "slf4j-simple", versions.SLF4J),
+    ]
+    _maven(
+        f"kafka-{versions.KAFKA}",
+        maven_pom("kafka-runtime", dependencies, []),
+        ["dependency:copy-dependencies", f"-DoutputDirectory={out}", "-DincludeScope=runtime"],
+        logs,
+        f"fetching Apache Kafka {versions.KAFKA} jars",
+    )
+
+
+# What Strimzi's api module passes to its CRD generator for the cluster operator's
+# install files (the exec-maven-plugin execution in io.strimzi:api's pom).
+STRIMZI_CRD_OPTIONS = (
+    *("--label", "app:strimzi", "--label", "strimzi.io/crd-install:true"),
+    *("--target-kube", "1.16+", "--crd-api-version", "v1"),
+    *("--api-versions", "v1", "--storage-version", "v1", "--yaml"),
+)
+STRIMZI_CRDS = {"io.strimzi.api.kafka.model.topic.KafkaTopic": "kafkatopics.kafka.strimzi.io.yaml"}
+
+
+def _generate_strimzi_crds(out: Path, logs: Path) -> None:
+    """Generate Strimzi's CRDs the way its build does, from its published model classes."""
+    version = versions.STRIMZI
+    name = f"strimzi-{version}"
+    classpath = cache_root() / "src" / name / "classpath"
+    pom = maven_pom(
+        "strimzi-crd-generator",
+        [Artifact("io.strimzi", artifact, version) for artifact in ("api", "crd-generator")],
+        [Artifact("io.strimzi", "strimzi", version, kind="pom", scope="import")],
+    )
+    _maven(
+        name,
+        pom,
+        ["dependency:build-classpath", f"-Dmdep.outputFile={classpath}"],
+        logs,
+        f"fetching Strimzi {version} api and crd-generator",
+    )
+    outputs = [f"{model}={out / file}" for model, file in STRIMZI_CRDS.items()]
     run(
         [
-            mvn,
-            "-B",
-            "-q",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={out}",
-            "-DincludeScope=runtime",
+            java_at_least(versions.STRIMZI_JAVA, f"run Strimzi {version}'s CRD generator"),
+            "-cp",
+            classpath.read_text().strip(),
+            "io.strimzi.crdgenerator.CrdGenerator",
+            *STRIMZI_CRD_OPTIONS,
+            *outputs,
         ],
-        cwd=source,
-        log=logs / "kafka-fetch.log",
-        what=f"mvn fetch kafka {versions.KAFKA}",
+        log=logs / f"{name}-crd-generator.log",
+        what=f"generating Strimzi {version} CRDs",
+    )
+
+
+def java_major(version_output: str) -> int:
+    """The feature release of a ``java -version`` banner (8 for the old "1.8.0_x" form)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if match is None:
+        raise BedError(f"cannot read a Java version from: {version_output.strip()!r}")
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def java_at_least(release: int, purpose: str) -> str:
+    """A ``java`` of ``release`` or newer: JAVA_HOME's, the one on PATH, then /usr/lib/jvm's.
+
+    The broker runs on the default JDK, but some tools ship newer class files, so
+    a second JDK installed beside it is found without asking anyone to switch.
+    """
+    candidates = (
+        [Path(os.environ["JAVA_HOME"]) / "bin" / "java"] if "JAVA_HOME" in os.environ else []
+    )
+    on_path = shutil.which("java")
+    candidates += [Path(on_path)] if on_path else []
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"))
+    for java in filter(Path.is_file, candidates):
+        banner = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+        if banner.returncode == 0 and java_major(banner.stderr) >= release:
+            return str(java)
+    raise BedError(
+        f"no Java {release} or newer found (JAVA_HOME, PATH, /usr/lib/jvm): it is needed to "
+        f"{purpose}. See README.md, section 'Prerequisites'."
     )
 
 

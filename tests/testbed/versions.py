@@ -21,3 +21,9 @@ SLF4J = "2.0.20"
 KEDA = "2.21.0"
 VERTICAL_POD_AUTOSCALER = "1.8.1"
 PROMETHEUS_OPERATOR = "0.85.0"
+
+# Strimzi publishes no CRD files to Maven Central: the bed generates them from
+# io.strimzi:api with io.strimzi:crd-generator, both of this release, whose
+# classes need this Java release or newer.
+STRIMZI = "1.2.0"
+STRIMZI_JAVA = 21

@@ -1,7 +1,9 @@
-"""The bed's pure pieces: wrapper go.mod text, certificates, kubeconfig, fake nodes."""
+"""The bed's pure pieces: wrapper go.mod and Maven pom text, Java versions, certificates,
+kubeconfig, fake nodes."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,76 @@ def test_kubebuilder_assets_without_apiserver_is_an_error(
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(tmp_path))
     with pytest.raises(BedError, match="must hold etcd and kube-apiserver"):
         assets._kubebuilder_assets()
+
+
+def test_maven_pom_lists_dependencies_and_imports_boms() -> None:
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    pom = ElementTree.fromstring(
+        assets.maven_pom(
+            "crds",
+            [assets.Artifact("io.strimzi", "api", "1.2.0")],
+            [assets.Artifact("io.strimzi", "strimzi", "1.2.0", kind="pom", scope="import")],
+        )
+    )
+
+    def coordinates(path: str) -> list[tuple[str | None, ...]]:
+        fields = ("groupId", "artifactId", "version", "type", "scope")
+        return [
+            tuple(d.findtext(f"m:{f}", namespaces=namespace) for f in fields)
+            for d in pom.findall(path, namespace)
+        ]
+
+    assert pom.findtext("m:artifactId", namespaces=namespace) == "crds"
+    assert coordinates("m:dependencies/m:dependency") == [
+        ("io.strimzi", "api", "1.2.0", "jar", "compile")
+    ]
+    assert coordinates("m:dependencyManagement/m:dependencies/m:dependency") == [
+        ("io.strimzi", "strimzi", "1.2.0", "pom", "import")
+    ]
+
+
+def test_maven_pom_without_managed_versions_has_no_management_section() -> None:
+    pom = assets.maven_pom("kafka", [assets.Artifact("org.slf4j", "slf4j-api", "2.0.20")], [])
+    assert "dependencyManagement" not in pom
+    ElementTree.fromstring(pom)
+
+
+@pytest.mark.parametrize(
+    ("banner", "release"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15\nOpenJDK Runtime Environment', 17),
+        ('openjdk version "25.0.3" 2026-04-21 LTS', 25),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('java version "1.8.0_392"', 8),
+    ],
+)
+def test_java_major_reads_the_feature_release(banner: str, release: int) -> None:
+    assert assets.java_major(banner) == release
+
+
+def test_java_major_rejects_an_unknown_banner() -> None:
+    with pytest.raises(BedError, match="cannot read a Java version"):
+        assets.java_major("command not found")
+
+
+def fake_java_home(directory: Path, banner: str) -> Path:
+    java = directory / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f"#!/bin/sh\necho '{banner}' >&2\n")
+    java.chmod(0o755)
+    return java
+
+
+def test_java_home_is_preferred_when_new_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    java = fake_java_home(tmp_path, 'openjdk version "99.0.1" 2099-01-01')
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    assert assets.java_at_least(99, "test") == str(java)
+
+
+def test_no_java_new_enough_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_java_home(tmp_path, 'openjdk version "11.0.2" 2019-01-15')
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(BedError, match="no Java 999 or newer found"):
+        assets.java_at_least(999, "run something")
