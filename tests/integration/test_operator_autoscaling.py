@@ -41,6 +41,7 @@ REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
 """Fixtures of the operator core and KEDA tests: pytest finds fixtures by name in the module."""
 KEDA = ("keda.sh", "v1alpha1")
 VPA = ("autoscaling.k8s.io", "v1")
+STRIMZI = ("kafka.strimzi.io", "v1")
 LAG = SEED_TRIGGERS[0]
 
 
@@ -280,7 +281,7 @@ class Scaler:
     condition: str
     reason: str
     hint: str
-    component: dict[str, Any]
+    spec: dict[str, Any]
     child: Callable[[Cluster], object]
 
 
@@ -290,7 +291,7 @@ SCALERS = {
         "AutoscalingReady",
         "KEDANotInstalled",
         "install KEDA",
-        {"autoscaling": {"enabled": True, "triggers": [LAG], "maxReplicas": 6}},
+        {"worker": {"autoscaling": {"enabled": True, "triggers": [LAG], "maxReplicas": 6}}},
         lambda cluster: _scaled_object(cluster, "shop-worker"),
     ),
     "vpa": Scaler(
@@ -298,8 +299,22 @@ SCALERS = {
         "VerticalScalingReady",
         "VPANotInstalled",
         "Vertical Pod Autoscaler is not installed",
-        {"verticalScaling": {"enabled": True}},
+        {"worker": {"verticalScaling": {"enabled": True}}},
         lambda cluster: _get(cluster, VPA, "verticalpodautoscalers", "shop-worker"),
+    ),
+    "strimzi": Scaler(
+        "kafkatopics.kafka.strimzi.io",
+        "TopicsReady",
+        "StrimziNotInstalled",
+        "install Strimzi",
+        {
+            "kafka": {
+                "bootstrapServers": "kafka:9092",
+                "topicManagement": "Strimzi",
+                "strimziCluster": "demo-cluster",
+            }
+        },
+        lambda cluster: _get(cluster, STRIMZI, "kafkatopics", "shop-tasks"),
     ),
 }
 
@@ -371,7 +386,7 @@ def test_without_the_scaler_the_condition_says_what_to_install_and_it_recovers(
     )
     resyncing.start()
     try:
-        cluster.create(demo("shop", worker=scaler.component))
+        cluster.create(demo("shop", **scaler.spec))
         condition = eventually(
             lambda: cluster.condition("shop", scaler.condition),
             f"{scaler.condition}=False with reason {scaler.reason}",
