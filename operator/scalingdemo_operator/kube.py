@@ -27,13 +27,16 @@ from tenacity import (
 from . import metrics
 from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
 from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
+from .builders.monitoring import SERVICE_MONITOR_API_VERSION
 
 RESOURCES: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("v1", "Service"): "services",
+    ("v1", "ConfigMap"): "configmaps",
     (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
     (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
     (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
+    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"): "servicemonitors",
     (API_VERSION, KIND): PLURAL,
 }
 """Plural resource names of every kind the operator reads or writes."""
@@ -44,6 +47,8 @@ CHILD_KINDS: tuple[tuple[str, str], ...] = (
     (KEDA_API_VERSION, "TriggerAuthentication"),
     (KEDA_API_VERSION, "ScaledObject"),
     (VPA_API_VERSION, "VerticalPodAutoscaler"),
+    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"),
+    ("v1", "ConfigMap"),
 )
 """Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
 
@@ -147,7 +152,7 @@ class Kube:
     async def list_children(self, owner: Owner, selector: str) -> list[Manifest]:
         """Every child of the owner (by label, then by controller uid, so look-alikes are left).
 
-        A kind whose CRD is not installed (KEDA, VPA) has no children: it is skipped.
+        A kind whose CRD is not installed (KEDA, VPA, ServiceMonitor) has no children: skipped.
         """
         found = []
         for api_version, kind in CHILD_KINDS:

@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from . import metrics
-from .builders import autoscaling, desired_children
+from .builders import autoscaling, desired_children, monitoring
 from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
 from .builders.workload import endpoint
 from .diff import needs_apply
@@ -27,9 +27,11 @@ from .kube import Kube, is_transient
 from .spec import ScalingDemoSpec, SpecError, parse
 from .status import (
     KEDA,
+    MONITORING,
     READY,
     VPA,
     Condition,
+    Scaler,
     merge_conditions,
     ready_condition,
     replica_counts,
@@ -45,6 +47,7 @@ SCALER_OF_KIND = {
     "ScaledObject": KEDA,
     "TriggerAuthentication": KEDA,
     "VerticalPodAutoscaler": VPA,
+    "ServiceMonitor": MONITORING,
 }
 """Children of optional add-ons: their CRDs may be missing, which is reported, not an error."""
 NOTE_REASONS = {
@@ -175,6 +178,8 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
         return warnings_for(previous, invalid), "invalid"
 
     events, observed, failures = await _apply_children(kube, owner, spec)
+    monitored = _monitoring_condition(spec, owner, observed, failures)
+    failures = [failure for failure in failures if not _advisory(failure)]
     deployments = {
         manifest["metadata"]["name"]: manifest
         for manifest in observed
@@ -190,7 +195,10 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     status: dict[str, Any] = {
         "observedGeneration": previous.get("observedGeneration") if failures else generation,
         "conditions": merge_conditions(
-            previous.get("conditions", []), [ready, *scaling, workload], generation, _now()
+            previous.get("conditions", []),
+            [ready, *scaling, monitored, workload],
+            generation,
+            _now(),
         ),
         "endpoint": endpoint(owner, spec),
     }
@@ -224,20 +232,41 @@ def _scaling_conditions(
         KEDA: [owner.child_name(name) for name in autoscaling.autoscaled(spec)],
         VPA: [owner.child_name(name) for name in autoscaling.vertically_scaled(spec)],
     }
-    conditions = []
-    for scaler in (KEDA, VPA):
-        own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
-        conditions.append(
-            scaling_condition(
-                scaler,
-                wanted[scaler],
-                observed,
-                missing=any(failure.missing for failure in own),
-                failures=[failure.message for failure in own if not failure.missing],
-                notes=notes[scaler.condition],
-            )
-        )
-    return conditions
+    return [
+        _add_on_condition(scaler, wanted[scaler], observed, failures, notes[scaler.condition])
+        for scaler in (KEDA, VPA)
+    ]
+
+
+def _monitoring_condition(
+    spec: ScalingDemoSpec, owner: Owner, observed: Sequence[Manifest], failures: Sequence[Failure]
+) -> Condition:
+    """MonitoringReady: reported beside Ready, never summarised into it (see MONITORING)."""
+    wanted = [owner.child_name(name) for name in monitoring.service_monitored(spec)]
+    return _add_on_condition(MONITORING, wanted, observed, failures)
+
+
+def _advisory(failure: Failure) -> bool:
+    """A missing add-on that holds nothing back: the ServiceMonitor CRD."""
+    return failure.missing and SCALER_OF_KIND.get(failure.kind) == MONITORING
+
+
+def _add_on_condition(
+    scaler: Scaler,
+    wanted: Sequence[str],
+    observed: Sequence[Manifest],
+    failures: Sequence[Failure],
+    notes: Sequence[str] = (),
+) -> Condition:
+    own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
+    return scaling_condition(
+        scaler,
+        wanted,
+        observed,
+        missing=any(failure.missing for failure in own),
+        failures=[failure.message for failure in own if not failure.missing],
+        notes=notes,
+    )
 
 
 def _warnings(

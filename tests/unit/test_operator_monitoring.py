@@ -22,6 +22,7 @@ from scalingdemo_operator.builders.dashboard import (
 from scalingdemo_operator.builders.monitoring import service_monitor
 from scalingdemo_operator.builders.workload import deployment
 from scalingdemo_operator.spec import parse
+from scalingdemo_operator.status import MONITORING, scaling_condition
 
 from tests.unit.test_operator_autoscaling import (
     OWNER,
@@ -280,3 +281,17 @@ def test_resource_quantities(text: str, value: float) -> None:
 def test_a_bad_quantity_is_named() -> None:
     with pytest.raises(ValueError, match="'12Q'"):
         quantity("12Q")
+
+
+def test_without_the_prometheus_operator_monitoring_says_why_and_what_still_works() -> None:
+    missing = scaling_condition(MONITORING, ["demo-api"], [], missing=True, failures=[])
+    assert (missing.type, missing.status, missing.reason) == (
+        "MonitoringReady",
+        "False",
+        "PrometheusOperatorNotInstalled",
+    )
+    assert "prometheus.io annotations" in missing.message
+    applied = scaling_condition(MONITORING, ["demo-api"], [], missing=False, failures=[])
+    assert (applied.status, applied.message) == ("True", "ServiceMonitor(s) demo-api applied")
+    unwanted = scaling_condition(MONITORING, [], [], missing=True, failures=[])
+    assert (unwanted.status, unwanted.reason) == ("True", "NotRequested")
