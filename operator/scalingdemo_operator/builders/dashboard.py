@@ -270,7 +270,7 @@ def _keda_value(owner: Owner, name: str, trigger: Trigger) -> str:
     return f"max({found}) / {_replicas(owner, name)}"
 
 
-def trigger_line(
+def _trigger_line(
     spec: ScalingDemoSpec, owner: Owner, name: str, trigger: Trigger
 ) -> tuple[str, str, float | int | str]:
     """A trigger's value per replica as the HPA compares it, its unit, and its threshold.
@@ -302,7 +302,7 @@ def _kind_name(trigger: Trigger) -> str:
 
 
 def _trigger_panel(spec: ScalingDemoSpec, owner: Owner, name: str, trigger: Trigger) -> Panel:
-    value, unit, threshold = trigger_line(spec, owner, name, trigger)
+    value, unit, threshold = _trigger_line(spec, owner, name, trigger)
     targets = [Target(value, "per replica", "A")]
     if trigger.kind in ("kafka_lag", "prometheus"):
         targets.append(Target(_keda_value(owner, name, trigger), "per replica (KEDA)", "B"))
