@@ -28,6 +28,7 @@ import kubernetes
 import psutil
 import yaml
 from kubernetes import client
+from kubernetes.dynamic import DynamicClient
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.common import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owner
 from scalingdemo_operator.spec import parse
@@ -63,8 +64,7 @@ class Bench:
         self.kubectl, self.kubeconfig, self.workdir = kubectl, kubeconfig, workdir
         self.api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
         self.custom = client.CustomObjectsApi(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.core = client.CoreV1Api(self.api)
+        self.dynamic = DynamicClient(self.api)
 
     def kubectl_run(self, *argv: str) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -103,18 +103,15 @@ class Bench:
         items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         for body in items["items"]:
             for child in desired_children(parse(body["spec"]), Owner.from_body(body)):
-                apply = (
-                    self.apps.patch_namespaced_deployment
-                    if child["kind"] == "Deployment"
-                    else self.core.patch_namespaced_service
+                kind = self.dynamic.resources.get(
+                    api_version=child["apiVersion"], kind=child["kind"]
                 )
-                apply(
-                    child["metadata"]["name"],
-                    namespace,
-                    child,
+                self.dynamic.server_side_apply(
+                    kind,
+                    body=child,
+                    namespace=namespace,
                     field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type="application/apply-patch+yaml",
+                    force_conflicts=True,
                 )
                 sent += 1
             self.custom.patch_namespaced_custom_object_status(

@@ -1,12 +1,12 @@
 """kopf wiring only: which events call the reconcile, and the operator's startup settings.
 
 Drift repair is mostly event-driven: the operator watches the Deployments, Services,
-ScaledObjects and VPAs it manages and reconciles their ScalingDemo whenever one is edited or
-deleted (a ScaledObject also when KEDA changes its Ready condition). kopf serves the KEDA and
-VPA watches only while their CRDs exist. A periodic resync of
-every ScalingDemo repairs the rest. It is one operator-wide task, not a kopf timer: kopf puts a
-finalizer on every object that has a timer, and a finalizer is reserved for external state
-(DESIGN.md): deleting a demo must not depend on the operator running.
+ScaledObjects, VPAs, ServiceMonitors and dashboard ConfigMaps it manages and reconciles their
+ScalingDemo whenever one is edited or deleted (a ScaledObject also when KEDA changes its Ready
+condition). kopf serves the KEDA, VPA and ServiceMonitor watches only while their CRDs exist.
+A periodic resync of every ScalingDemo repairs the rest. It is one operator-wide task, not a
+kopf timer: kopf puts a finalizer on every object that has a timer, and a finalizer is reserved
+for external state (DESIGN.md): deleting a demo must not depend on the operator running.
 """
 
 from __future__ import annotations
@@ -115,8 +115,10 @@ async def delete_demo_topics(body: kopf.Body, memo: kopf.Memo, retry: int, **_: 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 @kopf.on.event("v1", "services", labels=MANAGED)
+@kopf.on.event("v1", "configmaps", labels=MANAGED)
 @kopf.on.event("keda.sh", "v1alpha1", "scaledobjects", labels=MANAGED)
 @kopf.on.event("autoscaling.k8s.io", "v1", "verticalpodautoscalers", labels=MANAGED)
+@kopf.on.event("monitoring.coreos.com", "v1", "servicemonitors", labels=MANAGED)
 async def child_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if type in IGNORED_CHILD_EVENTS:
         return

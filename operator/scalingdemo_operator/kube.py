@@ -28,14 +28,17 @@ from tenacity import (
 from . import metrics
 from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
 from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
+from .builders.monitoring import SERVICE_MONITOR_API_VERSION
 from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
 
 RESOURCES: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("v1", "Service"): "services",
+    ("v1", "ConfigMap"): "configmaps",
     (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
     (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
     (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
+    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"): "servicemonitors",
     **{(f"{STRIMZI_GROUP}/{version}", "KafkaTopic"): "kafkatopics" for version in STRIMZI_VERSIONS},
     ("v1", "Secret"): "secrets",
     (API_VERSION, KIND): PLURAL,
@@ -48,6 +51,8 @@ CHILD_KINDS: tuple[tuple[str, str], ...] = (
     (KEDA_API_VERSION, "TriggerAuthentication"),
     (KEDA_API_VERSION, "ScaledObject"),
     (VPA_API_VERSION, "VerticalPodAutoscaler"),
+    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"),
+    ("v1", "ConfigMap"),
 )
 """Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
 
@@ -182,7 +187,7 @@ class Kube:
         nothing (KafkaTopics kept on deletion carry no owner; look-alikes owned by another
         object are left alone).
 
-        A kind whose CRD is not installed (KEDA, VPA) has no children: it is skipped.
+        A kind whose CRD is not installed (KEDA, VPA, ServiceMonitor) has no children: skipped.
         `extra_kinds` are kinds whose version depends on the cluster (Strimzi's KafkaTopic).
         """
         found = []

@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from . import metrics
-from .builders import autoscaling, desired_children
+from .builders import autoscaling, desired_children, monitoring
 from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
 from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
 from .builders.workload import endpoint
@@ -28,12 +28,14 @@ from .kube import Kube, is_transient
 from .spec import ScalingDemoSpec, SpecError, parse
 from .status import (
     KEDA,
+    MONITORING,
     READY,
     TOPICS_READY,
     VPA,
     Condition,
     Event,
     Outcome,
+    Scaler,
     merge_conditions,
     ready_condition,
     replica_counts,
@@ -51,6 +53,7 @@ SCALER_OF_KIND = {
     "ScaledObject": KEDA,
     "TriggerAuthentication": KEDA,
     "VerticalPodAutoscaler": VPA,
+    "ServiceMonitor": MONITORING,
 }
 """Children of optional add-ons: their CRDs may be missing, which is reported, not an error."""
 NOTE_REASONS = {
@@ -175,6 +178,8 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     if spec.kafka.topic_management == "Strimzi":
         strimzi = await kube.served_version(STRIMZI_GROUP, STRIMZI_VERSIONS)
     events, observed, failures, topics = await _children_and_topics(kube, owner, spec, strimzi)
+    monitored = _monitoring_condition(spec, owner, observed, failures)
+    failures = [failure for failure in failures if not _advisory(failure)]
     deployments = {
         manifest["metadata"]["name"]: manifest
         for manifest in observed
@@ -192,7 +197,7 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
         "observedGeneration": previous.get("observedGeneration") if failures else generation,
         "conditions": merge_conditions(
             previous.get("conditions", []),
-            [ready, *scaling, topics.condition, workload],
+            [ready, *scaling, topics.condition, monitored, workload],
             generation,
             _now(),
         ),
@@ -291,20 +296,41 @@ def _scaling_conditions(
         KEDA: [owner.child_name(name) for name in autoscaling.autoscaled(spec)],
         VPA: [owner.child_name(name) for name in autoscaling.vertically_scaled(spec)],
     }
-    conditions = []
-    for scaler in (KEDA, VPA):
-        own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
-        conditions.append(
-            scaling_condition(
-                scaler,
-                wanted[scaler],
-                observed,
-                missing=any(failure.missing for failure in own),
-                failures=[failure.message for failure in own if not failure.missing],
-                notes=notes[scaler.condition],
-            )
-        )
-    return conditions
+    return [
+        _add_on_condition(scaler, wanted[scaler], observed, failures, notes[scaler.condition])
+        for scaler in (KEDA, VPA)
+    ]
+
+
+def _monitoring_condition(
+    spec: ScalingDemoSpec, owner: Owner, observed: Sequence[Manifest], failures: Sequence[Failure]
+) -> Condition:
+    """MonitoringReady: reported beside Ready, never summarised into it (see MONITORING)."""
+    wanted = [owner.child_name(name) for name in monitoring.service_monitored(spec)]
+    return _add_on_condition(MONITORING, wanted, observed, failures)
+
+
+def _advisory(failure: Failure) -> bool:
+    """A missing add-on that holds nothing back: the ServiceMonitor CRD."""
+    return failure.missing and SCALER_OF_KIND.get(failure.kind) == MONITORING
+
+
+def _add_on_condition(
+    scaler: Scaler,
+    wanted: Sequence[str],
+    observed: Sequence[Manifest],
+    failures: Sequence[Failure],
+    notes: Sequence[str] = (),
+) -> Condition:
+    own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
+    return scaling_condition(
+        scaler,
+        wanted,
+        observed,
+        missing=any(failure.missing for failure in own),
+        failures=[failure.message for failure in own if not failure.missing],
+        notes=notes,
+    )
 
 
 def _warnings(

@@ -18,6 +18,7 @@ WORKLOAD_AVAILABLE = "WorkloadAvailable"
 AUTOSCALING_READY = "AutoscalingReady"
 VERTICAL_SCALING_READY = "VerticalScalingReady"
 TOPICS_READY = "TopicsReady"
+MONITORING_READY = "MonitoringReady"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
 
@@ -146,6 +147,20 @@ VPA = Scaler(
     "VerticalPodAutoscaler CRD): install it from kubernetes/autoscaler's vertical-pod-autoscaler; "
     "the operator retries by itself",
 )
+
+
+MONITORING = Scaler(
+    MONITORING_READY,
+    "ServiceMonitor",
+    "PrometheusOperatorNotInstalled",
+    "no ServiceMonitors: the Prometheus Operator is not installed (no monitoring.coreos.com/v1 "
+    "ServiceMonitor CRD). Prometheus setups that discover pods by their prometheus.io "
+    "annotations (spec.monitoring.podAnnotations) still scrape the demo; with the Prometheus "
+    "Operator installed (e.g. kube-prometheus-stack) the operator adds the ServiceMonitors by "
+    "itself",
+)
+"""Optional in a stronger sense than KEDA and VPA: its absence is reported, never held against
+Ready and never announced with a Warning, since the demo still works and nobody must act."""
 
 
 def _keda_problem(scaled_object: Mapping[str, Any]) -> str | None:

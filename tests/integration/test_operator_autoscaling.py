@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -362,20 +363,25 @@ def scaler(request: pytest.FixtureRequest) -> Scaler:
     return SCALERS[request.param]
 
 
-@pytest.fixture
-def removed(kube_api: client.ApiClient, scaler: Scaler) -> Iterator[RemovedCrd]:
-    """No CRD of the scaler during the test; it is back afterwards whatever happened."""
+@contextmanager
+def removing_crd(kube_api: client.ApiClient, name: str) -> Iterator[RemovedCrd]:
+    """No CRD `name` inside the block; it is back afterwards whatever happened."""
     extensions = client.ApiextensionsV1Api(kube_api)
-    saved = kube_api.sanitize_for_serialization(
-        extensions.read_custom_resource_definition(scaler.crd)
-    )
-    extensions.delete_custom_resource_definition(scaler.crd)
-    eventually(lambda: not _crd_exists(extensions, scaler.crd), f"{scaler.crd} to be gone")
+    saved = kube_api.sanitize_for_serialization(extensions.read_custom_resource_definition(name))
+    extensions.delete_custom_resource_definition(name)
+    eventually(lambda: not _crd_exists(extensions, name), f"{name} to be gone")
     crd = RemovedCrd(extensions, saved)
     try:
         yield crd
     finally:
         crd.restore()
+
+
+@pytest.fixture
+def removed(kube_api: client.ApiClient, scaler: Scaler) -> Iterator[RemovedCrd]:
+    """No CRD of the scaler during the test."""
+    with removing_crd(kube_api, scaler.crd) as crd:
+        yield crd
 
 
 def test_without_the_scaler_the_condition_says_what_to_install_and_it_recovers(

@@ -202,7 +202,7 @@ def test_a_demo_gets_owned_deployments_and_services_configured_by_the_contract(
     assert status["worker"]["readyReplicas"] == 1
     assert cluster.condition("shop", "WorkloadAvailable")["status"] == "True"
     reasons = sorted(reason for _, reason, _ in cluster.events("shop"))
-    assert reasons == ["Created"] * 4
+    assert reasons == ["Created"] * 7, "two Services, Deployments, ServiceMonitors; a dashboard"
 
 
 def test_editing_the_spec_changes_the_children_and_records_an_event(
@@ -241,6 +241,7 @@ def test_disabling_the_worker_deletes_it_and_the_api_takes_the_combined_role(
     assert deleted == {
         "Deleted Deployment shop-worker: the spec no longer wants it",
         "Deleted Service shop-worker: the spec no longer wants it",
+        "Deleted ServiceMonitor shop-worker: the spec no longer wants it",
     }
 
 

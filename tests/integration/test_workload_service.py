@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,21 +245,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class WorkerProcess:
-    """A worker as its own OS process, logging every processed task id to a file."""
+class WorkloadProcess:
+    """The workload as its own OS process (`python -m scalingdemo_workload`) on a free port."""
 
-    def __init__(self, wiring: Wiring, log: Path, grace_seconds: float = 10) -> None:
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
         self.log = log
         self.port = free_port()
-        env = wiring.env(
-            Role.WORKER,
-            **{
-                Env.LOG_LEVEL: "DEBUG",
-                Env.HOST: "127.0.0.1",
-                Env.PORT: str(self.port),
-                Env.SHUTDOWN_GRACE_SECONDS: str(grace_seconds),
-            },
-        )
+        self.address = f"127.0.0.1:{self.port}"
+        env = {**env, Env.HOST: "127.0.0.1", Env.PORT: str(self.port)}
         with log.open("ab") as sink:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "scalingdemo_workload"],
@@ -267,6 +260,43 @@ class WorkerProcess:
                 stdout=sink,
                 stderr=sink,
             )
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://{self.address}{path}") as response,
+        ):
+            return response.status, await response.text()
+
+    async def wait_ready(self, within: float = 60) -> None:
+        async def ready() -> bool:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                return (await self.get("/readyz"))[0] == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually_async(ready, f"{self.log.stem} to answer /readyz with 200", within)
+
+    async def metric(self, name: str) -> float | None:
+        _, text = await self.get("/metrics")
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else None
+
+    def stop(self, sig: int, within: float = 60) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=within)
+
+
+class WorkerProcess(WorkloadProcess):
+    """A worker process logging every processed task id to a file."""
+
+    def __init__(self, wiring: Wiring, log: Path, grace_seconds: float = 10) -> None:
+        env = wiring.env(
+            Role.WORKER,
+            **{Env.LOG_LEVEL: "DEBUG", Env.SHUTDOWN_GRACE_SECONDS: str(grace_seconds)},
+        )
+        super().__init__(env, log)
 
     def processed(self) -> list[str]:
         return PROCESSED_ID.findall(self.log.read_text(errors="replace"))
@@ -277,19 +307,6 @@ class WorkerProcess:
             return len(self.processed()) >= count
 
         await eventually_async(enough, f"{count} processed tasks", 90)
-
-    async def metric(self, name: str) -> float | None:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{self.port}/metrics") as response,
-        ):
-            text = await response.text()
-        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else None
-
-    def stop(self, sig: int, within: float = 60) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=within)
 
 
 async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:

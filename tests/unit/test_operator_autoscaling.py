@@ -228,7 +228,7 @@ def test_no_trigger_authentication_without_auth_or_autoscaling() -> None:
     without_scaling = _spec({}, kafka={"bootstrapServers": BROKERS, "auth": AUTH})
     for spec in (without_auth, without_scaling):
         kinds = {item["kind"] for item in desired_children(spec, OWNER)}
-        assert kinds == {"Service", "Deployment"} | (
+        assert kinds == {"Service", "Deployment", "ServiceMonitor", "ConfigMap"} | (
             {"ScaledObject"} if spec.worker.autoscaling.enabled else set()
         )
 
@@ -311,6 +311,9 @@ def test_children_in_apply_order() -> None:
         ("Deployment", "demo-worker"),
         ("ScaledObject", "demo-worker"),
         ("VerticalPodAutoscaler", "demo-worker"),
+        ("ServiceMonitor", "demo-api"),
+        ("ServiceMonitor", "demo-worker"),
+        ("ConfigMap", "demo-dashboard"),
     ]
 
 

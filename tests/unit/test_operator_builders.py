@@ -32,6 +32,12 @@ OWNER_REFERENCE = {
     "blockOwnerDeletion": True,
 }
 
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": "8080",
+    "prometheus.io/path": "/metrics",
+}
+
 METADATA = {
     "name": "demo-worker",
     "namespace": "team",
@@ -64,7 +70,7 @@ def test_worker_deployment_of_a_minimal_spec() -> None:
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": SELECTOR},
             "template": {
-                "metadata": {"labels": LABELS},
+                "metadata": {"labels": LABELS, "annotations": SCRAPE_ANNOTATIONS},
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
@@ -170,6 +176,8 @@ def test_without_a_worker_the_api_runs_the_combined_role() -> None:
     assert [(item["kind"], item["metadata"]["name"]) for item in children] == [
         ("Service", "demo-api"),
         ("Deployment", "demo-api"),
+        ("ServiceMonitor", "demo-api"),
+        ("ConfigMap", "demo-dashboard"),
     ]
     env = _env(children[1])
     assert (env["SCALINGDEMO_ROLE"], env["SCALINGDEMO_TASK_CONCURRENCY"]) == ("all", "7")
@@ -183,6 +191,8 @@ def test_the_api_alone_has_no_task_concurrency_and_a_worker_alone_no_endpoint() 
     assert [item["metadata"]["name"] for item in desired_children(worker_only, OWNER)] == [
         "demo-worker",
         "demo-worker",
+        "demo-worker",
+        "demo-dashboard",
     ]
     assert endpoint(OWNER, worker_only) == ""
 

@@ -1,14 +1,14 @@
 """Pure functions from a spec to the manifests of every child; no I/O, no kopf.
 
-`desired_children` is the one list the reconcile applies; later concerns (autoscaling, topics,
-monitoring) add their builders here.
+`desired_children` is the one list the reconcile applies; every concern (workload, autoscaling,
+monitoring, dashboard) adds its builders here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import autoscaling, topics, workload
+from . import autoscaling, dashboard, monitoring, topics, workload
 from .common import Manifest, Owner
 
 if TYPE_CHECKING:
@@ -40,4 +40,9 @@ def desired_children(
         autoscaling.vertical_pod_autoscaler(spec, owner, name)
         for name in autoscaling.vertically_scaled(spec)
     ]
+    children += [
+        monitoring.service_monitor(spec, owner, name) for name in monitoring.service_monitored(spec)
+    ]
+    if spec.monitoring.dashboard.enabled:
+        children.append(dashboard.config_map(spec, owner))
     return children

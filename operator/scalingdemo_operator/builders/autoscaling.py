@@ -11,7 +11,7 @@ trigger scales on: both would act on the same requests and fight.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Env, Metric
@@ -35,6 +35,8 @@ KEDA_API_VERSION = "keda.sh/v1alpha1"
 VPA_API_VERSION = "autoscaling.k8s.io/v1"
 SCALED_OBJECT_NAME_LIMIT = 54
 """KEDA names the HPA keda-hpa-<name>, which must fit in 63 characters."""
+KEDA_HPA_PREFIX = "keda-hpa-"
+COMPONENTS = ("api", "worker")
 RESOURCES = ("cpu", "memory")
 SASL_MECHANISMS = {
     "PLAIN": "plaintext",
@@ -58,29 +60,68 @@ def trigger_authentication_name(owner: Owner) -> str:
     return f"{owner.name}-kafka"
 
 
-def scope(owner: Owner) -> str:
-    """PromQL label matchers for this demo's pods (the labels Kubernetes discovery adds)."""
-    services = "|".join(owner.child_name(name) for name in ("api", "worker"))
-    return f'namespace="{owner.namespace}", service=~"{services}"'
+def scope(
+    owner: Owner,
+    components: Sequence[str] = COMPONENTS,
+    *,
+    label: str = "service",
+    prefix: str = "",
+) -> str:
+    """PromQL label matchers for this demo's pods (the labels Kubernetes discovery adds).
+
+    Other exporters name the demo's objects in other labels: kube-state-metrics puts a
+    Deployment's name in `deployment` and an HPA's (KEDA's `keda-hpa-<name>`) in
+    `horizontalpodautoscaler`, hence `label` and `prefix`.
+    """
+    names = "|".join(f"{prefix}{owner.child_name(name)}" for name in components)
+    return f'namespace="{owner.namespace}", {label}=~"{names}"'
+
+
+def rate(metric: str, labels: str) -> str:
+    """Per-second rate over the window the triggers use, so panels show what KEDA sees."""
+    return f"rate({metric}{{{labels}}}[{RATE_WINDOW}])"
+
+
+def quantile(value: float, histogram: str, labels: str, by: Sequence[str] = ()) -> str:
+    """A quantile of a histogram over every pod: buckets are summed before interpolating."""
+    grouping = ", ".join(("le", *by))
+    return (
+        f"histogram_quantile({value}, sum by ({grouping}) ({rate(f'{histogram}_bucket', labels)}))"
+    )
+
+
+def lag(labels: str, by: Sequence[str] = ()) -> str:
+    """Consumer lag, de-duplicated with max per (topic, group) before summing.
+
+    Every consumer reports its group's whole lag, so summing the raw series would multiply the
+    backlog by the replica count.
+    """
+    head = f"sum by ({', '.join(by)}) " if by else "sum"
+    return f"{head}(max by (topic, group) ({Metric.CONSUMER_LAG}{{{labels}}}))"
+
+
+def topic_lag(spec: ScalingDemoSpec, owner: Owner, topic: str) -> str:
+    """The lag of one topic's consumer group (spec topic key `messages` or `tasks`)."""
+    topic_key, group_key = TOPIC_KEYS[topic]
+    names = env.kafka_names(spec, owner)
+    return lag(f'{scope(owner)}, topic="{names[topic_key]}", group="{names[group_key]}"')
 
 
 def preset_query(spec: ScalingDemoSpec, owner: Owner, preset: str) -> str:
-    """A named query over the workload's own metrics, aggregated to the one element KEDA needs.
-
-    Every consumer reports its group's whole lag, so the lag is de-duplicated with max before
-    the sum; summing it raw would multiply the backlog by the replica count.
-    """
-    names = env.kafka_names(spec, owner)
+    """A named query over the workload's own metrics, aggregated to the one element KEDA needs."""
     labels = scope(owner)
     if preset == "queueDepth":
-        lag = f'{labels}, topic="{names[Env.TASKS_TOPIC]}", group="{names[Env.TASKS_GROUP]}"'
-        return f"sum(max by (topic, group) ({Metric.CONSUMER_LAG}{{{lag}}}))"
+        return topic_lag(spec, owner, "tasks")
     if preset == "tasksInProgress":
         return f"sum({Metric.TASKS_IN_PROGRESS}{{{labels}}})"
     if preset == "requestRate":
-        return f"sum(rate({Metric.HTTP_REQUESTS}{{{labels}}}[{RATE_WINDOW}]))"
-    buckets = f"{Metric.HTTP_REQUEST_DURATION}_bucket{{{labels}}}[{RATE_WINDOW}]"
-    return f"histogram_quantile(0.95, sum by (le) (rate({buckets})))"
+        return f"sum({rate(Metric.HTTP_REQUESTS, labels)})"
+    return quantile(0.95, Metric.HTTP_REQUEST_DURATION, labels)
+
+
+def trigger_query(spec: ScalingDemoSpec, owner: Owner, prometheus: PrometheusTrigger) -> str:
+    """The query a prometheus trigger runs: the user's own, or the preset's."""
+    return prometheus.query or preset_query(spec, owner, str(prometheus.preset))
 
 
 def qualified_brokers(bootstrap_servers: str, namespace: str) -> str:
@@ -140,10 +181,9 @@ def _prometheus_metadata(
     server = spec.monitoring.prometheus
     if server is None:
         raise ValueError("prometheus triggers need spec.monitoring.prometheus (spec.problems)")
-    query = prometheus.query or preset_query(spec, owner, str(prometheus.preset))
     return {
         "serverAddress": server.server_address,
-        "query": query,
+        "query": trigger_query(spec, owner, prometheus),
         "threshold": prometheus.threshold,
         "activationThreshold": prometheus.activation_threshold,
         "ignoreNullValues": _text(prometheus.ignore_null_values),

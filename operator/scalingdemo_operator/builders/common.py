@@ -85,11 +85,18 @@ def ownership_selector(owner: Owner) -> str:
     return f"{MANAGED_BY_LABEL}={FIELD_MANAGER},{INSTANCE_LABEL}={owner.name}"
 
 
-def metadata(owner: Owner, component: str, name: str) -> dict[str, Any]:
+def metadata(
+    owner: Owner, component: str, name: str, extra_labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Name, labels and owner of a child; labels from the spec can never replace ours.
+
+    Finding and pruning the children relies on the operator's own labels, so `extra_labels`
+    (a Prometheus or Grafana selector chosen by the user) are overridden by them.
+    """
     return {
         "name": name,
         "namespace": owner.namespace,
-        "labels": labels(owner, component),
+        "labels": {**(extra_labels or {}), **labels(owner, component)},
         "ownerReferences": [owner.reference()],
     }
 

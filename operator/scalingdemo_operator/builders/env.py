@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec
 
 PORT = Defaults.PORT
+PORT_NAME = "http"
+"""Name of the container and Service port: probes, Services and ServiceMonitors refer to it."""
 SASL_DIR = "/var/run/secrets/scalingdemo/kafka-sasl"
 CA_DIR = "/var/run/secrets/scalingdemo/kafka-ca"
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Paths
 
-from . import env
+from . import env, monitoring
 from .common import Manifest, Owner, labels, metadata, selector_labels, stamp
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _resources(component: Component) -> dict[str, Any]:
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": path, "port": "http"},
+        "httpGet": {"path": path, "port": env.PORT_NAME},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": 2,
@@ -48,7 +48,7 @@ def _container(spec: ScalingDemoSpec, owner: Owner, name: str) -> dict[str, Any]
         "name": CONTAINER,
         "image": spec.image,
         "imagePullPolicy": spec.image_pull_policy,
-        "ports": [{"name": "http", "containerPort": env.PORT, "protocol": "TCP"}],
+        "ports": [{"name": env.PORT_NAME, "containerPort": env.PORT, "protocol": "TCP"}],
         "env": env.environment(spec, owner, name),
         "resources": _resources(component),
         "readinessProbe": _probe(Paths.READINESS, period=5, failures=3),
@@ -63,6 +63,14 @@ def _container(spec: ScalingDemoSpec, owner: Owner, name: str) -> dict[str, Any]
     }
 
 
+def _pod_metadata(spec: ScalingDemoSpec, owner: Owner, name: str) -> dict[str, Any]:
+    annotations = monitoring.pod_annotations(spec)
+    found: dict[str, Any] = {"labels": labels(owner, name)}
+    if annotations:
+        found["annotations"] = annotations
+    return found
+
+
 def deployment(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     """The component's Deployment; without spec.replicas while KEDA scales it."""
     component: Component = getattr(spec, name)
@@ -71,7 +79,7 @@ def deployment(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
         "revisionHistoryLimit": 3,
         "selector": {"matchLabels": selector_labels(owner, name)},
         "template": {
-            "metadata": {"labels": labels(owner, name)},
+            "metadata": _pod_metadata(spec, owner, name),
             "spec": {
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
@@ -109,7 +117,12 @@ def service(owner: Owner, name: str) -> Manifest:
                 "type": "ClusterIP",
                 "selector": selector_labels(owner, name),
                 "ports": [
-                    {"name": "http", "port": env.PORT, "targetPort": "http", "protocol": "TCP"}
+                    {
+                        "name": env.PORT_NAME,
+                        "port": env.PORT,
+                        "targetPort": env.PORT_NAME,
+                        "protocol": "TCP",
+                    }
                 ],
             },
         }

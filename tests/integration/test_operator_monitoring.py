@@ -1,0 +1,388 @@
+"""Monitoring against the real bed: the upstream ServiceMonitor CRD, a real Prometheus.
+
+The operator's ServiceMonitors must pass the prometheus-operator CRD's schema; its dashboard
+ConfigMap must follow the spec. Then every PromQL expression the operator generates (every
+dashboard target, every Prometheus trigger preset) is evaluated by a real Prometheus that
+scrapes real workload processes, configured by the operator's own environment builder and
+labelled as Kubernetes discovery would label them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+import aiohttp
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from scalingdemo_operator.builders import env
+from scalingdemo_operator.builders.autoscaling import preset_query, scope
+from scalingdemo_operator.builders.common import Owner
+from scalingdemo_operator.builders.dashboard import EXTERNAL_METRICS, THRESHOLD_REF, dashboard
+from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
+from scalingdemo_workload.contract import Env, Metric
+
+from benchmarks.operator_harness import OperatorProcess
+from tests.integration.test_operator_autoscaling import LAG, RemovedCrd, removing_crd
+from tests.integration.test_operator_core import (
+    Cluster,
+    apps,
+    cluster,
+    core,
+    crd,
+    custom,
+    demo,
+    operator,
+)
+from tests.integration.test_workload_service import WorkloadProcess
+from tests.support import eventually
+from tests.unit.test_operator_monitoring import model_of, targets
+
+REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
+"""Fixtures of the operator core tests: pytest finds fixtures by name in the module."""
+MONITORING = ("monitoring.coreos.com", "v1")
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+PRESETS: tuple[str, ...] = get_args(PrometheusPreset)
+PARTITIONS = 3
+LOAD = 30
+"""Messages and tasks posted: enough for every rate and histogram to move."""
+SCRAPES = 5
+"""Samples per target before queries run: a 1m rate needs two, quantiles a few more."""
+PROMETHEUS = "http://prometheus.monitoring.svc.cluster.local:9090"
+
+
+def _service_monitor(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    try:
+        return cluster.custom.get_namespaced_custom_object(
+            *MONITORING, cluster.namespace, "servicemonitors", name
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _config_map(cluster: Cluster, name: str) -> Any:
+    try:
+        return cluster.core.read_namespaced_config_map(name, cluster.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _threshold(config_map: Any, title: str) -> str | None:
+    model = model_of({"data": config_map.data})
+    return next(
+        (
+            target["expr"]
+            for found, target in targets(model)
+            if found == title and target["refId"] == THRESHOLD_REF
+        ),
+        None,
+    )
+
+
+def test_service_monitors_pass_the_upstream_schema_and_the_dashboard_follows_the_spec(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    created = cluster.create(
+        demo(
+            "shop",
+            monitoring={"serviceMonitor": {"labels": {"release": "monitoring"}, "interval": "30s"}},
+            worker={"autoscaling": {"enabled": True, "maxReplicas": 6, "triggers": [LAG]}},
+        )
+    )
+    condition = eventually(
+        lambda: cluster.condition("shop", "MonitoringReady"),
+        "MonitoringReady=True",
+        accept=lambda found: found.get("status") == "True",
+    )
+    assert condition["message"] == "ServiceMonitor(s) shop-api, shop-worker applied"
+
+    services = cluster.services()
+    for name in ("shop-api", "shop-worker"):
+        monitor = _service_monitor(cluster, name)
+        assert monitor is not None
+        (reference,) = monitor["metadata"]["ownerReferences"]
+        assert reference["uid"] == created["metadata"]["uid"]
+        assert monitor["metadata"]["labels"]["release"] == "monitoring"
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint == {"port": "http", "path": "/metrics", "interval": "30s"}
+        service = services[name]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= service.metadata.labels.items()
+        assert endpoint["port"] in {port.name for port in service.spec.ports}
+    template = cluster.deployments()["shop-worker"].spec.template.metadata
+    assert template.annotations["prometheus.io/scrape"] == "true"
+    assert template.annotations["prometheus.io/port"] == "8080"
+
+    title = "shop-worker: trigger taskLag (kafkaLag)"
+    config_map = eventually(lambda: _config_map(cluster, "shop-dashboard"), "the dashboard")
+    assert config_map.metadata.labels["grafana_dashboard"] == "1"
+    assert config_map.metadata.annotations["k8s-sidecar-target-directory"] == "ScalingDemo"
+    assert config_map.metadata.owner_references[0].uid == created["metadata"]["uid"]
+    assert _threshold(config_map, title) == "vector(5)"
+
+    edited = {**LAG, "kafkaLag": {"topic": "tasks", "lagThreshold": 50}}
+    cluster.patch("shop", {"worker": {"autoscaling": {"triggers": [edited]}}})
+    eventually(
+        lambda: _threshold(_config_map(cluster, "shop-dashboard"), title),
+        "the threshold line to move to 50",
+        accept=lambda found: found == "vector(50)",
+    )
+
+    cluster.patch("shop", {"monitoring": {"serviceMonitor": {"enabled": False}}})
+    eventually(lambda: _service_monitor(cluster, "shop-api") is None, "the ServiceMonitors to go")
+    eventually(
+        lambda: cluster.condition("shop", "MonitoringReady").get("reason") == "NotRequested",
+        "MonitoringReady to say ServiceMonitors are not requested",
+    )
+
+
+@pytest.fixture
+def without_service_monitors(kube_api: client.ApiClient) -> Iterator[RemovedCrd]:
+    """No ServiceMonitor CRD during the test."""
+    with removing_crd(kube_api, SERVICE_MONITOR_CRD) as crd:
+        yield crd
+
+
+def test_without_the_prometheus_operator_the_demo_is_ready_and_nobody_is_warned(
+    bed: Any,
+    crd: None,
+    cluster: Cluster,
+    tmp_path: Path,
+    without_service_monitors: RemovedCrd,
+) -> None:
+    resyncing = OperatorProcess(
+        bed.kubeconfig, [cluster.namespace], tmp_path / "operator.log", resync_seconds=1
+    )
+    resyncing.start()
+    try:
+        cluster.create(demo("shop"))
+        condition = eventually(
+            lambda: cluster.condition("shop", "MonitoringReady"),
+            "MonitoringReady=False with reason PrometheusOperatorNotInstalled",
+            accept=lambda found: found.get("reason") == "PrometheusOperatorNotInstalled",
+        )
+        assert condition["status"] == "False"
+        assert "prometheus.io annotations" in condition["message"]
+        eventually(lambda: cluster.converged("shop"), "Ready=True without ServiceMonitors")
+        assert _config_map(cluster, "shop-dashboard") is not None
+        template = cluster.deployments()["shop-api"].spec.template.metadata
+        assert template.annotations["prometheus.io/scrape"] == "true"
+        assert [kind for kind, _, _ in cluster.events("shop")].count("Warning") == 0
+
+        without_service_monitors.restore()
+        eventually(
+            lambda: (
+                _service_monitor(cluster, "shop-worker") is not None
+                and cluster.condition("shop", "MonitoringReady").get("status") == "True"
+            ),
+            f"recovery once {SERVICE_MONITOR_CRD} is back",
+        )
+        assert cluster.condition("shop")["status"] == "True"
+        assert [kind for kind, _, _ in cluster.events("shop")].count("Warning") == 0
+    finally:
+        resyncing.stop()
+
+
+# The PromQL proof ------------------------------------------------------------------------------
+
+
+def _every_trigger_kind() -> dict[str, Any]:
+    """A spec whose dashboard has a panel of every trigger kind and every preset."""
+    presets = [
+        {"name": preset, "prometheus": {"preset": preset, "threshold": "5"}} for preset in PRESETS
+    ]
+    triggers = [
+        LAG,
+        *presets,
+        {"name": "cpu", "cpu": {"value": 70}},
+        {"name": "memory", "memory": {"metricType": "AverageValue", "value": "200Mi"}},
+    ]
+    return {
+        "image": "registry.example/scalingdemo-workload:1",
+        "monitoring": {"prometheus": {"serverAddress": PROMETHEUS}},
+        "worker": {"autoscaling": {"enabled": True, "maxReplicas": 3, "triggers": triggers}},
+    }
+
+
+def _process_env(spec: ScalingDemoSpec, owner: Owner, component: str) -> dict[str, str]:
+    """The container environment the operator builds, with the pod name the kubelet would fill."""
+    found = {}
+    for item in env.environment(spec, owner, component):
+        if "valueFrom" in item:
+            assert item["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, item
+            found[item["name"]] = f"{owner.child_name(component)}-0"
+        else:
+            found[item["name"]] = item["value"]
+    return {
+        **found,
+        Env.LAG_INTERVAL_SECONDS: "0.5",
+        Env.PROBE_INTERVAL_SECONDS: "0.5",
+        Env.TASK_UNIT_MS: "5",
+    }
+
+
+class Demo:
+    """The workload of one ScalingDemo, run as processes and scraped like pods in a cluster."""
+
+    def __init__(self, spec: ScalingDemoSpec, owner: Owner, processes: dict[str, WorkloadProcess]):
+        self.spec, self.owner, self.processes = spec, owner, processes
+
+
+@pytest.fixture
+async def scraped_demo(bed: Any, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Demo]:
+    owner = Owner(namespace=f"promql-{uuid.uuid4().hex[:8]}", name="shop", uid="promql")
+    spec = parse({**_every_trigger_kind(), "kafka": {"bootstrapServers": kafka_bootstrap}})
+    names = env.kafka_names(spec, owner)
+    topics = [names[Env.MESSAGES_TOPIC], names[Env.TASKS_TOPIC]]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    processes: dict[str, WorkloadProcess] = {}
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1) for topic in topics])
+        for component in spec.components():
+            process = WorkloadProcess(
+                _process_env(spec, owner, component), tmp_path / f"{component}.log"
+            )
+            processes[component] = process
+            bed.prometheus.scrape(
+                f"{owner.namespace}-{component}",
+                [process.address],
+                {
+                    "namespace": owner.namespace,
+                    "service": owner.child_name(component),
+                    "pod": f"{owner.child_name(component)}-0",
+                    "container": "workload",
+                    "endpoint": env.PORT_NAME,
+                },
+            )
+        for process in processes.values():
+            await process.wait_ready()
+        yield Demo(spec, owner, processes)
+    finally:
+        for component, process in processes.items():
+            bed.prometheus.forget(f"{owner.namespace}-{component}")
+            process.stop(signal.SIGTERM)
+        await admin.delete_topics(topics)
+        await admin.close()
+
+
+def _query(server: str, expression: str) -> list[dict[str, Any]]:
+    """Evaluate an instant query; a parse error fails with Prometheus' own message."""
+    url = f"{server}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"
+    try:
+        with urllib.request.urlopen(url) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"Prometheus refused {expression!r}: {error.read().decode()}")
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+async def _post(address: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(f"http://{address}{path}") as got:
+        assert got.status == 202, await got.text()
+
+
+def _external(expression: str) -> bool:
+    return any(metric in expression for metric in EXTERNAL_METRICS)
+
+
+async def _load(server: str, demo: Demo) -> None:
+    """Messages and tasks through the API in two waves, each seen processed by Prometheus.
+
+    Counter series appear with their first increment, so a rate needs a second one: after the
+    second wave every rate and quantile over the window has something to show.
+    """
+    api = demo.processes["api"]
+    labels = scope(demo.owner)
+
+    def processed() -> float:
+        found = _query(server, f"sum({Metric.RECORDS_PROCESSED}{{{labels}}})")
+        return float(found[0]["value"][1]) if found else 0.0
+
+    for wave in (1, 2):
+        await _post(api.address, f"/messages?count={LOAD}")
+        await _post(api.address, f"/tasks?count={LOAD}")
+        eventually(
+            processed,
+            f"Prometheus to see {2 * LOAD * wave} processed records",
+            120,
+            accept=lambda count, wave=wave: count >= 2 * LOAD * wave,
+        )
+
+
+async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
+    bed: Any, scraped_demo: Demo
+) -> None:
+    server = bed.prometheus.url
+    await _load(server, scraped_demo)
+    labels = scope(scraped_demo.owner)
+    scrapes = f"min(count_over_time(up{{{labels}}}[1m]))"
+    eventually(
+        lambda: _query(server, scrapes),
+        f"{SCRAPES} scrapes of every target",
+        accept=lambda found: bool(found) and float(found[0]["value"][1]) >= SCRAPES,
+    )
+
+    for preset in PRESETS:
+        expression = preset_query(scraped_demo.spec, scraped_demo.owner, preset)
+        result = _query(server, expression)
+        assert len(result) == 1, (preset, expression, result)
+
+    model = dashboard(scraped_demo.spec, scraped_demo.owner)
+    allowed_empty, checked = [], 0
+    for title, target in targets(model):
+        expression, ref = target["expr"], target["refId"]
+        result = _query(server, expression)
+        checked += 1
+        if _external(expression):
+            allowed_empty.append((title, ref))
+            continue
+        assert result, f"{title} / {ref}: no data for {expression}"
+        values = [float(item["value"][1]) for item in result]
+        assert not any(math.isnan(value) for value in values), (title, ref, expression, result)
+        if ref.startswith(THRESHOLD_REF) or (": trigger " in title and ref == "A"):
+            assert len(result) == 1, (title, ref, expression, result)
+    assert checked > 25
+    assert sorted(allowed_empty) == sorted(
+        [("Replicas", "B"), ("Replicas", "C")]
+        + [
+            (f"shop-worker: trigger {name} ({kind})", "B")
+            for name, kind in [("taskLag", "kafkaLag")]
+            + [(preset, "prometheus") for preset in PRESETS]
+        ]
+    )
+
+
+async def test_promtool_finds_no_problem_in_the_metrics_of_a_busy_workload(
+    bed: Any, scraped_demo: Demo
+) -> None:
+    await _load(bed.prometheus.url, scraped_demo)
+    for component, process in scraped_demo.processes.items():
+        status, exposition = await process.get("/metrics")
+        assert status == 200
+        check = await asyncio.create_subprocess_exec(
+            str(bed.promtool),
+            "check",
+            "metrics",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await check.communicate(exposition.encode())
+        assert (check.returncode, out, err) == (0, b"", b""), component
