@@ -19,10 +19,19 @@ from typing import Any
 
 import kopf
 import prometheus_client
+from kubernetes.client.exceptions import ApiException
 
-from .builders.common import FIELD_MANAGER, GROUP, MANAGED_BY_LABEL, PLURAL, VERSION, Owner
+from .builders.common import (
+    FIELD_MANAGER,
+    GROUP,
+    MANAGED_BY_LABEL,
+    PLURAL,
+    VERSION,
+    Owner,
+    event,
+)
 from .kube import Kube, client_from_environment
-from .reconcile import reconcile, reconcile_owner_of, resync
+from .reconcile import now, reconcile, reconcile_owner_of, resync
 from .status import Event, Outcome
 from .topic_sync import DELETE_ATTEMPTS, delete_topics
 
@@ -59,7 +68,7 @@ async def _resync_periodically(memo: kopf.Memo) -> None:
         await asyncio.sleep(memo["resync_seconds"])
         try:
             for reference, events in await resync(memo["kube"], memo["namespaces"]):
-                _post(reference, events)
+                await _post(memo["kube"], reference, events)
         except Exception:
             logger.exception(
                 "periodic resync failed; the next one is due in %ss", memo["resync_seconds"]
@@ -72,9 +81,17 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
         memo["resync"].cancel()
 
 
-def _post(body: Mapping[str, Any], events: Iterable[Event]) -> None:
-    for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+async def _post(kube: Kube, reference: Mapping[str, Any], events: Iterable[Event]) -> None:
+    """Post through the API client rather than kopf.event, which works only inside a kopf
+    handler: the periodic resync has events to post too. A lost event is logged, never fatal."""
+    for item in events:
+        manifest = event(
+            reference, item.type, item.reason, item.message, socket.gethostname(), now()
+        )
+        try:
+            await kube.create(manifest)
+        except ApiException as error:
+            logger.warning("event %s %s not posted: %s", item.reason, item.message, error.reason)
 
 
 def _backoff(retry: int) -> float:
@@ -82,8 +99,10 @@ def _backoff(retry: int) -> float:
     return min(RETRY_BACKOFF_SECONDS * 2**retry, MAX_BACKOFF_SECONDS)
 
 
-def _post_or_retry(body: kopf.Body, outcome: Outcome, retry: int, why: str) -> None:
-    _post(body, outcome.events)
+async def _post_or_retry(
+    kube: Kube, body: kopf.Body, outcome: Outcome, retry: int, why: str
+) -> None:
+    await _post(kube, body, outcome.events)
     if outcome.retry:
         raise kopf.TemporaryError(why, delay=_backoff(retry))
 
@@ -93,7 +112,9 @@ def _post_or_retry(body: kopf.Body, outcome: Outcome, retry: int, why: str) -> N
 @kopf.on.update(GROUP, VERSION, PLURAL, backoff=RETRY_BACKOFF_SECONDS)
 async def reconcile_demo(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     outcome = await reconcile(memo["kube"], Owner.from_body(body))
-    _post_or_retry(body, outcome, retry, "Kafka could not be used; see condition TopicsReady")
+    await _post_or_retry(
+        memo["kube"], body, outcome, retry, "Kafka could not be used; see condition TopicsReady"
+    )
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
@@ -110,7 +131,7 @@ async def delete_demo_topics(body: kopf.Body, memo: kopf.Memo, retry: int, **_: 
     owner = Owner.from_body(body)
     attempts = memo.get("topic_delete_attempts", DELETE_ATTEMPTS)
     outcome = await delete_topics(memo["kube"], owner, body["spec"], retry, attempts)
-    _post_or_retry(body, outcome, retry, "the topics could not be deleted yet")
+    await _post_or_retry(memo["kube"], body, outcome, retry, "the topics could not be deleted yet")
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
@@ -124,4 +145,4 @@ async def child_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_:
         return
     outcome = await reconcile_owner_of(memo["kube"], body)
     if outcome is not None:
-        _post(*outcome)
+        await _post(memo["kube"], *outcome)

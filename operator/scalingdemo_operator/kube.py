@@ -41,6 +41,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"): "servicemonitors",
     **{(f"{STRIMZI_GROUP}/{version}", "KafkaTopic"): "kafkatopics" for version in STRIMZI_VERSIONS},
     ("v1", "Secret"): "secrets",
+    ("v1", "Event"): "events",
     (API_VERSION, KIND): PLURAL,
 }
 """Plural resource names of every kind the operator reads or writes."""
@@ -238,6 +239,11 @@ class Kube:
         except ApiException as error:
             if error.status not in (404, 409):
                 raise
+
+    async def create(self, manifest: Manifest) -> None:
+        """Create an object that is never updated (an Event): POST, no apply."""
+        path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
+        await self._call("create", manifest["kind"], "POST", path, body=manifest)
 
     async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> None:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""

@@ -76,7 +76,8 @@ class Failure:
     missing: bool = False
 
 
-def _now() -> str:
+def now() -> str:
+    """UTC in the API's timestamp format (conditions, events)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -168,7 +169,7 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
         invalid = Condition(READY, "False", "InvalidSpec", str(error))
         status = {
             "conditions": merge_conditions(
-                previous.get("conditions", []), [invalid], generation, _now()
+                previous.get("conditions", []), [invalid], generation, now()
             )
         }
         await _write_status(kube, owner, previous, status)
@@ -199,7 +200,7 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
             previous.get("conditions", []),
             [ready, *scaling, topics.condition, monitored, workload],
             generation,
-            _now(),
+            now(),
         ),
         "endpoint": endpoint(owner, spec),
     }

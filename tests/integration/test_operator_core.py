@@ -312,6 +312,14 @@ def test_a_periodic_resync_repairs_drift_that_no_event_announced(
             lambda: MANAGED_BY_LABEL in (cluster.deployments()["shop-api"].metadata.labels or {}),
             "the resync to restore the managed-by label",
         )
+        # The resync found no labelled Deployment and applied it afresh: it says so too.
+        eventually(
+            lambda: (
+                [event[2] for event in cluster.events("shop")].count("Created Deployment shop-api")
+                == 2
+            ),
+            "the resync's own event about the repair",
+        )
     finally:
         operator.stop()
 

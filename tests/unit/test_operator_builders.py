@@ -6,7 +6,12 @@ import copy
 
 import pytest
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.builders.common import (
+    APPLIED_HASH_ANNOTATION,
+    EVENT_MESSAGE_LIMIT,
+    Owner,
+    event,
+)
 from scalingdemo_operator.builders.workload import deployment, endpoint, service
 from scalingdemo_operator.spec import parse
 
@@ -274,3 +279,18 @@ def test_the_applied_hash_is_stable_and_follows_the_spec() -> None:
         return manifest["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
 
     assert digest(first) == digest(again) != digest(changed)
+
+
+def test_events_name_the_demo_and_cut_long_messages() -> None:
+    posted = event(OWNER.object_reference(), "Warning", "Why", "x" * 5000, "host-1", "T")
+    assert posted["metadata"] == {"generateName": "demo.", "namespace": "team"}
+    assert posted["involvedObject"] == {
+        "apiVersion": "scalingdemo.dev/v1alpha1",
+        "kind": "ScalingDemo",
+        "name": "demo",
+        "namespace": "team",
+        "uid": "1234",
+    }
+    assert (posted["type"], posted["reason"]) == ("Warning", "Why")
+    assert len(posted["message"]) == EVENT_MESSAGE_LIMIT
+    assert (posted["reportingInstance"], posted["firstTimestamp"]) == ("host-1", "T")

@@ -107,3 +107,35 @@ def stamp(manifest: Manifest) -> Manifest:
     annotations = manifest["metadata"].setdefault("annotations", {})
     annotations[APPLIED_HASH_ANNOTATION] = digest
     return manifest
+
+
+EVENT_MESSAGE_LIMIT = 1024
+"""Longer messages are cut: `kubectl describe` shows events in one line each."""
+
+
+def event(
+    reference: Mapping[str, Any], kind: str, reason: str, message: str, instance: str, now: str
+) -> Manifest:
+    """A core/v1 Event about the object in `reference` (apiVersion, kind and metadata)."""
+    metadata = reference["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+        "involvedObject": {
+            "apiVersion": reference["apiVersion"],
+            "kind": reference["kind"],
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message[:EVENT_MESSAGE_LIMIT],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": instance,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
