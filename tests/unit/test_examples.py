@@ -8,6 +8,7 @@ an example refers to must come with it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from scalingdemo_operator.builders import autoscaling, desired_children
 from scalingdemo_operator.builders.common import Owner
 from scalingdemo_operator.spec import parse
 
-pytestmark = pytest.mark.unit
+from tests.support import EXAMPLES, REPOSITORY
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+pytestmark = pytest.mark.unit
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -28,8 +29,13 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 def test_the_examples_are_there() -> None:
     names = {path.name for path in EXAMPLES}
-    assert {"basic.yaml", "minimal.yaml", "multi-trigger.yaml", "kafka-auth.yaml"} <= names
-    assert "strimzi.yaml" in names
+    assert {
+        "basic.yaml",
+        "minimal.yaml",
+        "multi-trigger.yaml",
+        "kafka-auth.yaml",
+        "strimzi.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
@@ -57,3 +63,25 @@ def test_example_parses_and_builds_without_notes(example: Path) -> None:
         }
         for name, key in wanted:
             assert key in secrets.get(name, {}), f"Secret {name} with key {key} in {example.name}"
+
+
+def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
+    """basic, minimal and multi-trigger run on the quickstart's stack unchanged."""
+    quickstart = REPOSITORY / "examples" / "kind"
+    release, namespace = re.search(
+        r"^chart (\S+) (\S+) prometheus-community/kube-prometheus-stack",
+        (quickstart / "up.sh").read_text(),
+        re.MULTILINE,
+    ).groups()
+    kafka = next(item for item in documents(quickstart / "kafka.yaml") if item["kind"] == "Service")
+    (port,) = [entry["port"] for entry in kafka["spec"]["ports"]]
+    bootstrap = f"{kafka['metadata']['name']}.{kafka['metadata']['namespace']}.svc.cluster.local"
+    prometheus = f"http://{release}-prometheus.{namespace}.svc.cluster.local:9090"
+    for name in ("basic.yaml", "minimal.yaml", "multi-trigger.yaml"):
+        (demo,) = documents(REPOSITORY / "examples" / name)
+        spec = parse(demo["spec"])
+        assert spec.kafka.bootstrap_servers == f"{bootstrap}:{port}", name
+        assert spec.image == "scalingdemo-workload:dev", name
+        if spec.monitoring.prometheus is not None:
+            assert spec.monitoring.prometheus.server_address == prometheus, name
+            assert spec.monitoring.service_monitor.labels == {"release": release}, name
