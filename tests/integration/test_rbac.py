@@ -93,8 +93,8 @@ def audited(audit_log: Path, offset: int, user: str) -> tuple[set[Rule], list[st
             used.add((group, resource, verb))
             if verb == "patch" and (answer.get("code") == 201 or "cannot create" in message):
                 used.add((group, resource, "create"))
-            refused = f'User "{user}" cannot' in message
-            if refused or record["annotations"].get("authorization.k8s.io/decision") == "forbid":
+            decision = record.get("annotations", {}).get("authorization.k8s.io/decision")
+            if decision == "forbid" or f'User "{user}" cannot' in message:
                 denied.append(f"{verb} {record['requestURI']}: {message}")
     return used, denied
 
