@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test install lint unit bed-build bed-up bed-down clean
+.PHONY: test install lint unit bed-build bed-up bed-down demo demo-down clean
 
 test: install lint bed-build
 	$(BIN)/pytest
@@ -34,6 +34,13 @@ bed-up: install
 
 bed-down: install
 	$(BIN)/python -m tests.testbed down
+
+# The kind quickstart (needs kind, kubectl, helm and docker; see README.md).
+demo:
+	examples/kind/up.sh
+
+demo-down:
+	examples/kind/down.sh
 
 clean:
 	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache

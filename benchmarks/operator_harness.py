@@ -27,7 +27,7 @@ STOP_SECONDS = 30
 def install_crd(kubectl: Path, kubeconfig: Path) -> None:
     """Apply crds/ server-side (idempotent) and wait until the API serves the resource."""
     kubectl_run(
-        kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIRECTORY)
+        kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-k", str(CRD_DIRECTORY)
     )
     wait_until(
         lambda: kubectl_succeeds(kubectl, kubeconfig, "get", "scalingdemos", "--all-namespaces"),

@@ -1,4 +1,4 @@
-"""Helpers shared by integration tests: polling for a condition, minimal manifests."""
+"""Helpers shared by integration tests: polling, minimal manifests, the shipped manifests."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 from aiokafka import AIOKafkaConsumer
 
+from tests.testbed.control_plane import kubectl_run
+
 T = TypeVar("T")
+REPOSITORY = Path(__file__).resolve().parents[1]
+INSTALL_DIRECTORY = REPOSITORY / "deploy" / "operator"
+EXAMPLES = sorted((REPOSITORY / "examples").glob("*.yaml"))
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.25
 
@@ -87,3 +94,9 @@ def deployment(name: str, replicas: int, owner_references: list[dict] | None = N
             },
         },
     }
+
+
+def rendered_install(kubectl: Path, kubeconfig: Path) -> list[dict]:
+    """deploy/operator as `kubectl apply -k` would send it, one dict per object."""
+    output = kubectl_run(kubectl, kubeconfig, "kustomize", str(INSTALL_DIRECTORY))
+    return [document for document in yaml.safe_load_all(output) if document]

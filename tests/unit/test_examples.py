@@ -1,0 +1,87 @@
+"""Every example is a spec the operator accepts and can build, and says what it means.
+
+The server-side dry run (tests/integration/test_examples.py) checks the CRD's view; this
+checks the operator's: the spec model, its cross-field rules and the builders. An example
+that makes the operator warn (a partition cap) would teach the wrong thing, and a Secret
+an example refers to must come with it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from scalingdemo_operator.builders import autoscaling, desired_children
+from scalingdemo_operator.builders.common import Owner
+from scalingdemo_operator.spec import parse
+
+from tests.support import EXAMPLES, REPOSITORY
+
+pytestmark = pytest.mark.unit
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [item for item in yaml.safe_load_all(path.read_text()) if item]
+
+
+def test_the_examples_are_there() -> None:
+    names = {path.name for path in EXAMPLES}
+    assert {
+        "basic.yaml",
+        "minimal.yaml",
+        "multi-trigger.yaml",
+        "kafka-auth.yaml",
+        "strimzi.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_example_parses_and_builds_without_notes(example: Path) -> None:
+    found = documents(example)
+    demos = [item for item in found if item["kind"] == "ScalingDemo"]
+    assert demos, "an example holds at least one ScalingDemo"
+    assert example.read_text().startswith("#"), "an example opens with a comment saying why"
+    for demo in demos:
+        spec = parse(demo["spec"])
+        owner = Owner(namespace="demo", name=demo["metadata"]["name"], uid="uid-1")
+        assert desired_children(spec, owner)
+        assert autoscaling.partition_caps(spec, owner) == []
+        auth = spec.kafka.auth
+        wanted = []
+        if auth and auth.sasl:
+            wanted.append((auth.sasl.secret_name, auth.sasl.username_key))
+            wanted.append((auth.sasl.secret_name, auth.sasl.password_key))
+        if auth and auth.tls and auth.tls.ca_secret_name:
+            wanted.append((auth.tls.ca_secret_name, auth.tls.ca_key))
+        secrets = {
+            item["metadata"]["name"]: {**item.get("data", {}), **item.get("stringData", {})}
+            for item in found
+            if item["kind"] == "Secret"
+        }
+        for name, key in wanted:
+            assert key in secrets.get(name, {}), f"Secret {name} with key {key} in {example.name}"
+
+
+def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
+    """basic, minimal and multi-trigger run on the quickstart's stack unchanged."""
+    quickstart = REPOSITORY / "examples" / "kind"
+    release, namespace = re.search(
+        r"^chart (\S+) (\S+) prometheus-community/kube-prometheus-stack",
+        (quickstart / "up.sh").read_text(),
+        re.MULTILINE,
+    ).groups()
+    kafka = next(item for item in documents(quickstart / "kafka.yaml") if item["kind"] == "Service")
+    (port,) = [entry["port"] for entry in kafka["spec"]["ports"]]
+    bootstrap = f"{kafka['metadata']['name']}.{kafka['metadata']['namespace']}.svc.cluster.local"
+    prometheus = f"http://{release}-prometheus.{namespace}.svc.cluster.local:9090"
+    for name in ("basic.yaml", "minimal.yaml", "multi-trigger.yaml"):
+        (demo,) = documents(REPOSITORY / "examples" / name)
+        spec = parse(demo["spec"])
+        assert spec.kafka.bootstrap_servers == f"{bootstrap}:{port}", name
+        assert spec.image == "scalingdemo-workload:dev", name
+        if spec.monitoring.prometheus is not None:
+            assert spec.monitoring.prometheus.server_address == prometheus, name
+            assert spec.monitoring.service_monitor.labels == {"release": release}, name
