@@ -103,6 +103,20 @@ class Demo:
             raise
         return hpa.status.desired_replicas or 0
 
+    def diagnosis(self) -> str:
+        """What the HPA and KEDA say, for a repetition that never got where it should."""
+        try:
+            hpa = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                f"keda-hpa-{WORKER}", self.namespace
+            )
+            conditions = [
+                f"{item.type}={item.status} ({item.message})"
+                for item in hpa.status.conditions or []
+            ]
+        except ApiException as error:
+            conditions = [f"HPA unreadable: {error.status}"]
+        return f"HPA: {'; '.join(conditions)}; KEDA: {self.keda()}; replicas: {self.replicas()}"
+
     def replicas(self) -> tuple[int, int]:
         found = self.apps.read_namespaced_deployment(WORKER, self.namespace)
         return found.spec.replicas, found.status.ready_replicas or 0
@@ -143,7 +157,7 @@ def repetition(
     deadline = time.monotonic() + READY_SECONDS
     while not demo.idle():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{demo.namespace}: the demo never settled at 1")
+            raise TimeoutError(f"{demo.namespace}: never settled at 1: {demo.diagnosis()}")
         time.sleep(POLL_SECONDS)
     settled = time.monotonic()
     target = body["spec"]["worker"]["autoscaling"]["maxReplicas"]
@@ -163,7 +177,10 @@ def repetition(
     while len(seen) < len(events):
         read_at = time.monotonic() - start
         if read_at > MEASURE_SECONDS:
-            raise TimeoutError(f"{demo.namespace}: only {sorted(seen)} after {MEASURE_SECONDS}s")
+            raise TimeoutError(
+                f"{demo.namespace}: only {sorted(seen)} after {MEASURE_SECONDS}s: "
+                + demo.diagnosis()
+            )
         state = (demo.keda().get("Active") == "True", demo.desired(), demo.replicas())
         for event, happened in events.items():
             if event not in seen and happened(*state):
