@@ -57,7 +57,7 @@ from benchmarks.operator_harness import (
     install_crd,
     without_running_workers,
 )
-from tests.support import create_topics, produce
+from tests.support import produce, wait_for_topics
 from tests.testbed import bed as testbed
 from tests.testbed.control_plane import HPA_SYNC_SECONDS
 
@@ -148,12 +148,11 @@ def repetition(
     )
     topics = body["spec"]["kafka"]["topics"]
     partitions = topics["tasks"]["partitions"]
-    asyncio.run(
-        create_topics(bed.kafka_bootstrap, [topic["name"] for topic in topics.values()], partitions)
-    )
     demo.custom.create_namespaced_custom_object(
         "scalingdemo.dev", "v1alpha1", demo.namespace, "scalingdemos", body
     )
+    names = [topic["name"] for topic in topics.values()]
+    asyncio.run(wait_for_topics(bed.kafka_bootstrap, names, partitions))
     deadline = time.monotonic() + READY_SECONDS
     while not demo.idle():
         if time.monotonic() > deadline:

@@ -118,6 +118,20 @@ async def topic_partitions(bootstrap: str) -> dict[str, int]:
     return {topic["topic"]: len(topic["partitions"]) for topic in described}
 
 
+async def wait_for_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Wait until every topic in ``names`` exists with ``partitions`` partitions."""
+
+    async def sizes() -> dict[str, int | None]:
+        existing = await topic_partitions(bootstrap)
+        return {name: existing.get(name) for name in names}
+
+    await eventually_async(
+        sizes,
+        f"topics {names} with {partitions} partitions",
+        accept=lambda found: found == dict.fromkeys(names, partitions),
+    )
+
+
 async def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
     """Create the topics among ``names`` that do not exist yet."""
     missing = [name for name in names if name not in await topic_partitions(bootstrap)]

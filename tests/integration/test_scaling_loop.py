@@ -41,12 +41,11 @@ from tests.support import (
     SCALE_TIMEOUT,
     Wiring,
     WorkerProcess,
-    create_topics,
     drain_topic,
     eventually,
     eventually_async,
     produce,
-    topic_partitions,
+    wait_for_topics,
 )
 
 REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
@@ -139,15 +138,13 @@ class Scale:
 
 
 async def start_demo(cluster: Cluster, body: dict[str, Any], bootstrap: str) -> None:
-    """Create the demo and wait until its topics exist and KEDA calls the ScaledObject Ready."""
+    """Create the demo and wait until the operator has created its topics at their size."""
     topics, _, _ = kafka_names(body)
-    partitions = body["spec"]["kafka"]["topics"]["tasks"]["partitions"]
-    # Until the operator creates topics itself (topicManagement: Operator), they are created
-    # here when absent; the assertion below holds either way.
-    await create_topics(bootstrap, topics, partitions)
     cluster.create(body)
-    existing = await topic_partitions(bootstrap)
-    assert {name: existing.get(name) for name in topics} == dict.fromkeys(topics, partitions)
+    await wait_for_topics(bootstrap, topics, body["spec"]["kafka"]["topics"]["tasks"]["partitions"])
+
+
+def keda_ready(cluster: Cluster) -> None:
     eventually(
         lambda: keda_conditions(cluster).get("Ready") == "True",
         "KEDA to report the ScaledObject Ready",
@@ -163,6 +160,7 @@ async def test_kafka_lag_scales_the_example_to_its_partitions_follows_the_thresh
     _, tasks, group = kafka_names(body)
     scale = Scale(kube_api, cluster)
     await start_demo(cluster, body, bed.kafka_bootstrap)
+    keda_ready(cluster)
     scale.settled_at(1, "minReplicas before any load")
     assert keda_conditions(cluster).get("Active") == "False"
 
@@ -226,7 +224,7 @@ async def test_queue_depth_from_the_real_worker_through_prometheus_scales_up_and
         item for item in triggers(body) if item["name"] == "queueDepth"
     ]
     (messages, tasks_topic), _, group = kafka_names(body)
-    await create_topics(bed.kafka_bootstrap, [messages, tasks_topic], partitions=4)
+    await start_demo(cluster, body, bed.kafka_bootstrap)
     # One real worker, in the workers' group, reporting the group's lag; labelled the way
     # Kubernetes service discovery labels the worker pods, so the preset's scope matches it.
     wiring = Wiring(bed.kafka_bootstrap, messages, tasks_topic, cluster.namespace)
@@ -240,7 +238,7 @@ async def test_queue_depth_from_the_real_worker_through_prometheus_scales_up_and
         {"namespace": cluster.namespace, "service": WORKER, "pod": f"{WORKER}-0"},
     )
     try:
-        await start_demo(cluster, body, bed.kafka_bootstrap)
+        keda_ready(cluster)
         query = scaled_object_triggers(cluster)["queueDepth"]["metadata"]["query"]
         eventually(
             lambda: prometheus_value(bed.prometheus.url, query),
