@@ -11,7 +11,9 @@ import os
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.testbed.control_plane import kubectl_run, kubectl_succeeds
@@ -20,6 +22,7 @@ from tests.testbed.toolchain import wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CRD_DIRECTORY = REPOSITORY / "crds"
+BASIC_EXAMPLE = REPOSITORY / "examples" / "basic.yaml"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
 
@@ -100,3 +103,42 @@ class OperatorProcess:
                 if sample.name == name and labels.items() <= sample.labels.items():
                     total += sample.value
         return total
+
+
+def basic_example_on_the_bed(
+    namespace: str,
+    kafka_bootstrap: str,
+    prometheus_url: str,
+    polling_interval: int,
+    scale_down_window: int,
+) -> dict[str, Any]:
+    """examples/basic.yaml changed only where the bed differs from the cluster it was written for.
+
+    The broker and Prometheus live at the bed's addresses; topic names get the namespace as a
+    prefix because one broker serves every test and benchmark run of a session; the polling
+    interval and the scale-down window are shortened so a scaling cycle fits in a test. The
+    triggers, thresholds, replica bounds, partitions and consumer group are the example's.
+    """
+    body = yaml.safe_load(BASIC_EXAMPLE.read_text())
+    spec = body["spec"]
+    spec["kafka"]["bootstrapServers"] = kafka_bootstrap
+    for topic in spec["kafka"]["topics"].values():
+        topic["name"] = f"{namespace}-{topic['name']}"
+    spec["monitoring"]["prometheus"]["serverAddress"] = prometheus_url
+    autoscaling = spec["worker"]["autoscaling"]
+    autoscaling["pollingInterval"] = polling_interval
+    autoscaling["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = scale_down_window
+    return body
+
+
+def without_running_workers(body: dict[str, Any]) -> dict[str, Any]:
+    """The demo for a bed whose worker pods run no process (kwok's nodes).
+
+    No worker reports queue depth there, so a Prometheus trigger's query has no value; KEDA
+    then reports an error for it, and an HPA with a metric it cannot read never scales down.
+    ignoreNullValues makes KEDA read the missing series as 0, as the workers' empty queue would.
+    """
+    for trigger in body["spec"]["worker"]["autoscaling"]["triggers"]:
+        if "prometheus" in trigger:
+            trigger["prometheus"]["ignoreNullValues"] = True
+    return body

@@ -1,19 +1,30 @@
-"""Helpers shared by integration tests: polling, minimal manifests, the shipped manifests."""
+"""Helpers shared by integration tests: polling, minimal manifests, the shipped manifests,
+Kafka backlogs and workload processes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from scalingdemo_workload.config import Settings, load_settings
+from scalingdemo_workload.contract import Env, Role
 
 from tests.testbed.control_plane import kubectl_run
+from tests.testbed.processes import free_port
 
 T = TypeVar("T")
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -21,6 +32,11 @@ INSTALL_DIRECTORY = REPOSITORY / "deploy" / "operator"
 EXAMPLES = sorted((REPOSITORY / "examples").glob("*.yaml"))
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.25
+PARTITIONS = 3
+BACKLOG = 120
+SCALE_TIMEOUT = 180
+"""Bound on KEDA and the HPA controller acting on lag (pollingInterval 1 s, HPA sync 5 s)."""
+PROCESSED_ID = re.compile(r"processed task id=([0-9a-f-]{36})")
 
 
 def eventually(
@@ -100,3 +116,168 @@ def rendered_install(kubectl: Path, kubeconfig: Path) -> list[dict]:
     """deploy/operator as `kubectl apply -k` would send it, one dict per object."""
     output = kubectl_run(kubectl, kubeconfig, "kustomize", str(INSTALL_DIRECTORY))
     return [document for document in yaml.safe_load_all(output) if document]
+
+
+async def topic_partitions(bootstrap: str) -> dict[str, int]:
+    """Every topic on the broker with its partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(None)
+    finally:
+        await admin.close()
+    return {topic["topic"]: len(topic["partitions"]) for topic in described}
+
+
+async def wait_for_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Wait until every topic in ``names`` exists with ``partitions`` partitions."""
+
+    async def sizes() -> dict[str, int | None]:
+        existing = await topic_partitions(bootstrap)
+        return {name: existing.get(name) for name in names}
+
+    await eventually_async(
+        sizes,
+        f"topics {names} with {partitions} partitions",
+        accept=lambda found: found == dict.fromkeys(names, partitions),
+    )
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
+    """Create the topics among ``names`` that do not exist yet."""
+    missing = [name for name in names if name not in await topic_partitions(bootstrap)]
+    if not missing:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap: str, topic: str, values: list[bytes], partitions: int = PARTITIONS
+) -> None:
+    """Send ``values`` round-robin over the partitions, so every consumer of the group has lag."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for index, value in enumerate(values):
+            await producer.send(topic, value, partition=index % partitions)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def fill_topic(
+    bootstrap: str, topic: str, count: int = BACKLOG, partitions: int = PARTITIONS
+) -> None:
+    """A backlog of ``count`` records on ``topic`` (created when absent) that nobody consumed."""
+    await create_topics(bootstrap, [topic], partitions)
+    await produce(bootstrap, topic, [b"task"] * count, partitions)
+
+
+async def drain_topic(bootstrap: str, topic: str, group: str, count: int = BACKLOG) -> None:
+    """Consume ``count`` records as ``group`` and commit, which brings the group's lag to 0."""
+    async with group_consumer(bootstrap, topic, group) as consumer:
+        seen = 0
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000)
+            seen += sum(len(records) for records in batches.values())
+        await consumer.commit()
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Topics and groups of one test, as environment variables for the workload."""
+
+    bootstrap: str
+    messages_topic: str
+    tasks_topic: str
+    suffix: str
+
+    def env(self, role: str, **extra: str) -> dict[str, str]:
+        """The workload's environment; an empty value in ``extra`` drops that variable."""
+        env = {
+            Env.ROLE: role,
+            Env.BOOTSTRAP_SERVERS: self.bootstrap,
+            Env.MESSAGES_TOPIC: self.messages_topic,
+            Env.TASKS_TOPIC: self.tasks_topic,
+            Env.MESSAGES_GROUP: f"messages-{self.suffix}",
+            Env.TASKS_GROUP: f"tasks-{self.suffix}",
+            Env.PROBE_INTERVAL_SECONDS: "0.5",
+            Env.LAG_INTERVAL_SECONDS: "0.5",
+            Env.TASK_UNIT_MS: "5",
+            # Tests of delivery, not of latency: room for a broker on a loaded machine.
+            Env.PRODUCE_TIMEOUT_SECONDS: "10",
+            **extra,
+        }
+        return {name: value for name, value in env.items() if value}
+
+    def settings(self, role: str, **extra: str) -> Settings:
+        return load_settings(self.env(role, **extra))
+
+
+class WorkloadProcess:
+    """The workload as its own OS process (`python -m scalingdemo_workload`) on a free port."""
+
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+        self.log = log
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        env = {**env, Env.HOST: "127.0.0.1", Env.PORT: str(self.port)}
+        with log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "scalingdemo_workload"],
+                env={**os.environ, **env},
+                stdout=sink,
+                stderr=sink,
+            )
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://{self.address}{path}") as response,
+        ):
+            return response.status, await response.text()
+
+    async def wait_ready(self, within: float = 60) -> None:
+        async def ready() -> bool:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                return (await self.get("/readyz"))[0] == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually_async(ready, f"{self.log.stem} to answer /readyz with 200", within)
+
+    async def metric(self, name: str) -> float | None:
+        _, text = await self.get("/metrics")
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else None
+
+    def stop(self, sig: int, within: float = 60) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=within)
+
+
+class WorkerProcess(WorkloadProcess):
+    """A worker process logging every processed task id to a file."""
+
+    def __init__(self, wiring: Wiring, log: Path, grace_seconds: float = 10, **extra: str) -> None:
+        env = wiring.env(
+            Role.WORKER,
+            **{Env.LOG_LEVEL: "DEBUG", Env.SHUTDOWN_GRACE_SECONDS: str(grace_seconds), **extra},
+        )
+        super().__init__(env, log)
+
+    def processed(self) -> list[str]:
+        return PROCESSED_ID.findall(self.log.read_text(errors="replace"))
+
+    async def wait_processed(self, count: int) -> None:
+        async def enough() -> bool:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            return len(self.processed()) >= count
+
+        await eventually_async(enough, f"{count} processed tasks", 90)

@@ -10,16 +10,18 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client
 
-from tests.support import deployment, eventually, group_consumer
+from tests.support import (
+    PARTITIONS,
+    SCALE_TIMEOUT,
+    deployment,
+    drain_topic,
+    eventually,
+    fill_topic,
+)
 
-PARTITIONS = 3
-BACKLOG = 120
 LAG_THRESHOLD = 10
-SCALE_TIMEOUT = 180
 
 
 def kafka_scaled_object(bootstrap: str, topic: str, group: str) -> dict:
@@ -54,32 +56,6 @@ def kafka_scaled_object(bootstrap: str, topic: str, group: str) -> dict:
             ],
         },
     }
-
-
-async def fill_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for index in range(BACKLOG):
-            await producer.send(topic, b"task", partition=index % PARTITIONS)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-async def drain_topic(bootstrap: str, topic: str, group: str) -> None:
-    async with group_consumer(bootstrap, topic, group) as consumer:
-        seen = 0
-        while seen < BACKLOG:
-            batches = await consumer.getmany(timeout_ms=1000)
-            seen += sum(len(records) for records in batches.values())
-        await consumer.commit()
 
 
 def replicas(apps: client.AppsV1Api, namespace: str) -> int:

@@ -19,7 +19,6 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_bed_keda import PARTITIONS, SCALE_TIMEOUT, fill_topic
 from tests.integration.test_operator_core import (
     Cluster,
     apps,
@@ -30,7 +29,7 @@ from tests.integration.test_operator_core import (
     demo,
     operator,
 )
-from tests.support import eventually
+from tests.support import PARTITIONS, SCALE_TIMEOUT, eventually, fill_topic
 from tests.unit.test_operator_autoscaling import (
     AUTH,
     PROMETHEUS,

@@ -46,8 +46,7 @@ from tests.integration.test_operator_core import (
     demo,
     operator,
 )
-from tests.integration.test_workload_service import WorkloadProcess
-from tests.support import eventually
+from tests.support import WorkloadProcess, eventually
 from tests.unit.test_operator_monitoring import model_of, targets
 
 REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)

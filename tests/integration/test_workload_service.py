@@ -8,17 +8,11 @@ the rest run in-process through aiohttp's test server.
 import asyncio
 import io
 import json
-import os
-import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
 from scalingdemo_workload.app import create_app
-from scalingdemo_workload.config import Settings, load_settings
+from scalingdemo_workload.config import Settings
 from scalingdemo_workload.contract import Env, Metric, Role
 from scalingdemo_workload.keys import METRICS
 from scalingdemo_workload.lag import LagMonitor
@@ -36,41 +30,9 @@ from scalingdemo_workload.loadgen import build_parser
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 
-from tests.support import eventually_async
+from tests.support import Wiring, WorkerProcess, eventually_async
 
 PARTITIONS = 3
-PROCESSED_ID = re.compile(r"processed task id=([0-9a-f-]{36})")
-
-
-@dataclass(frozen=True)
-class Wiring:
-    """Per-test topics and groups, as environment variables for the workload."""
-
-    bootstrap: str
-    messages_topic: str
-    tasks_topic: str
-    suffix: str
-
-    def env(self, role: str, **extra: str) -> dict[str, str]:
-        """The workload's environment; an empty value in ``extra`` drops that variable."""
-        env = {
-            Env.ROLE: role,
-            Env.BOOTSTRAP_SERVERS: self.bootstrap,
-            Env.MESSAGES_TOPIC: self.messages_topic,
-            Env.TASKS_TOPIC: self.tasks_topic,
-            Env.MESSAGES_GROUP: f"messages-{self.suffix}",
-            Env.TASKS_GROUP: f"tasks-{self.suffix}",
-            Env.PROBE_INTERVAL_SECONDS: "0.5",
-            Env.LAG_INTERVAL_SECONDS: "0.5",
-            Env.TASK_UNIT_MS: "5",
-            # Tests of delivery, not of latency: room for a broker on a loaded machine.
-            Env.PRODUCE_TIMEOUT_SECONDS: "10",
-            **extra,
-        }
-        return {name: value for name, value in env.items() if value}
-
-    def settings(self, role: str, **extra: str) -> Settings:
-        return load_settings(self.env(role, **extra))
 
 
 @pytest.fixture
@@ -237,76 +199,6 @@ async def test_broker_outage_answers_503_quickly_and_recovers(bed, wiring: Wirin
             return response.status == 202
 
         await eventually_async(accepted, "POST /messages to answer 202 again", 60)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class WorkloadProcess:
-    """The workload as its own OS process (`python -m scalingdemo_workload`) on a free port."""
-
-    def __init__(self, env: Mapping[str, str], log: Path) -> None:
-        self.log = log
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        env = {**env, Env.HOST: "127.0.0.1", Env.PORT: str(self.port)}
-        with log.open("ab") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "scalingdemo_workload"],
-                env={**os.environ, **env},
-                stdout=sink,
-                stderr=sink,
-            )
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://{self.address}{path}") as response,
-        ):
-            return response.status, await response.text()
-
-    async def wait_ready(self, within: float = 60) -> None:
-        async def ready() -> bool:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                return (await self.get("/readyz"))[0] == 200
-            except aiohttp.ClientConnectionError:
-                return False
-
-        await eventually_async(ready, f"{self.log.stem} to answer /readyz with 200", within)
-
-    async def metric(self, name: str) -> float | None:
-        _, text = await self.get("/metrics")
-        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else None
-
-    def stop(self, sig: int, within: float = 60) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=within)
-
-
-class WorkerProcess(WorkloadProcess):
-    """A worker process logging every processed task id to a file."""
-
-    def __init__(self, wiring: Wiring, log: Path, grace_seconds: float = 10) -> None:
-        env = wiring.env(
-            Role.WORKER,
-            **{Env.LOG_LEVEL: "DEBUG", Env.SHUTDOWN_GRACE_SECONDS: str(grace_seconds)},
-        )
-        super().__init__(env, log)
-
-    def processed(self) -> list[str]:
-        return PROCESSED_ID.findall(self.log.read_text(errors="replace"))
-
-    async def wait_processed(self, count: int) -> None:
-        async def enough() -> bool:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            return len(self.processed()) >= count
-
-        await eventually_async(enough, f"{count} processed tasks", 90)
 
 
 async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:
