@@ -30,6 +30,8 @@ QUANTITY_PATTERN = (
 """Kubernetes' resource.Quantity syntax, as in the CRD."""
 NUMBER_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 """A non-negative decimal, as KEDA parses thresholds (they travel as strings)."""
+DURATION_PATTERN = r"^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
+"""A duration as the Prometheus Operator's ServiceMonitor schema accepts it (units in order)."""
 TRIGGER_NAME_PATTERN = r"^[a-z][a-zA-Z0-9_]*$"
 """Identifier-safe: scalingModifiers formulas refer to triggers by name."""
 TRIGGER_KINDS = ("kafka_lag", "prometheus", "cpu", "memory")
@@ -296,7 +298,7 @@ class Prometheus(_Model):
 class ServiceMonitor(_Model):
     enabled: bool = True
     labels: dict[str, str] = Field(default_factory=dict, max_length=16)
-    interval: str = Field("15s", pattern=r"^([0-9]+(ms|s|m|h))+$")
+    interval: str = Field("15s", min_length=2, pattern=DURATION_PATTERN)
 
 
 class Dashboard(_Model):

@@ -21,7 +21,7 @@ from scalingdemo_operator.builders.dashboard import (
 )
 from scalingdemo_operator.builders.monitoring import service_monitor
 from scalingdemo_operator.builders.workload import deployment
-from scalingdemo_operator.spec import parse
+from scalingdemo_operator.spec import SpecError, parse
 from scalingdemo_operator.status import MONITORING, scaling_condition
 
 from tests.unit.test_operator_autoscaling import (
@@ -295,3 +295,23 @@ def test_without_the_prometheus_operator_monitoring_says_why_and_what_still_work
     assert (applied.status, applied.message) == ("True", "ServiceMonitor(s) demo-api applied")
     unwanted = scaling_condition(MONITORING, [], [], missing=True, failures=[])
     assert (unwanted.status, unwanted.reason) == ("True", "NotRequested")
+
+
+@pytest.mark.parametrize(
+    ("interval", "valid"),
+    [("1m30s", True), ("500ms", True), ("30s1m", False), ("", False), ("15", False)],
+)
+def test_scrape_intervals_are_written_as_the_prometheus_operator_accepts_them(
+    interval: str, valid: bool
+) -> None:
+    """The upstream ServiceMonitor schema refuses other forms, which would fail the apply."""
+    raw = {
+        "image": "i",
+        "kafka": {"bootstrapServers": "k:9092"},
+        "monitoring": {"serviceMonitor": {"interval": interval}},
+    }
+    if valid:
+        assert parse(raw).monitoring.service_monitor.interval == interval
+    else:
+        with pytest.raises(SpecError, match=r"spec\.monitoring\.serviceMonitor\.interval"):
+            parse(raw)
