@@ -22,12 +22,21 @@ from .toolchain import BedError, cache_root, capture, go_env, require, run, say
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
-# Upstream CRD files, relative to their Go module's root directory.
+# Upstream CRD files, relative to their Go module's root directory. KEDA needs every one of its
+# CRDs, also those our objects never use (ScaledJob, the eventing CloudEventSources): its
+# operator's manager gives up and exits when a watched kind's cache has not synced within two
+# minutes of its start, which a missing CRD guarantees.
 UPSTREAM_CRDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("github.com/kedacore/keda/v2", versions.KEDA): (
-        "config/crd/bases/keda.sh_scaledobjects.yaml",
-        "config/crd/bases/keda.sh_triggerauthentications.yaml",
-        "config/crd/bases/keda.sh_clustertriggerauthentications.yaml",
+    ("github.com/kedacore/keda/v2", versions.KEDA): tuple(
+        f"config/crd/bases/{name}.yaml"
+        for name in (
+            "keda.sh_scaledobjects",
+            "keda.sh_scaledjobs",
+            "keda.sh_triggerauthentications",
+            "keda.sh_clustertriggerauthentications",
+            "eventing.keda.sh_cloudeventsources",
+            "eventing.keda.sh_clustercloudeventsources",
+        )
     ),
     ("k8s.io/autoscaler/vertical-pod-autoscaler", versions.VERTICAL_POD_AUTOSCALER): (
         "deploy/vpa-v1-crd-gen.yaml",
