@@ -2,8 +2,8 @@
 
 Level-based: every call compares the whole desired state with what exists, whatever triggered it
 (a spec change, an operator restart, a child that was edited or deleted). Nothing is written when
-nothing differs, so steady state costs only reads. Returns the events to post; posting them is
-the caller's (kopf's) business.
+nothing differs, so steady state costs only reads. Returns the events to post and whether to
+try again soon; posting and retrying are the handlers' business.
 """
 
 from __future__ import annotations
@@ -191,7 +191,13 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
     known = topics.topics if topics.topics is not None else previous.get("topics") or []
     notes = _scaling_notes(spec, owner, known)
     scaling = _scaling_conditions(spec, owner, observed, failures, notes)
-    broken = [failure.message for failure in failures if not failure.missing]
+    # A KafkaTopic that failed holds Ready through TopicsReady; listing it here too would
+    # announce the same problem twice.
+    broken = [
+        failure.message
+        for failure in failures
+        if not failure.missing and failure.kind != "KafkaTopic"
+    ]
     problems = [Condition(READY, "False", "ApplyFailed", "; ".join(broken))] if broken else []
     ready = ready_condition([*problems, *scaling, topics.condition, workload])
     status: dict[str, Any] = {
@@ -232,10 +238,13 @@ async def _children_and_topics(
     children either way.
     """
     if spec.kafka.topic_management == "Operator":
-        (events, observed, failures), topics = await asyncio.gather(
-            _apply_children(kube, owner, spec, strimzi), reconcile_topics(kube, owner, spec)
-        )
-        return events, observed, failures, topics
+        topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
+        try:
+            events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
+        except BaseException:
+            topics.cancel()
+            raise
+        return events, observed, failures, await topics
     events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
     return events, observed, failures, _topics_elsewhere(spec, owner, strimzi, observed, failures)
 
@@ -259,11 +268,14 @@ def _topics_elsewhere(
                 "Strimzi is not installed (the cluster serves no kafka.strimzi.io KafkaTopic "
                 "version): install Strimzi or choose another spec.kafka.topicManagement; the "
                 "operator retries by itself",
-            )
+            ),
+            retry=True,
         )
     failed = [failure.message for failure in failures if failure.kind == "KafkaTopic"]
     wanted = [owner.child_name(role) for role in ("messages", "tasks")]
-    return TopicsOutcome(strimzi_topics_condition(wanted, observed, failures=failed))
+    condition = strimzi_topics_condition(wanted, observed, failures=failed)
+    # KafkaTopics are not watched: Strimzi's verdict is read again on the handler's backoff.
+    return TopicsOutcome(condition, retry=condition.reason == "WaitingForStrimzi")
 
 
 def _scaling_notes(
@@ -359,13 +371,17 @@ def note_warning(
     """
     if not notes or not condition.healthy:
         return []
-    before = next(
-        (item for item in previous.get("conditions", []) if item.get("type") == condition.type),
-        {},
-    )
-    if before.get("message") == condition.message:
+    before = _before(previous, condition.type)
+    said = "; ".join(notes)
+    # The message also carries KEDA's changing Active verdict: only new notes are news.
+    if before.get("status") == "True" and before.get("message", "").endswith(said):
         return []
-    return [Event("Warning", NOTE_REASONS[condition.type], "; ".join(notes))]
+    return [Event("Warning", NOTE_REASONS[condition.type], said)]
+
+
+def _before(previous: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The condition of this type in the status the reconcile started from ({} if none)."""
+    return next((item for item in previous.get("conditions", []) if item.get("type") == kind), {})
 
 
 async def _apply_children(
@@ -373,8 +389,8 @@ async def _apply_children(
 ) -> tuple[list[Event], list[Manifest], list[Failure]]:
     """Apply what differs, delete what is no longer wanted; report events, objects, failures.
 
-    KafkaTopics are never pruned under deletionPolicy Retain: deleting one makes Strimzi delete
-    the topic and its data.
+    KafkaTopics are one per topic role, always wanted while they are listed, so never pruned:
+    deleting one would make Strimzi delete the topic and its data.
     """
     topic_kinds = [(f"{STRIMZI_GROUP}/{strimzi}", "KafkaTopic")] if strimzi else []
     listed = await kube.list_children(owner, ownership_selector(owner), topic_kinds)
@@ -407,8 +423,6 @@ async def _apply_children(
                 Event("Normal", "Updated", f"Updated {_describe(manifest)}: {listed}{suffix}")
             )
     for leftover in live.values():
-        if leftover["kind"] == "KafkaTopic" and spec.kafka.deletion_policy == "Retain":
-            continue
         await kube.delete(leftover)
         message = f"Deleted {_describe(leftover)}: the spec no longer wants it"
         events.append(Event("Normal", "Deleted", message))
@@ -419,9 +433,7 @@ def warnings_for(previous: Mapping[str, Any], ready: Condition) -> list[Event]:
     """A Warning when Ready newly turns to a state someone must fix; silence while it persists."""
     if ready.healthy or ready.reason not in WARNING_REASONS:
         return []
-    before = next(
-        (item for item in previous.get("conditions", []) if item.get("type") == READY), {}
-    )
+    before = _before(previous, READY)
     if (before.get("reason"), before.get("message")) == (ready.reason, ready.message):
         return []
     return [Event("Warning", ready.reason, ready.message)]
@@ -432,10 +444,7 @@ def problem_warning(previous: Mapping[str, Any], condition: Condition) -> list[E
     refused partition decrease, a broker that cannot be reached); silence while it persists."""
     if condition.status != "False":
         return []
-    before = next(
-        (item for item in previous.get("conditions", []) if item.get("type") == condition.type),
-        {},
-    )
+    before = _before(previous, condition.type)
     if (before.get("status"), before.get("reason"), before.get("message")) == (
         "False",
         condition.reason,

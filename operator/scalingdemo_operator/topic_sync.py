@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from . import topics
 from .builders.common import Owner
 from .builders.topics import connection, desired_topics, secret_references
@@ -47,14 +49,19 @@ async def admin_connection(
 ) -> topics.KafkaConnection:
     """The admin connection with credentials read from the Secrets the spec names.
 
-    Raises TopicsUnavailable(CredentialsUnavailable) when a Secret or key is missing: like an
-    unreachable broker, it is fixed outside the spec and picked up on a later attempt.
+    Raises TopicsUnavailable(CredentialsUnavailable) when a Secret cannot be read, lacks its key
+    or holds a value that is not usable (not base64 or UTF-8 text): like an unreachable broker,
+    it is fixed outside the spec and picked up on a later attempt, so it never escapes as an
+    error that would stop the reconcile or hold a deletion forever.
     """
     try:
         values = await kube.read_secret_values(owner.namespace, secret_references(spec))
-    except LookupError as error:
+        return connection(spec, values)
+    except ApiException as error:
+        detail = f"reading the Kafka credentials: HTTP {error.status} {error.reason}"
+        raise topics.TopicsUnavailable("CredentialsUnavailable", detail) from error
+    except (LookupError, ValueError) as error:
         raise topics.TopicsUnavailable("CredentialsUnavailable", str(error)) from error
-    return connection(spec, values)
 
 
 async def reconcile_topics(kube: Kube, owner: Owner, spec: ScalingDemoSpec) -> TopicsOutcome:

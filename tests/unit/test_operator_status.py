@@ -181,3 +181,17 @@ def test_a_vpa_narrowed_by_a_trigger_is_announced_once() -> None:
     previous = {"conditions": merge_conditions([], [condition], 1, T0)}
     assert note_warning(previous, condition, notes) == []
     assert note_warning({}, condition, []) == []
+
+
+def test_a_note_is_not_announced_again_when_only_keda_activity_changes() -> None:
+    notes = ["demo-worker trigger lag scales to at most the 4 partitions"]
+    idle = Condition(
+        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is idle: x; {notes[0]}"
+    )
+    active = Condition(
+        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is active: y; {notes[0]}"
+    )
+    previous = {"conditions": merge_conditions([], [idle], 1, T0)}
+    assert note_warning(previous, active, notes) == []
+    (event,) = note_warning(previous, active, ["another cap"])
+    assert event.reason == "ReplicasCappedByPartitions"
