@@ -268,14 +268,11 @@ def _topics_elsewhere(
                 "Strimzi is not installed (the cluster serves no kafka.strimzi.io KafkaTopic "
                 "version): install Strimzi or choose another spec.kafka.topicManagement; the "
                 "operator retries by itself",
-            ),
-            retry=True,
+            )
         )
     failed = [failure.message for failure in failures if failure.kind == "KafkaTopic"]
     wanted = [owner.child_name(role) for role in ("messages", "tasks")]
-    condition = strimzi_topics_condition(wanted, observed, failures=failed)
-    # KafkaTopics are not watched: Strimzi's verdict is read again on the handler's backoff.
-    return TopicsOutcome(condition, retry=condition.reason == "WaitingForStrimzi")
+    return TopicsOutcome(strimzi_topics_condition(wanted, observed, failures=failed))
 
 
 def _scaling_notes(
