@@ -236,6 +236,9 @@ async def test_kafka_restart_keeps_address_and_data(bed: Bed) -> None:
     await produce(bed.kafka_bootstrap, topic, b"before", b"restart")
     bed.kafka.stop()
     bed.kafka.start()
+    assert bed.kafka.process.pid in {process.pid for process in bed.processes}, (
+        "stopping the bed would leave the restarted broker running"
+    )
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bed.kafka_bootstrap, auto_offset_reset="earliest"
     )

@@ -27,7 +27,7 @@ class KafkaBroker:
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.properties = self.directory / "server.properties"
         self.log = self.directory / "kafka.log"
-        self.process: Process | None = None
+        self.process = Process("kafka", self._java("kafka.Kafka", str(self.properties)), self.log)
         self._log_offset = 0
 
     def _java(self, main_class: str, *args: str) -> list[str]:
@@ -63,13 +63,16 @@ class KafkaBroker:
         return capture(self._java("kafka.tools.StorageTool", *args), f"kafka StorageTool {args[0]}")
 
     def launch(self) -> Process:
-        """Start the broker process without waiting, so the JVM boots while other work runs."""
+        """Start the broker process without waiting, so the JVM boots while other work runs.
+
+        A restart reuses the one ``Process`` the bed holds, so stopping the bed stops
+        the restarted broker too.
+        """
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        self.process = Process("kafka", self._java("kafka.Kafka", str(self.properties)), self.log)
         return self.process.start()
 
     def wait_ready(self) -> None:
-        if self.process is None:
+        if self.process.popen is None:
             raise BedError("kafka was never launched")
         self.process.wait_ready(self._listening, START_TIMEOUT_SECONDS)
 
@@ -80,8 +83,7 @@ class KafkaBroker:
 
     def stop(self) -> None:
         """Stop the broker (data kept); the address stays reserved for ``start``."""
-        if self.process is not None:
-            self.process.stop()
+        self.process.stop()
 
     def _listening(self) -> bool:
         with self.log.open("rb") as log:
