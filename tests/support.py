@@ -24,7 +24,7 @@ from scalingdemo_workload.config import Settings, load_settings
 from scalingdemo_workload.contract import Env, Role
 
 from tests.testbed.control_plane import kubectl_run
-from tests.testbed.processes import free_port
+from tests.testbed.processes import free_port, kill
 
 T = TypeVar("T")
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -233,6 +233,7 @@ class WorkloadProcess:
                 env={**os.environ, **env},
                 stdout=sink,
                 stderr=sink,
+                start_new_session=True,
             )
 
     async def get(self, path: str) -> tuple[int, str]:
@@ -258,8 +259,16 @@ class WorkloadProcess:
         return float(match.group(1)) if match else None
 
     def stop(self, sig: int, within: float = 60) -> int:
+        """Signal the workload alone, then kill what outlives it, as a pod's end would.
+
+        The worker's task pool runs in forkserver processes; after a SIGKILL nothing
+        stops them but the end of the process group (in a pod, the container's).
+        """
         self.process.send_signal(sig)
-        return self.process.wait(timeout=within)
+        try:
+            return self.process.wait(timeout=within)
+        finally:
+            kill(self.process.pid)
 
 
 class WorkerProcess(WorkloadProcess):
