@@ -236,7 +236,7 @@ async def test_kafka_restart_keeps_address_and_data(bed: Bed) -> None:
     await produce(bed.kafka_bootstrap, topic, b"before", b"restart")
     bed.kafka.stop()
     bed.kafka.start()
-    assert bed.kafka.process.pid in {process.pid for process in bed.processes}, (
+    assert bed.kafka.pid in bed.stack.pids(), (
         "stopping the bed would leave the restarted broker running"
     )
     consumer = AIOKafkaConsumer(

@@ -63,7 +63,7 @@ def _up(run_dir: Path) -> int:
             f"# prometheus: {started.prometheus.url} (scrape targets: {started.prometheus.targets})"
         )
     print(f"# kubectl: {started.kubectl}")
-    print(f"# logs: {run_dir / 'logs'} and {run_dir / 'kafka'}")
+    print(f"# logs: {run_dir / 'logs'}")
     return 0
 
 

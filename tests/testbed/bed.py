@@ -17,9 +17,10 @@ from pathlib import Path
 import psutil
 
 from . import assets, control_plane, pki
+from .component import Stack
 from .kafka import KafkaBroker
 from .keda import Keda
-from .processes import Process, kill, reap_orphans, terminate
+from .processes import kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
 
@@ -44,7 +45,7 @@ class Bed:
     prometheus: PrometheusServer | None = None
     promtool: Path | None = None
     keda: Keda | None = None
-    processes: list[Process] = field(default_factory=list)
+    stack: Stack = field(default_factory=Stack)
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
         """A kubeconfig for a non-admin identity, to test what RBAC really allows."""
@@ -63,21 +64,17 @@ class Bed:
                 raise BedError("KEDA can only be started on the local bed")
             operator, adapter = assets.keda()
             keda = Keda(operator, adapter, self.kubectl, self.kubeconfig, self.run_dir)
-            try:
-                keda.start()
-            finally:
-                self.processes.extend(keda.processes)
+            keda.start(self.stack)
             self.keda = keda
         return self.keda
 
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""
-        return [process.log for process in self.processes]
+        return self.stack.logs()
 
     def stop(self) -> None:
         """Stop every process, last started first."""
-        for process in reversed(self.processes):
-            process.stop()
+        self.stack.stop()
 
 
 def start(run_dir: Path) -> Bed:
@@ -88,20 +85,18 @@ def start(run_dir: Path) -> Bed:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    processes: list[Process] = []
-    broker = KafkaBroker(resolved.kafka_libs, run_dir)
-    prometheus = PrometheusServer(resolved.binaries.prometheus, run_dir)
+    stack = Stack()
+    broker = KafkaBroker(run_dir, resolved.kafka_libs)
+    prometheus = PrometheusServer(run_dir, resolved.binaries.prometheus)
     try:
-        broker.format()
-        processes.append(broker.launch())
-        processes.append(prometheus.launch())
-        plane = control_plane.start(resolved.binaries, run_dir, processes)
-        _install_crds(resolved.binaries.kubectl, plane.kubeconfig, resolved.crds)
+        # The JVM and Prometheus boot while the control plane comes up.
+        stack.launch(broker, prometheus)
+        plane = control_plane.start(resolved.binaries, run_dir, stack)
+        install_crds(resolved.binaries.kubectl, plane.kubeconfig, resolved.crds)
         broker.wait_ready()
         prometheus.wait_ready()
     except BaseException:
-        for process in reversed(processes):
-            process.stop()
+        stack.stop()
         raise
     bed = Bed(
         kubeconfig=plane.kubeconfig,
@@ -114,7 +109,7 @@ def start(run_dir: Path) -> Bed:
         kafka=broker,
         prometheus=prometheus,
         promtool=resolved.binaries.promtool,
-        processes=processes,
+        stack=stack,
     )
     _write_state(bed)
     say(
@@ -124,7 +119,8 @@ def start(run_dir: Path) -> Bed:
     return bed
 
 
-def _install_crds(kubectl: Path, kubeconfig: Path, crds: tuple[Path, ...]) -> None:
+def install_crds(kubectl: Path, kubeconfig: Path, crds: tuple[Path, ...]) -> None:
+    """Apply CRD files and wait until the API server serves every CRD it has."""
     args = ["apply", "--server-side"]
     for crd in crds:
         args += ["-f", str(crd)]
@@ -144,8 +140,8 @@ def _install_crds(kubectl: Path, kubeconfig: Path, crds: tuple[Path, ...]) -> No
             for item in listing["items"]
         )
 
-    wait_until(established, CRD_TIMEOUT_SECONDS, "upstream CRDs were not Established in time")
-    say(f"installed {len(crds)} upstream CRD files")
+    wait_until(established, CRD_TIMEOUT_SECONDS, "CRDs were not Established in time")
+    say(f"installed {len(crds)} CRD files")
 
 
 def _write_state(bed: Bed) -> None:
@@ -156,7 +152,7 @@ def _write_state(bed: Bed) -> None:
         "kubectl": str(bed.kubectl),
         "kafka_bootstrap": bed.kafka_bootstrap,
         "prometheus": bed.prometheus.url if bed.prometheus else None,
-        "pids": [process.pid for process in bed.processes],
+        "pids": bed.stack.pids(),
     }
     (bed.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 

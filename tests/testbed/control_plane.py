@@ -9,6 +9,7 @@ the write requests a component makes.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import yaml
 
 from . import pki as pki_module
 from .assets import Binaries
-from .processes import Process, free_port, http_ok, insecure_tls
+from .component import Component, Stack
+from .processes import free_port, http_ok, insecure_tls
 from .toolchain import BedError, capture, wait_until
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -37,6 +39,7 @@ CONTROLLERS = (
 FAKE_NODE_COUNT = 2
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 START_TIMEOUT_SECONDS = 90.0
+Flags = Mapping[str, str | None] | None
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
@@ -53,7 +56,6 @@ class ControlPlane:
     server: str
     kubeconfig: Path
     audit_log: Path
-    processes: tuple[Process, ...]
 
 
 def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, user: str) -> Path:
@@ -74,148 +76,205 @@ def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, u
     return path
 
 
-def start(binaries: Binaries, run_dir: Path, started: list[Process]) -> ControlPlane:
-    """Start every component in dependency order, appending each to ``started``.
+class Etcd(Component):
+    """The API server's store; fsync is off because a bed's data never outlives it."""
 
-    ``started`` is the caller's list so that a failure halfway leaves the caller
-    able to stop what did come up.
+    name = "etcd"
+
+    def __init__(self, run_dir: Path, binary: Path, flags: Flags = None) -> None:
+        super().__init__(run_dir, flags)
+        self.binary = binary
+        self.client_url = f"http://127.0.0.1:{free_port()}"
+        self.peer_url = f"http://127.0.0.1:{free_port()}"
+
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--data-dir": str(self.directory / "data"),
+            "--listen-client-urls": self.client_url,
+            "--advertise-client-urls": self.client_url,
+            "--listen-peer-urls": self.peer_url,
+            "--initial-advertise-peer-urls": self.peer_url,
+            "--initial-cluster": f"default={self.peer_url}",
+            "--unsafe-no-fsync": "true",
+            "--quota-backend-bytes": "4294967296",
+        }
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.client_url}/health")()
+
+
+class KubeApiServer(Component):
+    """RBAC, service-account tokens, the aggregation layer and a JSON audit log."""
+
+    name = "kube-apiserver"
+
+    def __init__(
+        self, run_dir: Path, binary: Path, etcd: Etcd, certs: pki_module.Pki, flags: Flags = None
+    ) -> None:
+        super().__init__(run_dir, flags)
+        self.binary = binary
+        self.etcd = etcd
+        self.certs = certs
+        self.port = free_port()
+        self.server = f"https://127.0.0.1:{self.port}"
+        self.audit_log = self.log.with_name("audit.log")
+
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def default_flags(self) -> dict[str, str | None]:
+        certs = self.certs
+        return {
+            "--etcd-servers": self.etcd.client_url,
+            "--cert-dir": str(self.directory / "certs"),
+            "--tls-cert-file": str(certs.serving_cert),
+            "--tls-private-key-file": str(certs.serving_key),
+            "--client-ca-file": str(certs.ca_cert),
+            "--secure-port": str(self.port),
+            "--bind-address": "127.0.0.1",
+            "--advertise-address": "127.0.0.1",
+            "--service-cluster-ip-range": SERVICE_CLUSTER_IP_RANGE,
+            "--allow-privileged": "true",
+            "--authorization-mode": "RBAC",
+            "--service-account-issuer": SERVICE_ACCOUNT_ISSUER,
+            "--service-account-key-file": str(certs.service_account_public_key),
+            "--service-account-signing-key-file": str(certs.service_account_key),
+            "--requestheader-client-ca-file": str(certs.ca_cert),
+            "--requestheader-allowed-names": pki_module.FRONT_PROXY_USER,
+            "--requestheader-username-headers": "X-Remote-User",
+            "--requestheader-group-headers": "X-Remote-Group",
+            "--requestheader-extra-headers-prefix": "X-Remote-Extra-",
+            "--proxy-client-cert-file": str(certs.front_proxy_cert),
+            "--proxy-client-key-file": str(certs.front_proxy_key),
+            "--audit-policy-file": str(self.directory / "audit-policy.yaml"),
+            "--audit-log-path": str(self.audit_log),
+            "--audit-log-format": "json",
+        }
+
+    def prepare(self) -> None:
+        (self.directory / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.server}/readyz", _admin_tls(self.certs))()
+
+
+class _ClusterClient(Component):
+    """A controller that reaches the API server as the bed's admin and serves /healthz."""
+
+    def __init__(self, run_dir: Path, binary: Path, kubeconfig: Path, flags: Flags = None) -> None:
+        super().__init__(run_dir, flags)
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+        self.port = free_port()
+
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--kubeconfig": str(self.kubeconfig),
+            "--authentication-kubeconfig": str(self.kubeconfig),
+            "--authorization-kubeconfig": str(self.kubeconfig),
+            "--leader-elect": "false",
+            "--bind-address": "127.0.0.1",
+            "--secure-port": str(self.port),
+            "--cert-dir": str(self.directory / "certs"),
+        }
+
+    def ready(self) -> bool:
+        return http_ok(f"https://127.0.0.1:{self.port}/healthz", insecure_tls())()
+
+
+class KubeControllerManager(_ClusterClient):
+    """The controllers our operator relies on, and a fast HPA for scaling tests."""
+
+    name = "kube-controller-manager"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        binary: Path,
+        kubeconfig: Path,
+        certs: pki_module.Pki,
+        flags: Flags = None,
+    ) -> None:
+        super().__init__(run_dir, binary, kubeconfig, flags)
+        self.certs = certs
+
+    def default_flags(self) -> dict[str, str | None]:
+        return super().default_flags() | {
+            "--controllers": ",".join(CONTROLLERS),
+            "--service-account-private-key-file": str(self.certs.service_account_key),
+            "--root-ca-file": str(self.certs.ca_cert),
+            "--use-service-account-credentials": "false",
+            "--cluster-signing-cert-file": str(self.certs.ca_cert),
+            "--cluster-signing-key-file": str(self.certs.ca_key),
+            "--horizontal-pod-autoscaler-sync-period": f"{HPA_SYNC_SECONDS}s",
+        }
+
+
+class KubeScheduler(_ClusterClient):
+    name = "kube-scheduler"
+
+
+class Kwok(Component):
+    """Runs the fake nodes: pods scheduled there are reported Running and Ready."""
+
+    name = "kwok"
+
+    def __init__(self, run_dir: Path, binary: Path, kubeconfig: Path, flags: Flags = None) -> None:
+        super().__init__(run_dir, flags)
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--kubeconfig": str(self.kubeconfig),
+            "--manage-nodes-with-annotation-selector": f"{KWOK_NODE_ANNOTATION}=fake",
+            "--node-lease-duration-seconds": "40",
+            "--server-address": f"127.0.0.1:{free_port()}",
+            "--cidr": "10.1.0.0/16",
+            "--node-ip": "127.0.0.1",
+        }
+
+    def ready(self) -> bool:
+        """kwok serves no health check; the fake nodes turning Ready is the bed's real probe."""
+        return True
+
+
+def start(binaries: Binaries, run_dir: Path, stack: Stack) -> ControlPlane:
+    """Start every component in dependency order onto ``stack``.
+
+    ``stack`` is the caller's so that a failure halfway leaves the caller able to
+    stop what did come up.
     """
     certs = pki_module.generate(run_dir / "pki")
-    logs = run_dir / "logs"
-
-    etcd_port, etcd_peer_port = free_port(), free_port()
-    etcd = Process(
-        "etcd",
-        [
-            binaries.etcd,
-            f"--data-dir={run_dir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
-            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}",
-            "--unsafe-no-fsync=true",
-            "--quota-backend-bytes=4294967296",
-        ],
-        logs / "etcd.log",
-    )
-    started.append(etcd.start())
-    etcd.wait_ready(http_ok(f"http://127.0.0.1:{etcd_port}/health"), START_TIMEOUT_SECONDS)
-
-    api_port = free_port()
-    server = f"https://127.0.0.1:{api_port}"
-    audit_policy = run_dir / "audit-policy.yaml"
-    audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    audit_log = logs / "audit.log"
-    apiserver = Process(
-        "kube-apiserver",
-        [
-            binaries.kube_apiserver,
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            f"--cert-dir={run_dir / 'apiserver-certs'}",
-            f"--tls-cert-file={certs.serving_cert}",
-            f"--tls-private-key-file={certs.serving_key}",
-            f"--client-ca-file={certs.ca_cert}",
-            f"--secure-port={api_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            "--allow-privileged=true",
-            "--authorization-mode=RBAC",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={certs.service_account_public_key}",
-            f"--service-account-signing-key-file={certs.service_account_key}",
-            f"--requestheader-client-ca-file={certs.ca_cert}",
-            f"--requestheader-allowed-names={pki_module.FRONT_PROXY_USER}",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={certs.front_proxy_cert}",
-            f"--proxy-client-key-file={certs.front_proxy_key}",
-            f"--audit-policy-file={audit_policy}",
-            f"--audit-log-path={audit_log}",
-            "--audit-log-format=json",
-        ],
-        logs / "kube-apiserver.log",
-    )
-    started.append(apiserver.start())
-    apiserver.wait_ready(http_ok(f"{server}/readyz", _admin_tls(certs)), START_TIMEOUT_SECONDS)
-
+    etcd = Etcd(run_dir, binaries.etcd)
+    stack.start(etcd)
+    apiserver = KubeApiServer(run_dir, binaries.kube_apiserver, etcd, certs)
+    stack.start(apiserver)
     kubeconfig = write_kubeconfig(
         run_dir / "kubeconfig",
-        server,
+        apiserver.server,
         certs.ca_cert,
         certs.admin_cert,
         certs.admin_key,
         pki_module.ADMIN_USER,
     )
-
-    controller_manager_port = free_port()
-    controller_manager = Process(
-        "kube-controller-manager",
-        [
-            binaries.kube_controller_manager,
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            f"--controllers={','.join(CONTROLLERS)}",
-            f"--service-account-private-key-file={certs.service_account_key}",
-            f"--root-ca-file={certs.ca_cert}",
-            "--use-service-account-credentials=false",
-            f"--cluster-signing-cert-file={certs.ca_cert}",
-            f"--cluster-signing-key-file={certs.ca_key}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={controller_manager_port}",
-            f"--cert-dir={run_dir / 'controller-manager-certs'}",
-            f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_SECONDS}s",
-        ],
-        logs / "kube-controller-manager.log",
-    )
-    scheduler_port = free_port()
-    scheduler = Process(
-        "kube-scheduler",
-        [
-            binaries.kube_scheduler,
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={scheduler_port}",
-            f"--cert-dir={run_dir / 'scheduler-certs'}",
-        ],
-        logs / "kube-scheduler.log",
-    )
-    kwok = Process(
-        "kwok",
-        [
-            binaries.kwok,
-            f"--kubeconfig={kubeconfig}",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-            "--node-lease-duration-seconds=40",
-            f"--server-address=127.0.0.1:{free_port()}",
-            "--cidr=10.1.0.0/16",
-            "--node-ip=127.0.0.1",
-        ],
-        logs / "kwok.log",
-    )
-    for process in (controller_manager, scheduler, kwok):
-        started.append(process.start())
-    controller_manager.wait_ready(
-        http_ok(f"https://127.0.0.1:{controller_manager_port}/healthz", insecure_tls()),
-        START_TIMEOUT_SECONDS,
-    )
-    scheduler.wait_ready(
-        http_ok(f"https://127.0.0.1:{scheduler_port}/healthz", insecure_tls()),
-        START_TIMEOUT_SECONDS,
+    stack.start(
+        KubeControllerManager(run_dir, binaries.kube_controller_manager, kubeconfig, certs),
+        KubeScheduler(run_dir, binaries.kube_scheduler, kubeconfig),
+        Kwok(run_dir, binaries.kwok, kubeconfig),
     )
     _create_fake_nodes(binaries.kubectl, kubeconfig, run_dir)
     return ControlPlane(
-        server=server,
-        kubeconfig=kubeconfig,
-        audit_log=audit_log,
-        processes=(etcd, apiserver, controller_manager, scheduler, kwok),
+        server=apiserver.server, kubeconfig=kubeconfig, audit_log=apiserver.audit_log
     )
 
 

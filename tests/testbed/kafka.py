@@ -9,33 +9,42 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from .processes import Process, free_port
-from .toolchain import BedError, capture
+from .component import Component
+from .processes import free_port
+from .toolchain import capture
 
-START_TIMEOUT_SECONDS = 120.0
 HEAP = "-Xmx512m"
 
 
-class KafkaBroker:
-    """One broker process with a stable address across restarts."""
+class KafkaBroker(Component):
+    """One broker process with a stable address and data across restarts."""
 
-    def __init__(self, libs: Path, run_dir: Path) -> None:
+    name = "kafka"
+    start_timeout = 120.0
+
+    def __init__(self, run_dir: Path, libs: Path) -> None:
+        super().__init__(run_dir)
         self.libs = libs
-        self.directory = run_dir / "kafka"
         self.port = free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.properties = self.directory / "server.properties"
-        self.log = self.directory / "kafka.log"
-        self.process = Process("kafka", self._java("kafka.Kafka", str(self.properties)), self.log)
         self._log_offset = 0
 
-    def _java(self, main_class: str, *args: str) -> list[str]:
+    def _java(self, main_class: str, *args: str) -> list[str | Path]:
         return ["java", HEAP, "-cp", f"{self.libs}/*", main_class, *args]
 
-    def format(self) -> None:
-        """Write the broker config and format its log directory with a new cluster id."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str | Path]:
+        return self._java("kafka.Kafka", str(self.properties))
+
+    def prepare(self) -> None:
+        """Write the config and format storage with a new cluster id, once per bed.
+
+        A restart (``stop`` then ``start``) finds the storage formatted and keeps it,
+        so tests can take the broker away and bring back the same topics.
+        """
+        if self.properties.exists():
+            return
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -55,37 +64,26 @@ class KafkaBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
         }
-        self.properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        partial = self.properties.with_suffix(".partial")
+        partial.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         cluster_id = self._tool("random-uuid").strip()
-        self._tool("format", "-t", cluster_id, "-c", str(self.properties))
+        self._tool("format", "-t", cluster_id, "-c", str(partial))
+        partial.replace(self.properties)
 
     def _tool(self, *args: str) -> str:
         return capture(self._java("kafka.tools.StorageTool", *args), f"kafka StorageTool {args[0]}")
 
-    def launch(self) -> Process:
-        """Start the broker process without waiting, so the JVM boots while other work runs.
+    def launch(self) -> KafkaBroker:
+        """Start without waiting, so the JVM boots while the control plane starts.
 
-        A restart reuses the one ``Process`` the bed holds, so stopping the bed stops
-        the restarted broker too.
+        Readiness is read from the log written after this launch, so a restart is
+        not taken as ready on the strength of the previous run's lines.
         """
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
-        return self.process.start()
+        super().launch()
+        return self
 
-    def wait_ready(self) -> None:
-        if self.process.popen is None:
-            raise BedError("kafka was never launched")
-        self.process.wait_ready(self._listening, START_TIMEOUT_SECONDS)
-
-    def start(self) -> None:
-        """Start the broker (again) and wait until it accepts connections."""
-        self.launch()
-        self.wait_ready()
-
-    def stop(self) -> None:
-        """Stop the broker (data kept); the address stays reserved for ``start``."""
-        self.process.stop()
-
-    def _listening(self) -> bool:
+    def ready(self) -> bool:
         with self.log.open("rb") as log:
             log.seek(self._log_offset)
             if b"Kafka Server started" not in log.read():

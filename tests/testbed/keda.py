@@ -17,13 +17,103 @@ from pathlib import Path
 import yaml
 
 from . import pki
+from .component import Component, Stack
 from .control_plane import kubectl_run, kubectl_succeeds
-from .processes import Process, free_port, http_ok
+from .processes import free_port, http_ok
 
 NAMESPACE = "keda"
 ADAPTER_SERVICE = "keda-metrics-apiserver"
 EXTERNAL_METRICS_API = "v1beta1.external.metrics.k8s.io"
-START_TIMEOUT_SECONDS = 90.0
+
+
+class _KedaProcess(Component):
+    """Shared by KEDA's two binaries: the bed's kubeconfig and the pod identity KEDA expects."""
+
+    def __init__(self, run_dir: Path, binary: Path, kubeconfig: Path) -> None:
+        super().__init__(run_dir)
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+        self.certs = run_dir / "keda" / "certs"
+
+    @property
+    def directory(self) -> Path:
+        return self.run_dir / "keda"
+
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ) | {
+            "KUBECONFIG": str(self.kubeconfig),
+            "WATCH_NAMESPACE": "",
+            "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE,
+            "POD_NAMESPACE": NAMESPACE,
+            "POD_NAME": "keda-operator-testbed",
+            "OPERATOR_NAME": "keda-operator",
+        }
+
+
+class KedaOperator(_KedaProcess):
+    """Reconciles ScaledObjects into HPAs and serves metric values to the adapter over gRPC."""
+
+    name = "keda-operator"
+
+    def __init__(self, run_dir: Path, binary: Path, kubeconfig: Path) -> None:
+        super().__init__(run_dir, binary, kubeconfig)
+        self.grpc_port = free_port()
+        self.probe_port = free_port()
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--kubeconfig": str(self.kubeconfig),
+            "--leader-elect": "false",
+            "--metrics-bind-address": f"127.0.0.1:{free_port()}",
+            "--health-probe-bind-address": f"127.0.0.1:{self.probe_port}",
+            "--metrics-service-bind-address": f"127.0.0.1:{self.grpc_port}",
+            "--cert-dir": str(self.certs),
+            "--enable-cert-rotation": "false",
+            "--enable-webhook-patching": "false",
+            "--enable-apiservice-patching": "false",
+            "--zap-log-level": "info",
+        }
+
+    def ready(self) -> bool:
+        return http_ok(f"http://127.0.0.1:{self.probe_port}/healthz")()
+
+
+class KedaAdapter(_KedaProcess):
+    """Serves external.metrics.k8s.io; ready once the aggregator routes that API to it."""
+
+    name = "keda-adapter"
+
+    def __init__(
+        self, run_dir: Path, binary: Path, kubeconfig: Path, kubectl: Path, operator: KedaOperator
+    ) -> None:
+        super().__init__(run_dir, binary, kubeconfig)
+        self.kubectl = kubectl
+        self.operator = operator
+        self.port = free_port()
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--kubeconfig": str(self.kubeconfig),
+            "--lister-kubeconfig": str(self.kubeconfig),
+            "--authentication-kubeconfig": str(self.kubeconfig),
+            "--authorization-kubeconfig": str(self.kubeconfig),
+            "--secure-port": str(self.port),
+            "--bind-address": "127.0.0.1",
+            "--cert-dir": str(self.certs),
+            "--tls-cert-file": str(self.certs / "tls.crt"),
+            "--tls-private-key-file": str(self.certs / "tls.key"),
+            "--metrics-service-address": f"127.0.0.1:{self.operator.grpc_port}",
+            "--metrics-service-grpc-authority": "127.0.0.1",
+            "--port": str(free_port()),
+        }
+
+    def ready(self) -> bool:
+        return kubectl_succeeds(
+            self.kubectl, self.kubeconfig, "get", "--raw", "/apis/external.metrics.k8s.io/v1beta1"
+        )
 
 
 class Keda:
@@ -32,77 +122,23 @@ class Keda:
     def __init__(
         self, operator: Path, adapter: Path, kubectl: Path, kubeconfig: Path, run_dir: Path
     ) -> None:
-        self.operator_binary = operator
-        self.adapter_binary = adapter
         self.kubectl = kubectl
         self.kubeconfig = kubeconfig
         self.directory = run_dir / "keda"
         self.certs = self.directory / "certs"
-        self.processes: list[Process] = []
+        self.operator = KedaOperator(run_dir, operator, kubeconfig)
+        self.adapter = KedaAdapter(run_dir, adapter, kubeconfig, kubectl, self.operator)
 
-    def start(self) -> list[Process]:
-        """Start operator and adapter, register the adapter, wait until the API is served."""
+    def start(self, stack: Stack) -> None:
+        """Start operator and adapter onto ``stack``, register the adapter, wait for the API."""
         pki.service_certificate(
             pki.Pki.at(self.kubeconfig.parent / "pki"),
             self.certs,
             "keda",
             [f"{ADAPTER_SERVICE}.{NAMESPACE}.svc", f"keda-operator.{NAMESPACE}.svc"],
         )
-        env = dict(os.environ) | {
-            "KUBECONFIG": str(self.kubeconfig),
-            "WATCH_NAMESPACE": "",
-            "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE,
-            "POD_NAMESPACE": NAMESPACE,
-            "POD_NAME": "keda-operator-testbed",
-            "OPERATOR_NAME": "keda-operator",
-        }
-        grpc_port, probe_port, adapter_port = free_port(), free_port(), free_port()
-        operator = Process(
-            "keda-operator",
-            [
-                self.operator_binary,
-                f"--kubeconfig={self.kubeconfig}",
-                "--leader-elect=false",
-                f"--metrics-bind-address=127.0.0.1:{free_port()}",
-                f"--health-probe-bind-address=127.0.0.1:{probe_port}",
-                f"--metrics-service-bind-address=127.0.0.1:{grpc_port}",
-                f"--cert-dir={self.certs}",
-                "--enable-cert-rotation=false",
-                "--enable-webhook-patching=false",
-                "--enable-apiservice-patching=false",
-                "--zap-log-level=info",
-            ],
-            self.directory / "keda-operator.log",
-            env=env,
-        )
-        adapter = Process(
-            "keda-adapter",
-            [
-                self.adapter_binary,
-                f"--kubeconfig={self.kubeconfig}",
-                f"--lister-kubeconfig={self.kubeconfig}",
-                f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}",
-                f"--secure-port={adapter_port}",
-                "--bind-address=127.0.0.1",
-                f"--cert-dir={self.certs}",
-                f"--tls-cert-file={self.certs / 'tls.crt'}",
-                f"--tls-private-key-file={self.certs / 'tls.key'}",
-                f"--metrics-service-address=127.0.0.1:{grpc_port}",
-                "--metrics-service-grpc-authority=127.0.0.1",
-                f"--port={free_port()}",
-            ],
-            self.directory / "keda-adapter.log",
-            env=env,
-        )
-        self._register(adapter_port)
-        for process in (operator, adapter):
-            self.processes.append(process.start())
-        operator.wait_ready(
-            http_ok(f"http://127.0.0.1:{probe_port}/healthz"), START_TIMEOUT_SECONDS
-        )
-        adapter.wait_ready(self._api_available, START_TIMEOUT_SECONDS)
-        return self.processes
+        self._register(self.adapter.port)
+        stack.start(self.operator, self.adapter)
 
     def _register(self, adapter_port: int) -> None:
         ca_bundle = base64.b64encode((self.certs / "ca.crt").read_bytes()).decode()
@@ -139,8 +175,3 @@ class Keda:
         manifest = self.directory / "registration.yaml"
         manifest.write_text(yaml.safe_dump_all(objects))
         kubectl_run(self.kubectl, self.kubeconfig, "apply", "--server-side", "-f", str(manifest))
-
-    def _api_available(self) -> bool:
-        return kubectl_succeeds(
-            self.kubectl, self.kubeconfig, "get", "--raw", "/apis/external.metrics.k8s.io/v1beta1"
-        )

@@ -14,25 +14,38 @@ from pathlib import Path
 
 import yaml
 
-from .processes import Process, free_port, http_ok
+from .component import Component
+from .processes import free_port, http_ok
 
-START_TIMEOUT_SECONDS = 60.0
 SCRAPE_INTERVAL = "1s"
 
 
-class PrometheusServer:
+class PrometheusServer(Component):
     """One Prometheus process with a file-discovered set of scrape targets."""
 
-    def __init__(self, binary: Path, run_dir: Path) -> None:
+    name = "prometheus"
+    start_timeout = 60.0
+
+    def __init__(self, run_dir: Path, binary: Path) -> None:
+        super().__init__(run_dir)
         self.binary = binary
-        self.directory = run_dir / "prometheus"
         self.targets = self.directory / "targets"
+        self.config_file = self.directory / "prometheus.yml"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: Process | None = None
 
-    def launch(self) -> Process:
-        """Write the config and start the server without waiting for it."""
+    def command(self) -> list[str | Path]:
+        return [self.binary]
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--config.file": str(self.config_file),
+            "--storage.tsdb.path": str(self.directory / "data"),
+            "--web.listen-address": f"127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time": "1h",
+        }
+
+    def prepare(self) -> None:
         self.targets.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
@@ -45,24 +58,10 @@ class PrometheusServer:
                 }
             ],
         }
-        config_file = self.directory / "prometheus.yml"
-        config_file.write_text(yaml.safe_dump(config))
-        self.process = Process(
-            "prometheus",
-            [
-                self.binary,
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={self.directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h",
-            ],
-            self.directory / "prometheus.log",
-        )
-        return self.process.start()
+        self.config_file.write_text(yaml.safe_dump(config))
 
-    def wait_ready(self) -> None:
-        assert self.process is not None
-        self.process.wait_ready(http_ok(f"{self.url}/-/ready"), START_TIMEOUT_SECONDS)
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/-/ready")()
 
     def scrape(self, name: str, addresses: list[str], labels: dict[str, str]) -> Path:
         """Register targets under ``name`` (replacing an earlier set of that name)."""

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.testbed import assets, control_plane, pki
+from tests.testbed.component import Component, Stack
 from tests.testbed.toolchain import BedError, require
 
 pytestmark = pytest.mark.unit
@@ -188,3 +189,48 @@ def test_no_java_new_enough_is_an_error(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(BedError, match="no Java 999 or newer found"):
         assets.java_at_least(999, "run something")
+
+
+class _Echo(Component):
+    """A component whose process is a shell that sleeps: enough to start, probe and stop."""
+
+    name = "echo"
+
+    def command(self) -> list[str | Path]:
+        return ["sh", "-c", "sleep 30", "echo"]
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {"--port": "1", "--verbose": None, "--mode": "fast"}
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_component_flags_merge_overrides_over_defaults(tmp_path: Path) -> None:
+    component = _Echo(tmp_path, {"--port": "2", "--mode": None, "--extra": "x"})
+    assert component.argv()[4:] == ["--port=2", "--verbose", "--extra=x"]
+
+
+def test_component_logs_under_the_run_directory(tmp_path: Path) -> None:
+    assert _Echo(tmp_path).log == tmp_path / "logs" / "echo.log"
+    assert _Echo(tmp_path).directory == tmp_path / "echo"
+
+
+def test_stack_stops_in_reverse_start_order(tmp_path: Path) -> None:
+    stopped: list[str] = []
+
+    class Recorded(_Echo):
+        def stop(self) -> None:
+            stopped.append(str(self.run_dir.name))
+            super().stop()
+
+    first, second = Recorded(tmp_path / "first"), Recorded(tmp_path / "second")
+    stack = Stack()
+    stack.start(first, second)
+    try:
+        assert stack.pids() == [first.pid, second.pid]
+    finally:
+        stack.stop()
+    assert stopped == ["second", "first"]
+    assert first.process.popen is not None
+    assert first.process.popen.poll() is not None
