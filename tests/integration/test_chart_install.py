@@ -14,6 +14,7 @@ the 54 s the retries alone would take. The operator's log must hold no refused r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ CRD_NAME = "scalingdemos.scalingdemo.dev"
 INSTALL_SECONDS = 180
 NAMESPACED_START_SECONDS = 30
 RECONCILE_SECONDS = 120
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 REFUSALS = ("403", "Forbidden", "Not enough permissions")
 
 
@@ -62,6 +64,31 @@ class Release:
 
     def deployment(self, apps: client.AppsV1Api) -> client.V1Deployment:
         return apps.read_namespaced_deployment(self.fullname, self.namespace)
+
+    def reconciles(
+        self,
+        kube_api: client.ApiClient,
+        log: Path,
+        change: Callable[[], object],
+        name: str,
+        seconds: float,
+    ) -> None:
+        """Run the operator as installed, make ``change``, and wait ``seconds`` at the most
+        for the demo ``name`` to be reconciled, without a single refused request."""
+        operator = self.operator(client.AppsV1Api(kube_api), log)
+        custom = client.CustomObjectsApi(kube_api)
+        operator.start()
+        try:
+            change()
+            eventually(
+                lambda: status_of(custom, self.namespace, name),
+                f"{name} to be reconciled by the operator of {self.name}",
+                seconds,
+                accept=reconciled,
+            )
+        finally:
+            operator.stop()
+        assert not refusals(log), refusals(log)
 
     def operator(self, apps: client.AppsV1Api, log: Path) -> OperatorProcess:
         """The operator as the installed Deployment runs it, on local ports, as its account."""
@@ -114,6 +141,8 @@ def test_install_upgrade_uninstall(
     apps = client.AppsV1Api(kube_api)
     custom = client.CustomObjectsApi(kube_api)
     release = Release(helm, bed, namespace)
+    # As in deploy/operator's namespace: a pod of the chart that breaks the profile is refused.
+    client.CoreV1Api(kube_api).patch_namespace(namespace, {"metadata": {"labels": RESTRICTED}})
     try:
         notes = release.install("install", {"watchNamespaces": [namespace]})
         assert f"watching the namespaces {namespace}" in notes
@@ -127,19 +156,13 @@ def test_install_upgrade_uninstall(
 
         demo = minimal_demo(bed, namespace)
         name = demo["metadata"]["name"]
-        operator = release.operator(apps, tmp_path / "namespaced.log")
-        operator.start()
-        try:
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, demo)
-            eventually(
-                lambda: status_of(custom, namespace, name),
-                f"{name} to be reconciled by a namespaced operator",
-                NAMESPACED_START_SECONDS,
-                accept=reconciled,
-            )
-        finally:
-            operator.stop()
-        assert not refusals(operator.log), refusals(operator.log)
+        release.reconciles(
+            kube_api,
+            tmp_path / "namespaced.log",
+            lambda: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, demo),
+            name,
+            NAMESPACED_START_SECONDS,
+        )
 
         values = {
             "watchNamespaces": [],
@@ -160,21 +183,15 @@ def test_install_upgrade_uninstall(
             f"Service/{namespace}",
         }
 
-        operator = release.operator(apps, tmp_path / "cluster-wide.log")
-        operator.start()
-        try:
-            custom.patch_namespaced_custom_object(
+        release.reconciles(
+            kube_api,
+            tmp_path / "cluster-wide.log",
+            lambda: custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, {"spec": {"worker": {"replicas": 3}}}
-            )
-            eventually(
-                lambda: status_of(custom, namespace, name),
-                f"{name} to be reconciled after the upgrade",
-                RECONCILE_SECONDS,
-                accept=reconciled,
-            )
-        finally:
-            operator.stop()
-        assert not refusals(operator.log), refusals(operator.log)
+            ),
+            name,
+            RECONCILE_SECONDS,
+        )
 
         release.run("uninstall", release.name, "--wait", f"--timeout={INSTALL_SECONDS}s")
         assert not kinds_present(
