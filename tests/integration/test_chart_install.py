@@ -74,7 +74,8 @@ class Release:
         seconds: float,
     ) -> None:
         """Run the operator as installed, make ``change``, and wait ``seconds`` at the most
-        for the demo ``name`` to be reconciled, without a single refused request."""
+        for the demo ``name`` to be reconciled, without a single refused request, and counted
+        in the operator's own metrics."""
         operator = self.operator(client.AppsV1Api(kube_api), log)
         custom = client.CustomObjectsApi(kube_api)
         operator.start()
@@ -86,6 +87,8 @@ class Release:
                 seconds,
                 accept=reconciled,
             )
+            # What the chart's ServiceMonitor and scrape annotations point Prometheus at.
+            assert operator.metric("scalingdemo_operator_reconciles_total") >= 1
         finally:
             operator.stop()
         assert not refusals(log), refusals(log)
