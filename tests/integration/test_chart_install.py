@@ -34,7 +34,8 @@ INSTALL_SECONDS = 180
 NAMESPACED_START_SECONDS = 30
 RECONCILE_SECONDS = 120
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
-REFUSALS = ("403", "Forbidden", "Not enough permissions")
+REFUSALS = ("forbidden", "not enough permissions")
+"""How kopf and the API server word a refused request in the operator's log (lower case)."""
 
 
 class Release:
@@ -112,7 +113,8 @@ def available(deployment: client.V1Deployment) -> bool:
 
 
 def refusals(log: Path) -> list[str]:
-    return [line for line in log.read_text().splitlines() if any(r in line for r in REFUSALS)]
+    lines = log.read_text().splitlines()
+    return [line for line in lines if any(refusal in line.lower() for refusal in REFUSALS)]
 
 
 def minimal_demo(bed: Bed, namespace: str) -> dict[str, Any]:
