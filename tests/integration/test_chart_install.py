@@ -2,8 +2,8 @@
 
 Until the bed runs real pods, kwok's nodes stand in for the kubelet: the chart's Deployment
 becomes Available there, and the operator itself runs out of cluster with the arguments of
-the installed Deployment and the identity of the installed ServiceAccount (a client
-certificate with its user name), so only the installed roles authorize it.
+the installed Deployment and the identity of the installed ServiceAccount (a token the API
+server issues for it), so only the installed roles authorize it.
 
 The release starts in the namespaced mode: that start used to wait out kopf's retries of a
 refused namespace listing (1+1+2+3+5+8+13+21 = 54 s of backoff) before it served anything. The
@@ -33,6 +33,7 @@ CRD_NAME = "scalingdemos.scalingdemo.dev"
 INSTALL_SECONDS = 180
 NAMESPACED_START_SECONDS = 30
 RECONCILE_SECONDS = 120
+TOKEN_SECONDS = 3600
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 REFUSALS = ("forbidden", "not enough permissions")
 """How kopf and the API server word a refused request in the operator's log (lower case)."""
@@ -77,7 +78,7 @@ class Release:
         """Run the operator as installed, make ``change``, and wait ``seconds`` at the most
         for the demo ``name`` to be reconciled, without a single refused request, and counted
         in the operator's own metrics."""
-        operator = self.operator(client.AppsV1Api(kube_api), log)
+        operator = self.operator(kube_api, log)
         custom = client.CustomObjectsApi(kube_api)
         operator.start()
         try:
@@ -94,17 +95,33 @@ class Release:
             operator.stop()
         assert not refusals(log), refusals(log)
 
-    def operator(self, apps: client.AppsV1Api, log: Path) -> OperatorProcess:
+    def operator(self, kube_api: client.ApiClient, log: Path) -> OperatorProcess:
         """The operator as the installed Deployment runs it, on local ports, as its account."""
-        pod = self.deployment(apps).spec.template.spec
+        pod = self.deployment(client.AppsV1Api(kube_api)).spec.template.spec
         (container,) = pod.containers
         arguments = tuple(
             argument
             for argument in container.args
             if not argument.startswith(("--metrics-port", "--liveness"))
         )
-        user = f"system:serviceaccount:{self.namespace}:{pod.service_account_name}"
-        return OperatorProcess(self.bed.kubeconfig_for(user, []), [], log, 0, arguments)
+        kubeconfig = self.account_kubeconfig(kube_api, pod.service_account_name, log)
+        return OperatorProcess(kubeconfig, [], log, 0, arguments)
+
+    def account_kubeconfig(self, kube_api: client.ApiClient, account: str, beside: Path) -> Path:
+        """A kubeconfig holding a token of the ServiceAccount, as its pod would mount one."""
+        request = {"spec": {"expirationSeconds": TOKEN_SECONDS}}
+        token = (
+            client.CoreV1Api(kube_api)
+            .create_namespaced_service_account_token(account, self.namespace, request)
+            .status.token
+        )
+        config = yaml.safe_load(self.bed.kubeconfig.read_text())
+        config["users"] = [{"name": account, "user": {"token": token}}]
+        for context in config["contexts"]:
+            context["context"]["user"] = account
+        path = beside.with_suffix(".kubeconfig")
+        path.write_text(yaml.safe_dump(config))
+        return path
 
 
 def available(deployment: client.V1Deployment) -> bool:

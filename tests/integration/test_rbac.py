@@ -139,11 +139,12 @@ def install_of(documents: list[dict[str, Any]], namespaces: list[str]) -> Instal
 
 
 def chart_install(helm: Path, namespaces: list[str]) -> Install:
-    """The chart's RBAC, from a release whose names collide with no other install's."""
-    release = "rbac-proof-namespaced" if namespaces else "rbac-proof"
+    """The chart's RBAC, from a release whose names collide with no other install's. The names
+    are short: the identity's user name is a certificate's common name, of 64 characters at
+    the most."""
+    release = "rpn" if namespaces else "rp"
     values = {"watchNamespaces": namespaces}
-    documents = chart.template(helm, values, release, namespace=f"{release}-system")
-    return install_of(documents, namespaces)
+    return install_of(chart.template(helm, values, release, namespace=release), namespaces)
 
 
 @pytest.fixture(params=["kustomize", "chart", "chart-namespaced"])
