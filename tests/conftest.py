@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.testbed import assets
 from tests.testbed import bed as testbed
 from tests.testbed.toolchain import tail
 
@@ -59,6 +60,12 @@ def keda(bed: testbed.Bed) -> None:
     """KEDA's operator and metrics adapter, running (an existing cluster brings its own)."""
     if bed.local:
         bed.start_keda()
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The `helm` command (Helm 4), built into the bed's cache the first time a test needs it."""
+    return assets.helm()
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,16 @@
-"""The shipped ClusterRole grants exactly what the operator uses: proven, not reviewed.
+"""Each install grants exactly what the operator uses: proven, not reviewed.
 
-The operator runs as in its Deployment (every namespace, periodic resync on) but as a client
-certificate identity bound to nothing except the ClusterRole rendered from deploy/operator,
-never as an admin. Every example is applied (adapted to the bed's addresses), reconciled,
+Three installs are proven: deploy/operator (kustomize), and the Helm chart watching every
+namespace and watching a namespace list. Each one's roles and bindings are rendered and applied
+as they are; the operator then runs as that install runs it (its namespaces, periodic resync
+on) but out of cluster, as a client certificate identity with the name of the install's
+ServiceAccount, so the install's own bindings, and nothing else, authorize it. Every
+example is applied (adapted to the bed's addresses), reconciled,
 pruned (optional parts switched off, so children get deleted) and deleted. The API server's
 audit log then says which (apiGroup, resource[/subresource], verb) the operator asked for;
-the test fails on any denied request and when the role grants more or less than that set.
+the test fails on any denied request and when the roles grant more or less than that set:
+a ClusterRole against every request, or, with a namespace list, the ClusterRole against the
+cluster-scoped requests and the Role against the requests inside the watched namespace.
 Nothing here lists the operator's needs: they are read from the audit log, so the test stays
 right as the operator grows, and its failure message proposes the rules to ship.
 """
@@ -13,8 +18,10 @@ right as the operator grows, and its failure message proposes the rules to ship.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +30,18 @@ import yaml
 from kubernetes import client
 
 from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests import chart
+from tests.demos import GROUP, KIND, PLURAL, VERSION, adapted, gone, reconciled, status_of
 from tests.support import EXAMPLES, eventually, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run
 
-GROUP, VERSION, PLURAL, KIND = "scalingdemo.dev", "v1alpha1", "scalingdemos", "ScalingDemo"
-USER = "scalingdemo-operator-rbac-proof"
 RECONCILE_SECONDS = 120
 RESYNC_SECONDS = 2
 Rule = tuple[str, str, str]
 """(apiGroup, resource or resource/subresource, verb), as RBAC and the audit log name them."""
+CLUSTER, NAMESPACE = "cluster", "namespace"
+"""Scopes of a request: cluster-wide (no namespace in its path) or inside one namespace."""
 
 NOT_EXERCISED: dict[Rule, str] = {
     ("scalingdemo.dev", "scalingdemos/finalizers", "update"): (
@@ -52,15 +61,10 @@ PRUNE = {
 """Switches every optional child off, so the operator deletes what it created."""
 
 
-def cluster_role(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    (role,) = [item for item in documents if item["kind"] == "ClusterRole"]
-    return role
-
-
-def granted(role: dict[str, Any]) -> set[Rule]:
-    """Every (group, resource, verb) the role allows; wildcards and name limits are refused."""
+def granted(roles: list[dict[str, Any]]) -> set[Rule]:
+    """Every (group, resource, verb) the roles allow; wildcards and name limits are refused."""
     found: set[Rule] = set()
-    for rule in role["rules"]:
+    for rule in (rule for role in roles for rule in role["rules"]):
         fields = (rule.get("apiGroups", []), rule.get("resources", []), rule["verbs"])
         assert not any("*" in values for values in fields), f"wildcard in {rule}"
         assert "nonResourceURLs" not in rule, f"a ClusterRole for an operator needs none: {rule}"
@@ -68,14 +72,14 @@ def granted(role: dict[str, Any]) -> set[Rule]:
     return found
 
 
-def audited(audit_log: Path, offset: int, user: str) -> tuple[set[Rule], list[str]]:
-    """What `user` needed after `offset`, and the requests it was refused.
+def audited(audit_log: Path, offset: int, user: str) -> tuple[dict[str, set[Rule]], list[str]]:
+    """What `user` needed after `offset` in each scope, and the requests it was refused.
 
     A server-side apply is a PATCH, but when it creates the object the API server also checks
     `create` (inside the handler, so the audit record still says patch): a 201 answer, or a
     refusal saying `cannot create`, means the operator needs create as well.
     """
-    used: set[Rule] = set()
+    used: dict[str, set[Rule]] = {CLUSTER: set(), NAMESPACE: set()}
     denied: list[str] = []
     with audit_log.open() as lines:
         lines.seek(offset)
@@ -90,9 +94,10 @@ def audited(audit_log: Path, offset: int, user: str) -> tuple[set[Rule], list[st
             group, verb = target.get("apiGroup", ""), record["verb"]
             answer = record.get("responseStatus", {})
             message = answer.get("message", "")
-            used.add((group, resource, verb))
+            scope = used[NAMESPACE if target.get("namespace") else CLUSTER]
+            scope.add((group, resource, verb))
             if verb == "patch" and (answer.get("code") == 201 or "cannot create" in message):
-                used.add((group, resource, "create"))
+                scope.add((group, resource, "create"))
             decision = record.get("annotations", {}).get("authorization.k8s.io/decision")
             if decision == "forbid" or f'User "{user}" cannot' in message:
                 denied.append(f"{verb} {record['requestURI']}: {message}")
@@ -100,7 +105,7 @@ def audited(audit_log: Path, offset: int, user: str) -> tuple[set[Rule], list[st
 
 
 def proposed_rules(rules: set[Rule]) -> str:
-    """The rules to ship for a set of requests, as ClusterRole YAML."""
+    """The rules to ship for a set of requests, as role YAML."""
     verbs: dict[tuple[str, str], list[str]] = defaultdict(list)
     for group, resource, verb in sorted(rules):
         verbs[(group, resource)].append(verb)
@@ -114,56 +119,54 @@ def proposed_rules(rules: set[Rule]) -> str:
     )
 
 
-def adapted(document: dict[str, Any], bed: Bed) -> dict[str, Any]:
-    """An example pointed at the bed's Kafka and Prometheus instead of the kind cluster's."""
-    if document.get("kind") != KIND:
-        return document
-    spec = document["spec"]
-    spec["kafka"]["bootstrapServers"] = bed.kafka_bootstrap
-    prometheus = spec.get("monitoring", {}).get("prometheus")
-    if prometheus is not None and bed.prometheus is not None:
-        prometheus["serverAddress"] = bed.prometheus.url
-    return document
+@dataclass(frozen=True)
+class Install:
+    """The roles and bindings of one install, and the operator's identity and namespaces."""
+
+    objects: list[dict[str, Any]]
+    user: str
+    namespaces: list[str]
+
+    def rules(self, kind: str) -> set[Rule]:
+        return granted([item for item in self.objects if item["kind"] == kind])
 
 
-@pytest.fixture
-def operator_identity(bed: Bed, tmp_path: Path) -> Iterator[Path]:
-    """A kubeconfig for USER, bound to the shipped ClusterRole and to nothing else."""
+def install_of(documents: list[dict[str, Any]], namespaces: list[str]) -> Install:
+    """An install's RBAC, and the user name of its ServiceAccount."""
+    (account,) = [item for item in documents if item["kind"] == "ServiceAccount"]
+    metadata = account["metadata"]
+    user = f"system:serviceaccount:{metadata['namespace']}:{metadata['name']}"
+    return Install(chart.rbac(documents), user, namespaces)
+
+
+def chart_install(helm: Path, namespaces: list[str]) -> Install:
+    """The chart's RBAC, from a release whose names collide with no other install's. The names
+    are short: the identity's user name is a certificate's common name, of 64 characters at
+    the most."""
+    release = "rpn" if namespaces else "rp"
+    values = {"watchNamespaces": namespaces}
+    return install_of(chart.template(helm, values, release, namespace=release), namespaces)
+
+
+@pytest.fixture(params=["kustomize", "chart", "chart-namespaced"])
+def install(
+    request: pytest.FixtureRequest, bed: Bed, namespace: str, tmp_path: Path
+) -> Iterator[Install]:
+    """One install's roles and bindings, applied to the bed for the length of the test."""
     if not bed.local:
-        pytest.skip("the RBAC proof needs the local bed: its CA for USER and its audit log")
-    role = cluster_role(rendered_install(bed.kubectl, bed.kubeconfig))
-    name = role["metadata"]["name"]
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": f"{name}-rbac-proof"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
-    }
+        pytest.skip("the RBAC proof needs the local bed: its CA for the identity and its audit log")
+    if request.param == "kustomize":
+        chosen = install_of(rendered_install(bed.kubectl, bed.kubeconfig), [])
+    else:
+        helm = request.getfixturevalue("helm")
+        chosen = chart_install(helm, [namespace] if request.param == "chart-namespaced" else [])
     manifest = tmp_path / "rbac.yaml"
-    manifest.write_text(yaml.safe_dump_all([role, binding]))
+    manifest.write_text(yaml.safe_dump_all(chosen.objects))
     kubectl_run(bed.kubectl, bed.kubeconfig, "apply", "--server-side", "-f", str(manifest))
     try:
-        yield bed.kubeconfig_for(USER, [])
+        yield chosen
     finally:
         kubectl_run(bed.kubectl, bed.kubeconfig, "delete", "--wait=false", "-f", str(manifest))
-
-
-def reconciled(status: dict[str, Any]) -> bool:
-    """The operator has handled the current generation: status and conditions written."""
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-    return status.get("observedGeneration") == ready.get("observedGeneration") == status["at"]
-
-
-def status_of(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
-    """The status, with the generation it should have observed under "at"."""
-    body = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    return {**(body.get("status") or {}), "at": body["metadata"]["generation"]}
-
-
-def gone(custom: client.CustomObjectsApi, namespace: str, name: str) -> bool:
-    names = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-    return all(item["metadata"]["name"] != name for item in names)
 
 
 class Exercise:
@@ -173,12 +176,14 @@ class Exercise:
     retries forever, and the refusal, not a timeout, is what the test must report.
     """
 
-    def __init__(self, custom: client.CustomObjectsApi, namespace: str, audit_log: Path) -> None:
-        self.custom, self.namespace, self.audit_log = custom, namespace, audit_log
+    def __init__(
+        self, custom: client.CustomObjectsApi, namespace: str, audit_log: Path, user: str
+    ) -> None:
+        self.custom, self.namespace, self.audit_log, self.user = custom, namespace, audit_log, user
         self.offset = audit_log.stat().st_size
 
-    def audit(self) -> tuple[set[Rule], list[str]]:
-        return audited(self.audit_log, self.offset, USER)
+    def audit(self) -> tuple[dict[str, set[Rule]], list[str]]:
+        return audited(self.audit_log, self.offset, self.user)
 
     def wait(
         self,
@@ -210,18 +215,36 @@ class Exercise:
         self.wait(demos, gone, bool, "to be deleted")
 
 
-def test_the_cluster_role_grants_exactly_what_the_operator_uses(
+def expected_grants(install: Install, used: dict[str, set[Rule]]) -> dict[str, set[Rule]]:
+    """What each kind of role should grant, from what the operator used.
+
+    A ClusterRole alone serves every request. Beside Roles, it serves only the cluster-scoped
+    ones, and the Roles the rest. The grants the bed cannot exercise belong with the rest.
+    """
+    exercised = set(NOT_EXERCISED)
+    if not install.rules("Role"):
+        return {"ClusterRole": used[CLUSTER] | used[NAMESPACE] | exercised}
+    return {"ClusterRole": used[CLUSTER], "Role": used[NAMESPACE] | exercised}
+
+
+def test_the_install_grants_exactly_what_the_operator_uses(
     bed: Bed,
     kube_api: client.ApiClient,
     namespace: str,
-    operator_identity: Path,
+    install: Install,
     tmp_path: Path,
 ) -> None:
     assert bed.audit_log is not None
     install_crd(bed.kubectl, bed.kubeconfig)
-    exercise = Exercise(client.CustomObjectsApi(kube_api), namespace, bed.audit_log)
+    exercise = Exercise(client.CustomObjectsApi(kube_api), namespace, bed.audit_log, install.user)
+    # KUBECONFIG is a list separated by colons, which the account's user name holds.
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    shutil.copyfile(bed.kubeconfig_for(install.user, []), kubeconfig)
     operator = OperatorProcess(
-        operator_identity, [], tmp_path / "operator.log", resync_seconds=RESYNC_SECONDS
+        kubeconfig,
+        install.namespaces,
+        tmp_path / "operator.log",
+        resync_seconds=RESYNC_SECONDS,
     )
     operator.start()
     try:
@@ -237,19 +260,28 @@ def test_the_cluster_role_grants_exactly_what_the_operator_uses(
         operator.stop()
 
     used, denied = exercise.audit()
-    shipped = granted(cluster_role(rendered_install(bed.kubectl, bed.kubeconfig)))
-    stale = {rule for rule in NOT_EXERCISED if rule in used or rule not in shipped}
+    everything = install.rules("ClusterRole") | install.rules("Role")
+    stale = {
+        rule
+        for rule in NOT_EXERCISED
+        if rule in used[CLUSTER] | used[NAMESPACE] or rule not in everything
+    }
     assert not stale, f"allowed as not exercised, but used or not granted: {sorted(stale)}"
-    needed = used | set(NOT_EXERCISED)
+    expected = expected_grants(install, used)
     # A refusal ends the exercise early, so what was not used then proves nothing: report the
     # refusals and what they need, and judge unused grants only on a run without refusals.
     assert not denied, (
         "the operator was refused:\n"
         + "\n".join(sorted(set(denied)))
-        + f"\nthe ClusterRole lacks {sorted(needed - shipped)}"
+        + "".join(
+            f"\nthe {kind} lacks {sorted(needed - install.rules(kind))}"
+            for kind, needed in expected.items()
+        )
     )
-    assert shipped == needed, (
-        f"ClusterRole grants unused: {sorted(shipped - needed)}; "
-        f"lacks: {sorted(needed - shipped)}. Rules matching the audit log:\n"
-        + proposed_rules(needed)
-    )
+    for kind, needed in expected.items():
+        shipped = install.rules(kind)
+        assert shipped == needed, (
+            f"{kind} grants unused: {sorted(shipped - needed)}; "
+            f"lacks: {sorted(needed - shipped)}. Rules matching the audit log:\n"
+            + proposed_rules(needed)
+        )

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=["build", "up", "down"],
-        help="build: fetch and build everything, KEDA included, into the cache; "
+        help="build: fetch and build everything, KEDA and Helm included, into the cache; "
         "up: start a bed and print its kubeconfig and Kafka address; down: stop it",
     )
     parser.add_argument(
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 def _build(_: Path) -> int:
     assets.prepare()
     assets.keda()
+    assets.helm()
     return 0
 
 

@@ -106,6 +106,15 @@ def keda() -> tuple[Path, Path]:
     return built / "operator", built / "adapter"
 
 
+def helm() -> Path:
+    """The ``helm`` command, built on first use.
+
+    Kept out of ``prepare``: only the chart's tests run it, and a bed without them
+    should not pay for its build.
+    """
+    return _cached(cache_root() / f"helm-{versions.HELM}", _build_helm) / "helm"
+
+
 def _kubebuilder_assets() -> dict[str, Path]:
     """Binaries from KUBEBUILDER_ASSETS (the envtest convention), when it is set."""
     directory = os.environ.get("KUBEBUILDER_ASSETS")
@@ -284,6 +293,20 @@ def _build_keda(out: Path, logs: Path) -> None:
     commands = ("operator", "adapter")
     wrapper = Wrapper("keda", module, versions.KEDA, tuple(f"{module}/cmd/{c}" for c in commands))
     _build_wrapped(wrapper, upstream_go_mod(module, versions.KEDA), f"{out}/", [], logs)
+
+
+def _build_helm(out: Path, logs: Path) -> None:
+    # Helm's module has no replace directives, so `go install` builds it as released; the
+    # version stamp is what Helm's own Makefile sets for a tagged build (`helm version`).
+    module = "helm.sh/helm/v4"
+    stamp = f"-X {module}/internal/version.version=v{versions.HELM}"
+    _go_install(
+        out,
+        logs,
+        f"helm-{versions.HELM}",
+        [f"{module}/cmd/helm@v{versions.HELM}"],
+        ["-ldflags", stamp],
+    )
 
 
 def _build_prometheus(out: Path, logs: Path) -> None:

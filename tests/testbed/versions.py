@@ -19,6 +19,11 @@ KAFKA = "4.4.0"
 SLF4J = "2.0.20"
 
 KEDA = "2.21.0"
+
+# Helm 4, the maintained major. Each Helm release is built against one Kubernetes client
+# minor and supports that minor and the three before it: 4.3 (client 1.37) covers the
+# bed's 1.36.
+HELM = "4.3.2"
 VERTICAL_POD_AUTOSCALER = "1.8.1"
 PROMETHEUS_OPERATOR = "0.85.0"
 
