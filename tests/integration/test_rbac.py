@@ -18,7 +18,6 @@ right as the operator grows, and its failure message proposes the rules to ship.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -237,11 +236,8 @@ def test_the_install_grants_exactly_what_the_operator_uses(
     assert bed.audit_log is not None
     install_crd(bed.kubectl, bed.kubeconfig)
     exercise = Exercise(client.CustomObjectsApi(kube_api), namespace, bed.audit_log, install.user)
-    # KUBECONFIG is a list separated by colons, which the account's user name holds.
-    kubeconfig = tmp_path / "operator.kubeconfig"
-    shutil.copyfile(bed.kubeconfig_for(install.user, []), kubeconfig)
     operator = OperatorProcess(
-        kubeconfig,
+        bed.kubeconfig_for(install.user, []),
         install.namespaces,
         tmp_path / "operator.log",
         resync_seconds=RESYNC_SECONDS,

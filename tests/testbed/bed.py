@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -48,13 +49,19 @@ class Bed:
     stack: Stack = field(default_factory=Stack)
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
-        """A kubeconfig for a non-admin identity, to test what RBAC really allows."""
+        """A kubeconfig for a non-admin identity, to test what RBAC really allows.
+
+        The file is named after the user with every character outside ``[A-Za-z0-9._-]``
+        replaced: KUBECONFIG is a colon-separated list, and a ServiceAccount's user name
+        (``system:serviceaccount:NS:NAME``) is full of colons.
+        """
         if not self.local or self.run_dir is None:
             raise BedError("non-admin identities need the local bed (its CA key)")
         certs = pki.Pki.at(self.run_dir / "pki")
         cert, key = pki.client_certificate(certs, certs.ca_cert.parent, user, groups)
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", user)
         return control_plane.write_kubeconfig(
-            self.run_dir / f"kubeconfig-{user}", self.server, certs.ca_cert, cert, key, user
+            self.run_dir / f"kubeconfig-{name}", self.server, certs.ca_cert, cert, key, user
         )
 
     def start_keda(self) -> Keda:
