@@ -250,7 +250,7 @@ async def consume_worker(env: dict[str, str], count: int) -> float:
                 break
     finally:
         elapsed = time.monotonic() - started
-        await worker.stop()
+        await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
     return count / elapsed
 
 

@@ -5,7 +5,6 @@ Kafka clients are started and stopped by cleanup contexts, so the same factory s
 start-up: workers drain and commit before the producer flushes.
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,16 +13,19 @@ from typing import Protocol
 from aiohttp import web
 
 from .config import Settings
-from .errors import ApiError
-from .keys import METRICS, PRODUCER, SETTINGS, STARTED_AT, STOPPING, WORKER
+from .errors import ApiError, ClientDisconnected
+from .keys import METRICS, PRODUCER, SETTINGS, SHUTDOWN, STARTED_AT, WORKER
 from .metrics import Metrics
 from .producer import Producer
 from .routes import add_routes
+from .shutdown import Shutdown
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+LINGER_SECONDS = 2.0
 
 HTTP_ERROR_CODES = {
     404: "not_found",
@@ -33,6 +35,12 @@ HTTP_ERROR_CODES = {
 }
 
 
+def _route(request: web.Request) -> str:
+    """The route template, which keeps metric label values bounded (never the raw path)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give aiohttp's own errors (404, 405, 413, crashes) the API's JSON error shape."""
@@ -40,6 +48,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return err.response()
+    except ClientDisconnected as err:
+        log.debug("client left during %s %s: %s", request.method, request.path, err)
+        request.app[METRICS].client_disconnects.labels(_route(request)).inc()
+        raise ConnectionResetError(str(err)) from None
     except web.HTTPException as err:
         if err.status < 400:
             raise
@@ -56,9 +68,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Count and time every request by route template, keeping label cardinality bounded."""
     started = time.perf_counter()
     response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    labels = (request.method, route, str(response.status))
+    labels = (request.method, _route(request), str(response.status))
     metrics = request.app[METRICS]
     metrics.http_requests.labels(*labels).inc()
     metrics.http_duration.labels(*labels).observe(time.perf_counter() - started)
@@ -70,7 +80,7 @@ class Component(Protocol):
 
     def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self, deadline: float) -> None: ...
 
 
 def _running(
@@ -83,25 +93,33 @@ def _running(
         app[key] = component
         component.start()
         yield
-        await component.stop()
+        await component.stop(app[SHUTDOWN].remaining_deadline())
 
     return context
 
 
 async def _mark_stopping(app: web.Application) -> None:
-    app[STOPPING].set()
+    app[SHUTDOWN].begin()
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
     """Build the application for `settings.role`; Kafka clients start when the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
+        # aiohttp's keep-alive timer also runs from the moment a connection opens until its
+        # request headers are complete, so it doubles as the header timeout.
+        # Lingering (reading a refused body so the client sees the answer) is kept short: a
+        # client that declared gigabytes must not hold the connection for long.
+        handler_args={
+            "keepalive_timeout": settings.idle_timeout_seconds,
+            "lingering_time": LINGER_SECONDS,
+        },
         middlewares=[metrics_middleware, error_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
     app[STARTED_AT] = time.monotonic()
-    app[STOPPING] = asyncio.Event()
+    app[SHUTDOWN] = Shutdown(settings.shutdown_grace_seconds)
     add_routes(app, serve_api=settings.runs_api)
     if settings.runs_api:
         app.cleanup_ctx.append(_running(PRODUCER, Producer))

@@ -210,6 +210,19 @@ class Settings:
         2.0,
         "How often Kafka reachability is checked for /readyz.",
     )
+    body_timeout_seconds: float = _setting(
+        Env.BODY_TIMEOUT_SECONDS,
+        number_in(float, 0.1, 3600.0),
+        10.0,
+        "Longest time to receive a request body before answering 408.",
+    )
+    idle_timeout_seconds: float = _setting(
+        Env.IDLE_TIMEOUT_SECONDS,
+        number_in(float, 0.1, 3600.0),
+        30.0,
+        "How long a connection may sit idle, or take to send its request headers, before it "
+        "is closed.",
+    )
     auth: KafkaAuth = field(default_factory=KafkaAuth)
 
     @property

@@ -7,13 +7,35 @@ that never give up, and readiness is a flag those loops maintain.
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from .throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRY_SECONDS = 1.0
+FIRST_RETRY_SECONDS = 0.5
+LAST_RETRY_SECONDS = 10.0
+
+
+class Backoff:
+    """Exponential delays with full jitter, capped: retries stay rare during a long outage, and
+    many replicas that lost Kafka together do not reconnect in lockstep."""
+
+    def __init__(self, first: float = FIRST_RETRY_SECONDS, cap: float = LAST_RETRY_SECONDS) -> None:
+        self._first = first
+        self._cap = cap
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._first * 2**self._attempt)
+        self._attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
 
 
 class Flag:
@@ -34,14 +56,17 @@ async def start_with_retry(
     name: str, factory: Callable[[], T], start: Callable[[T], Awaitable]
 ) -> T:
     """Create and start a client, replacing it after each failure (a failed start cannot resume)."""
+    backoff = Backoff()
+    failures = ThrottledLog(log)
     while True:
         client = factory()
         try:
             await start(client)
         except Exception as err:
-            log.warning("%s could not start, retrying in %.0fs: %r", name, RETRY_SECONDS, err)
+            delay = backoff.next_delay()
+            failures.warning("%s could not start, retrying in %.1fs: %r", name, delay, err)
             await _close_quietly(client)
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(delay)
         else:
             log.info("%s started", name)
             return client

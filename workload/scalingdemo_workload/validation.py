@@ -4,7 +4,7 @@ Hand-written rather than schema-library driven: the rules are few, and each erro
 exact path (`messages[3].attributes.color`) the client got wrong.
 """
 
-import json
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -12,27 +12,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from .errors import ApiError, bad_parameter, invalid
+from .errors import ApiError, ClientDisconnected, bad_parameter, invalid
+from .jsonio import JSONDecodeError, dumps, loads
 
 COMPLEXITY_RANGE = (1, 10)
 DURATION_MS_RANGE = (0, 60_000)
 DEFAULT_TASK_TYPE = "cpu"
 MESSAGE_FIELDS = frozenset({"content", "key", "attributes"})
 TASK_FIELDS = frozenset({"type", "complexity", "duration_ms", "payload"})
+MAX_RECORD_BYTES = 1 << 20
+"""The producer's max_request_size: a record above it could never be sent, so it is refused up
+front with the field named (413) instead of failing inside a batch after earlier records landed."""
+MAX_PAYLOAD_DEPTH = 64
+"""Nesting allowed inside a task's payload; deep enough for real documents, far below the
+encoder's own limit, so a record that was accepted can always be encoded."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A validated record, ready for the producer."""
+    """A validated record, encoded and ready for the producer."""
 
     id: str
-    key: str | None
-    value: dict[str, Any]
+    key: bytes | None
+    value: bytes
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or None when it has none."""
+async def read_json(request: web.Request, body_timeout: float) -> Any:
+    """The request's JSON body, or None when it has none.
+
+    Everything here is the client's doing, so every failure is a 4xx or a disconnect, never a
+    500: a body that does not arrive within `body_timeout` is a 408, a client that hangs up mid-body
+    is reported as ClientDisconnected (nobody is left to answer).
+    """
     if not request.body_exists:
         return None
     if request.content_type != "application/json":
@@ -42,16 +55,37 @@ async def read_json(request: web.Request) -> Any:
             f"Content-Type must be application/json, got {request.content_type!r}",
             "Content-Type",
         )
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
     try:
-        raw = await request.read()
+        async with asyncio.timeout(body_timeout):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    except TimeoutError:
         raise ApiError(
-            413, "too_large", f"the body exceeds {request.client_max_size} bytes", "body"
+            408,
+            "body_timeout",
+            f"the body did not arrive within {body_timeout:g}s",
+            "body",
         ) from None
+    except (ConnectionError, web.RequestPayloadError) as err:
+        raise ClientDisconnected(str(err)) from None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {err}", "body") from None
+        return loads(raw)
+    except JSONDecodeError as err:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"the body is not JSON this API accepts (strict JSON, integers within 64 bits, "
+            f"at most 1024 levels deep): {err}",
+            "body",
+        ) from None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"the body exceeds {limit} bytes", "body")
 
 
 def _int_param(query: Mapping[str, str], name: str, low: int, high: int) -> int | None:
@@ -118,6 +152,8 @@ def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> 
     value = item.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(f"{path}{name}", "must be an integer")
     if not bounds[0] <= value <= bounds[1]:
@@ -137,7 +173,7 @@ def _message(path: str, item: dict) -> Outgoing:
     for name, value in attributes.items():
         if not isinstance(value, str):
             raise invalid(f"{path}attributes.{name}", "must be a string")
-    return _record(key, {"content": content, "attributes": attributes})
+    return _record(path, key, {"content": content, "attributes": attributes})
 
 
 def _task(path: str, item: dict) -> Outgoing:
@@ -146,15 +182,42 @@ def _task(path: str, item: dict) -> Outgoing:
         "type": _optional_str(path, item, "type") or DEFAULT_TASK_TYPE,
         "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or 1,
         "duration_ms": _optional_int(path, item, "duration_ms", DURATION_MS_RANGE),
-        "payload": item.get("payload"),
+        "payload": _payload(path, item.get("payload")),
     }
-    return _record(None, value)
+    return _record(path, None, value)
 
 
-def _record(key: str | None, value: dict[str, Any]) -> Outgoing:
+def _payload(path: str, payload: Any) -> Any:
+    """The payload unchanged, once it is known to nest no deeper than MAX_PAYLOAD_DEPTH."""
+    level: list[Any] = [payload]
+    for _ in range(MAX_PAYLOAD_DEPTH + 1):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return payload
+    raise invalid(f"{path}payload", f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+
+
+def _record(path: str, key: str | None, value: dict[str, Any]) -> Outgoing:
+    """Encode a record now, so every record of a request is known to be sendable before the
+    first one is produced."""
     record_id = str(uuid.uuid4())
-    value = {"id": record_id, **value, "created_at": time.time()}
-    return Outgoing(record_id, key, value)
+    encoded = dumps({"id": record_id, **value, "created_at": time.time()})
+    encoded_key = None if key is None else key.encode()
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(encoded_key, encoded, [])
+    if size > MAX_RECORD_BYTES:
+        where = path[:-1] or "body"
+        raise ApiError(
+            413,
+            "record_too_large",
+            f"{where}: the record is {size} bytes encoded; at most {MAX_RECORD_BYTES}",
+            where,
+        )
+    return Outgoing(record_id, encoded_key, encoded)
 
 
 def _synthetic_count(query: Mapping[str, str], body: Any, max_batch: int) -> int | None:
@@ -172,7 +235,7 @@ def parse_messages(query: Mapping[str, str], body: Any, max_batch: int) -> list[
     count = _synthetic_count(query, body, max_batch)
     if count is not None:
         return [
-            _record(None, {"content": f"synthetic message {n} of {count}", "attributes": {}})
+            _record("", None, {"content": f"synthetic message {n} of {count}", "attributes": {}})
             for n in range(1, count + 1)
         ]
     return [_message(path, item) for path, item in _items(body, max_batch, "messages")]
@@ -185,7 +248,7 @@ def parse_tasks(query: Mapping[str, str], body: Any, max_batch: int) -> list[Out
     count = _synthetic_count(query, body, max_batch)
     if count is not None:
         synthetic = {"type": "synthetic", "complexity": complexity or 1, "duration_ms": None}
-        return [_record(None, {**synthetic, "payload": None}) for _ in range(count)]
+        return [_record("", None, {**synthetic, "payload": None}) for _ in range(count)]
     if complexity is not None:
         raise bad_parameter("complexity", "only applies with ?count=N")
     return [_task(path, item) for path, item in _items(body, max_batch, "tasks")]
