@@ -33,7 +33,6 @@ from tests.support import Wiring, WorkerProcess, eventually_async
 from tests.workload_support import fresh_topics
 
 
-
 @pytest.fixture
 async def wiring(kafka_bootstrap: str) -> AsyncIterator[Wiring]:
     async with fresh_topics(kafka_bootstrap) as topics:
