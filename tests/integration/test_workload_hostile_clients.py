@@ -4,6 +4,7 @@ and none is mistaken for a Kafka outage or a bug of ours."""
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,7 +28,7 @@ async def api(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[WorkloadPro
             await process.wait_ready()
             yield process
         finally:
-            process.stop(15)
+            process.stop(signal.SIGTERM)
 
 
 def api_process(wiring: Wiring, log: Path) -> WorkloadProcess:

@@ -52,6 +52,16 @@ def test_task_defaults_and_synthetic_complexity():
     assert [json.loads(t.value)["complexity"] for t in synthetic] == [7, 7, 7]
 
 
+def test_count_copies_a_body_and_complexity_fills_in_tasks_without_one():
+    copies = parse_messages({"count": "3"}, {"content": "a", "key": "k"}, 10)
+    assert [json.loads(r.value)["content"] for r in copies] == ["a"] * 3
+    assert len({r.id for r in copies}) == 3
+    tasks = parse_tasks({"complexity": "4"}, {"tasks": [{}, {"complexity": 2}]}, 10)
+    assert [json.loads(t.value)["complexity"] for t in tasks] == [4, 2]
+    [one] = parse_messages({}, None, 10)
+    assert json.loads(one.value)["content"] == "synthetic message"
+
+
 def test_integral_number_is_an_integer():
     [task] = parse_tasks({}, {"duration_ms": 2519.0}, 10)
     assert json.loads(task.value)["duration_ms"] == 2519
@@ -91,11 +101,10 @@ def test_record_over_the_producer_limit_is_refused_before_anything_is_sent():
         (parse_messages, {}, {"messages": [{"content": "a"}], "x": 1}, 422, "x"),
         (parse_messages, {}, {"messages": [{"content": "a"}] * 11}, 413, "messages"),
         (parse_messages, {}, ["content"], 422, "body"),
-        (parse_messages, {}, None, 422, "body"),
         (parse_messages, {"count": "0"}, None, 400, "count"),
         (parse_messages, {"count": "11"}, None, 400, "count"),
         (parse_messages, {"count": "many"}, None, 400, "count"),
-        (parse_messages, {"count": "1"}, {"content": "x"}, 400, "count"),
+        (parse_messages, {"count": "6"}, {"messages": [{"content": "a"}] * 2}, 413, "count"),
         (parse_messages, {"cuont": "1"}, None, 400, "cuont"),
         (parse_tasks, {}, {"complexity": 11}, 422, "complexity"),
         (parse_tasks, {}, {"complexity": True}, 422, "complexity"),
@@ -105,7 +114,6 @@ def test_record_over_the_producer_limit_is_refused_before_anything_is_sent():
         (parse_tasks, {}, {"tasks": [{}, {"complexity": 0}]}, 422, "tasks[1].complexity"),
         (parse_tasks, {}, {"messages": [{}]}, 422, "messages"),
         (parse_tasks, {"count": "2", "complexity": "11"}, None, 400, "complexity"),
-        (parse_tasks, {"complexity": "2"}, {}, 400, "complexity"),
     ],
 )
 def test_bad_input_names_the_field(parse, query, body, status, field):

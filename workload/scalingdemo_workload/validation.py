@@ -161,7 +161,11 @@ def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> 
     return value
 
 
-def _message(path: str, item: dict) -> Outgoing:
+Fields = tuple[str | None, dict[str, Any]]
+"""A validated record before it gets its id: (key, value)."""
+
+
+def _message(path: str, item: dict) -> Fields:
     _check_fields(path, item, MESSAGE_FIELDS)
     content = _optional_str(path, item, "content")
     if content is None:
@@ -173,18 +177,18 @@ def _message(path: str, item: dict) -> Outgoing:
     for name, value in attributes.items():
         if not isinstance(value, str):
             raise invalid(f"{path}attributes.{name}", "must be a string")
-    return _record(path, key, {"content": content, "attributes": attributes})
+    return key, {"content": content, "attributes": attributes}
 
 
-def _task(path: str, item: dict) -> Outgoing:
+def _task(path: str, item: dict, complexity: int) -> Fields:
     _check_fields(path, item, TASK_FIELDS)
     value = {
         "type": _optional_str(path, item, "type") or DEFAULT_TASK_TYPE,
-        "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or 1,
+        "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or complexity,
         "duration_ms": _optional_int(path, item, "duration_ms", DURATION_MS_RANGE),
         "payload": _payload(path, item.get("payload")),
     }
-    return _record(path, None, value)
+    return None, value
 
 
 def _payload(path: str, payload: Any) -> Any:
@@ -220,35 +224,51 @@ def _record(path: str, key: str | None, value: dict[str, Any]) -> Outgoing:
     return Outgoing(record_id, encoded_key, encoded)
 
 
-def _synthetic_count(query: Mapping[str, str], body: Any, max_batch: int) -> int | None:
-    count = _int_param(query, "count", 1, max_batch)
-    if count is not None and body is not None:
-        raise bad_parameter("count", "send either ?count=N or a JSON body, not both")
-    if count is None and body is None:
-        raise invalid("body", "is required (or use ?count=N for synthetic records)")
+def _copies(query: Mapping[str, str], records: int, max_batch: int) -> int:
+    """`?count=N`: how many times each record is sent (default once), within the batch limit."""
+    count = _int_param(query, "count", 1, max_batch) or 1
+    if count * records > max_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"count: {count} copies of {records} records make {count * records}; "
+            f"at most {max_batch} records per request",
+            "count",
+        )
     return count
 
 
+def _expand(
+    query: Mapping[str, str], validated: list[tuple[str, Fields]], max_batch: int
+) -> list[Outgoing]:
+    """Every validated record `count` times over, each copy with its own id."""
+    copies = _copies(query, len(validated), max_batch)
+    return [_record(path, key, value) for _ in range(copies) for path, (key, value) in validated]
+
+
 def parse_messages(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
-    """Records for POST /messages: one object, a batch, or `?count=N` synthetic messages."""
+    """Records for POST /messages: one object or a batch, each sent `?count=N` times; without a
+    body, N synthetic messages (the seed's form)."""
     _reject_unknown_params(query, {"count"})
-    count = _synthetic_count(query, body, max_batch)
-    if count is not None:
-        return [
-            _record("", None, {"content": f"synthetic message {n} of {count}", "attributes": {}})
-            for n in range(1, count + 1)
-        ]
-    return [_message(path, item) for path, item in _items(body, max_batch, "messages")]
+    if body is None:
+        synthetic: Fields = (None, {"content": "synthetic message", "attributes": {}})
+        return _expand(query, [("", synthetic)], max_batch)
+    items = _items(body, max_batch, "messages")
+    validated = [(path, _message(path, item)) for path, item in items]
+    return _expand(query, validated, max_batch)
 
 
 def parse_tasks(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
-    """Records for POST /tasks: one object, a batch, or `?count=N&complexity=C` synthetic tasks."""
+    """Records for POST /tasks: one object or a batch, each sent `?count=N` times; without a
+    body, N synthetic tasks. `?complexity=C` applies to every task that does not set one."""
     _reject_unknown_params(query, {"count", "complexity"})
-    complexity = _int_param(query, "complexity", *COMPLEXITY_RANGE)
-    count = _synthetic_count(query, body, max_batch)
-    if count is not None:
-        synthetic = {"type": "synthetic", "complexity": complexity or 1, "duration_ms": None}
-        return [_record("", None, {**synthetic, "payload": None}) for _ in range(count)]
-    if complexity is not None:
-        raise bad_parameter("complexity", "only applies with ?count=N")
-    return [_task(path, item) for path, item in _items(body, max_batch, "tasks")]
+    complexity = _int_param(query, "complexity", *COMPLEXITY_RANGE) or 1
+    if body is None:
+        synthetic: Fields = (
+            None,
+            {"type": "synthetic", "complexity": complexity, "duration_ms": None, "payload": None},
+        )
+        return _expand(query, [("", synthetic)], max_batch)
+    items = _items(body, max_batch, "tasks")
+    validated = [(path, _task(path, item, complexity)) for path, item in items]
+    return _expand(query, validated, max_batch)
