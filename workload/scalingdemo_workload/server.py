@@ -47,6 +47,10 @@ class _JsonErrorProtocol(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        if isinstance(exc, ConnectionError):
+            # The client left (counted by the error middleware); aiohttp drops the connection
+            # quietly when the handler ends with a ConnectionError.
+            raise exc
         if request.writer.output_size > 0:
             raise ConnectionError("the response was already started; the connection is dropped")
         if status >= 500:
