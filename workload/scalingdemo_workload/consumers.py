@@ -28,6 +28,7 @@ from .config import Settings
 from .connection import client_options
 from .health import start_with_retry
 from .metrics import Metrics
+from .pacing_kafka import MetadataPacer
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,14 @@ class TopicWorker:
         self.joined = False
 
     def _create(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             **client_options(self._settings),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset=self._settings.offset_reset,
         )
+        MetadataPacer(consumer._client)
+        return consumer
 
     async def _start(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe([self.topic], listener=_Rebalance(self))

@@ -22,6 +22,7 @@ from .connection import client_options
 from .errors import ApiError
 from .health import Flag, cancel_all, probe_loop, start_with_retry
 from .metrics import Metrics
+from .pacing_kafka import MetadataPacer
 from .throttle import ThrottledLog
 from .validation import MAX_RECORD_BYTES, Outgoing
 
@@ -43,7 +44,7 @@ class Producer:
         self._log_failure = ThrottledLog(log)
 
     def _create(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             **client_options(self._settings),
             acks="all",
             enable_idempotence=True,
@@ -51,6 +52,8 @@ class Producer:
             max_batch_size=256 * 1024,
             max_request_size=MAX_RECORD_BYTES,
         )
+        MetadataPacer(producer.client)
+        return producer
 
     async def _run(self) -> None:
         self._producer = await start_with_retry("producer", self._create, AIOKafkaProducer.start)
