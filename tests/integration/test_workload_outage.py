@@ -92,3 +92,21 @@ async def test_broker_outage_costs_few_attempts_few_log_lines_and_no_cpu(
             await eventually_async(accepted, "the workload to be ready again", 120)
         finally:
             process.stop(signal.SIGTERM)
+
+
+async def test_sigterm_with_the_broker_down_exits_cleanly_within_the_grace_period(
+    bed, kafka_bootstrap: str, tmp_path: Path
+):
+    if not bed.local:
+        pytest.skip("stopping Kafka needs the local test bed, not an existing cluster")
+    grace = 3
+    async with fresh_topics(kafka_bootstrap) as wiring:
+        env = wiring.env(Role.ALL, **{Env.SHUTDOWN_GRACE_SECONDS: str(grace)})
+        process = WorkloadProcess(env, tmp_path / "workload.log")
+        try:
+            await process.wait_ready()
+            bed.kafka.stop()
+            # stop() fails the test if the process outlives `within`.
+            assert process.stop(signal.SIGTERM, within=grace + 2) == 0, process.log.read_text()
+        finally:
+            bed.kafka.start()

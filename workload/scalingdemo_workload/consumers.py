@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 
 from .config import Settings
 from .connection import client_options
-from .health import start_with_retry
+from .health import close_within, start_with_retry
 from .metrics import Metrics
 from .pacing_kafka import MetadataPacer
 
@@ -253,8 +253,4 @@ class TopicWorker:
             if isinstance(outcome, Exception):
                 log.error("%s: consumer loop failed: %r", self.group, outcome)
         if self._consumer is not None:
-            try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
-                    await self._consumer.stop()
-            except TimeoutError:
-                log.warning("%s: leaving the group outlived the grace period", self.group)
+            await close_within(self._consumer.stop, deadline, f"consumer {self.group}")

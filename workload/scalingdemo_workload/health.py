@@ -8,6 +8,7 @@ that never give up, and readiness is a flag those loops maintain.
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ from .throttle import ThrottledLog
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MIN_CLOSE_SECONDS = 0.1
 FIRST_RETRY_SECONDS = 0.5
 LAST_RETRY_SECONDS = 10.0
 
@@ -106,3 +108,21 @@ async def probe_loop(
                 log.info("%s reached Kafka", name)
             flag.set(True)
         await asyncio.sleep(interval)
+
+
+async def close_within(close: Callable[[], Awaitable[object]], deadline: float, what: str) -> None:
+    """Close a Kafka client, giving up at `deadline` (a time.monotonic() value).
+
+    aiokafka's consumer can end its close with a CancelledError of its own (its fetcher awaits
+    the fetch tasks it just cancelled); that one is not ours and must not abort the shutdown.
+    """
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), MIN_CLOSE_SECONDS)):
+            await close()
+    except TimeoutError:
+        log.warning("%s could not close within the grace period", what)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("%s raised a stray CancelledError while closing", what)

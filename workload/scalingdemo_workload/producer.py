@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 import math
-import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,7 +19,7 @@ from .batch import BatchOutcome
 from .config import Settings
 from .connection import client_options
 from .errors import ApiError
-from .health import Flag, cancel_all, probe_loop, start_with_retry
+from .health import Flag, cancel_all, close_within, probe_loop, start_with_retry
 from .metrics import Metrics
 from .pacing_kafka import MetadataPacer
 from .throttle import ThrottledLog
@@ -70,11 +69,7 @@ class Producer:
         waiting was not answered 202, so a record cut off here was never promised."""
         await cancel_all(self._tasks)
         if self._producer is not None:
-            try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
-                    await self._producer.stop()
-            except TimeoutError:
-                log.warning("the producer could not flush within the grace period")
+            await close_within(self._producer.stop, deadline, "producer")
 
     def _unavailable(self, message: str, extra: dict[str, Any] | None = None) -> ApiError:
         retry_after = str(math.ceil(self._settings.probe_interval_seconds))
