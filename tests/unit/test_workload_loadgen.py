@@ -68,7 +68,8 @@ def test_summary_counts_errors_with_the_servers_message():
     assert (stats.sent, stats.accepted, stats.errors, stats.records_accepted) == (3, 1, 2, 10)
     assert stats.not_sent == 1
     console = Console(width=200, record=True)
-    console.print(stats.summary(1.0))
+    stats.elapsed = 1.0
+    console.print(stats.summary())
     text = console.export_text()
     for expected in (
         "errors: 503 kafka_unavailable",

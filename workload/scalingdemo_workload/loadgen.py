@@ -285,11 +285,11 @@ async def run(args: argparse.Namespace, console: Console) -> LoadStats:
             loop.add_signal_handler(signal.SIGINT, load.end)
         try:
             with Progress(*columns, console=console, transient=True) as progress:
-                elapsed = await load.run(progress)
+                load.stats.elapsed = await load.run(progress)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
-    console.print(load.stats.summary(elapsed))
+    console.print(load.stats.summary())
     return load.stats
 
 

@@ -38,6 +38,7 @@ class LoadStats:
     records_accepted: int = 0
     missed: Counter[str] = field(default_factory=Counter)
     unfinished: int = 0
+    elapsed: float = 0.0
 
     @property
     def sent(self) -> int:
@@ -78,7 +79,8 @@ class LoadStats:
     def service_seconds(self, pct: float) -> float:
         return self.service.get_value_at_percentile(pct) / 1_000_000
 
-    def summary(self, elapsed: float) -> Table:
+    def summary(self) -> Table:
+        elapsed = self.elapsed
         table = Table(title="Load summary", show_header=True)
         table.add_column("metric")
         table.add_column("value", justify="right", overflow="fold")
