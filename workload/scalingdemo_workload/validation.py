@@ -73,7 +73,7 @@ async def read_json(request: web.Request, body_timeout: float) -> Any:
     except (ConnectionError, web.RequestPayloadError) as err:
         raise ClientDisconnected(str(err)) from None
     try:
-        return loads(raw)
+        body = loads(raw)
     except JSONDecodeError as err:
         raise ApiError(
             400,
@@ -82,6 +82,10 @@ async def read_json(request: web.Request, body_timeout: float) -> Any:
             f"at most 1024 levels deep): {err}",
             "body",
         ) from None
+    if body is None:
+        # JSON null is a body, not its absence: it must not turn into synthetic records.
+        raise invalid("body", "must be a JSON object")
+    return body
 
 
 def _too_large(limit: int) -> ApiError:
