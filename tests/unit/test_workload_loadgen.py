@@ -64,7 +64,7 @@ def test_summary_counts_errors_with_the_servers_message():
     stats.record("202", 0.01, 0.01, 10)
     stats.record("503 kafka_unavailable", 0.02, 0.02, 10, "Kafka is not reachable; retry later")
     stats.record("connection failed", 0.03, 0.03, 10, "Cannot connect")
-    stats.miss("due, but no free slot before the end")
+    stats.miss("due, but not sent before the end")
     assert (stats.sent, stats.accepted, stats.errors, stats.records_accepted) == (3, 1, 2, 10)
     assert stats.not_sent == 1
     console = Console(width=200, record=True)
@@ -75,7 +75,7 @@ def test_summary_counts_errors_with_the_servers_message():
         "errors: 503 kafka_unavailable",
         "Kafka is not reachable; retry later",
         "errors: connection failed",
-        "not sent: due, but no free slot before the end",
+        "not sent: due, but not sent before the end",
         "latency p99",
     ):
         assert expected in text

@@ -5,6 +5,7 @@ Kafka clients are started and stopped by cleanup contexts, so the same factory s
 start-up: workers drain and commit before the producer flushes.
 """
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from .worker import Worker
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 LINGER_SECONDS = 2.0
 
@@ -63,16 +65,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(500, "internal", "internal server error").response()
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def metrics_middleware(metrics: Metrics) -> Middleware:
     """Count and time every request by route template, keeping label cardinality bounded."""
-    started = time.perf_counter()
-    response = await handler(request)
-    labels = (request.method, _route(request), str(response.status))
-    metrics = request.app[METRICS]
-    metrics.http_requests.labels(*labels).inc()
-    metrics.http_duration.labels(*labels).observe(time.perf_counter() - started)
-    return response
+    # Label lookups take a lock and a dict probe; the label sets are few, so resolve each once.
+    requests = functools.cache(metrics.http_requests.labels)
+    durations = functools.cache(metrics.http_duration.labels)
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        labels = (request.method, _route(request), str(response.status))
+        requests(*labels).inc()
+        durations(*labels).observe(time.perf_counter() - started)
+        return response
+
+    return measure
 
 
 class Component(Protocol):
@@ -104,6 +112,7 @@ async def _mark_stopping(app: web.Application) -> None:
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
     """Build the application for `settings.role`; Kafka clients start when the app starts."""
+    metrics = metrics or Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # aiohttp's keep-alive timer also runs from the moment a connection opens until its
@@ -114,10 +123,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Applic
             "keepalive_timeout": settings.idle_timeout_seconds,
             "lingering_time": LINGER_SECONDS,
         },
-        middlewares=[metrics_middleware, error_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware],
     )
     app[SETTINGS] = settings
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics
     app[STARTED_AT] = time.monotonic()
     app[SHUTDOWN] = Shutdown(settings.shutdown_grace_seconds)
     add_routes(app, serve_api=settings.runs_api)

@@ -245,7 +245,7 @@ class LoadRun:
         finally:
             for task in spawned:
                 if task in queued:
-                    self.stats.miss("due, but no free slot before the end")
+                    self.stats.miss("due, but not sent before the end")
                 task.cancel()
             await asyncio.gather(*spawned, return_exceptions=True)
 

@@ -5,12 +5,12 @@ that can never parse would block its partition forever.
 """
 
 import functools
-import json
 import logging
 import time
 
 from aiokafka import ConsumerRecord
 
+from .jsonio import JSONDecodeError, loads
 from .metrics import Metrics
 from .tasks import CpuPool, task_seconds
 
@@ -31,8 +31,8 @@ class Processor:
 
     def _decode(self, record: ConsumerRecord) -> dict | None:
         try:
-            value = json.loads(record.value)
-        except (TypeError, ValueError):
+            value = loads(record.value)
+        except (TypeError, JSONDecodeError):
             value = None
         if not isinstance(value, dict):
             self._failed(record.topic).inc()

@@ -59,8 +59,12 @@ async def read_json(request: web.Request, body_timeout: float) -> Any:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     try:
-        async with asyncio.timeout(body_timeout):
+        if request.content.is_eof():
+            # The whole body is already buffered (the usual case for small bodies): no wait.
             raw = await request.read()
+        else:
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(limit) from None
     except TimeoutError:
