@@ -101,7 +101,9 @@ def test_unreachable_url_backs_off_and_ctrl_c_prints_the_summary():
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
-    time.sleep(3)
+    assert load.stdout is not None
+    assert "Ctrl-C ends early" in load.stdout.readline()
+    time.sleep(2)
     load.send_signal(signal.SIGINT)
     out, err = load.communicate(timeout=30)
     assert load.returncode == 1

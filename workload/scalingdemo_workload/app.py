@@ -9,9 +9,10 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .config import Settings
 from .errors import ApiError, ClientDisconnected
@@ -25,7 +26,6 @@ from .worker import Worker
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 LINGER_SECONDS = 2.0
 
@@ -92,7 +92,7 @@ class Component(Protocol):
 
 
 def _running(
-    key: web.AppKey, factory: Callable[[Settings, Metrics], Component]
+    key: web.AppKey[Any], factory: Callable[[Settings, Metrics], Component]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context that starts a component with the app and stops it on shutdown."""
 

@@ -295,7 +295,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     auth = _read(KafkaAuth, env)
     _check_auth(auth)
-    return replace(_read(Settings, env), auth=auth)
+    settings: Settings = replace(_read(Settings, env), auth=auth)
+    return settings
 
 
 def describe_settings() -> str:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -88,7 +89,7 @@ class Fetch:
         }
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     """Commits what was processed before partitions move, and records the first join."""
 
     def __init__(self, worker: "TopicWorker") -> None:
@@ -194,7 +195,7 @@ class TopicWorker:
         return arrived
 
     @staticmethod
-    async def _poll_paused(consumer: AIOKafkaConsumer, lanes: asyncio.Future[object]) -> Batches:
+    async def _poll_paused(consumer: AIOKafkaConsumer, lanes: asyncio.Future[Any]) -> Batches:
         """One poll with every assigned partition paused, cut short when the lanes finish.
 
         Polling keeps the member inside the group's max poll interval; pausing keeps it from
@@ -209,7 +210,8 @@ class TopicWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await polled
             return {}
-        return polled.result()
+        batches: Batches = polled.result()
+        return batches
 
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
         """Partitions are moving to another member: skip their unstarted records and commit

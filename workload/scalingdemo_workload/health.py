@@ -55,7 +55,7 @@ class Flag:
 
 
 async def start_with_retry(
-    name: str, factory: Callable[[], T], start: Callable[[T], Awaitable]
+    name: str, factory: Callable[[], T], start: Callable[[T], Awaitable[object]]
 ) -> T:
     """Create and start a client, replacing it after each failure (a failed start cannot resume)."""
     backoff = Backoff()
@@ -85,7 +85,7 @@ async def _close_quietly(client: object) -> None:
             return
 
 
-async def cancel_all(tasks: list[asyncio.Task]) -> None:
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel background loops and wait until they have really ended."""
     for task in tasks:
         task.cancel()

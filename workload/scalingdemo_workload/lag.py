@@ -47,7 +47,7 @@ class LagMonitor:
         self._targets = targets
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.reachable = Flag(metrics.kafka_ready.labels("consumer").set)
 
     async def measure(self, topic: str, group: str) -> int:
@@ -86,16 +86,17 @@ class LagMonitor:
 
     async def _run(self) -> None:
         options = client_options(self._settings)
-        self._admin = await start_with_retry(
+        admin = await start_with_retry(
             "admin", lambda: AIOKafkaAdminClient(**options), AIOKafkaAdminClient.start
         )
+        self._admin = admin
         self._offsets = await start_with_retry(
             "offsets reader", lambda: AIOKafkaConsumer(**options), AIOKafkaConsumer.start
         )
         self._tasks.append(asyncio.create_task(self._measure_loop(), name="lag"))
         await probe_loop(
             "worker",
-            self._admin.describe_cluster,
+            admin.describe_cluster,
             self.reachable,
             self._settings.probe_interval_seconds,
         )

@@ -181,7 +181,7 @@ class LoadRun:
     ) -> None:
         self._args = args
         self._session = session
-        self._endpoint = f"{args.url}/{args.kind}"
+        self.endpoint = f"{args.url}/{args.kind}"
         self._body = request_body(args)
         self._schedule = schedule or (ConstantRate(args.rate) if args.rate else None)
         self._gate = ConnectionGate()
@@ -198,7 +198,7 @@ class LoadRun:
         queued = time.monotonic() - intended
         self._in_flight += 1
         try:
-            async with self._session.post(self._endpoint, json=self._body) as response:
+            async with self._session.post(self.endpoint, json=self._body) as response:
                 outcome, message = await _outcome(response)
             self._gate.succeeded()
         except aiohttp.ClientConnectorError as err:
@@ -253,7 +253,7 @@ class LoadRun:
         """Send load until the duration ends (or end() is called); the elapsed seconds."""
         started = time.monotonic()
         end = started + self._args.duration
-        bar = progress.add_task(self._endpoint, total=self._args.duration)
+        bar = progress.add_task(self.endpoint, total=self._args.duration)
         if self._schedule is not None:
             load = asyncio.create_task(self._open_loop(self._schedule, started, end))
         else:
@@ -283,6 +283,14 @@ async def run(args: argparse.Namespace, console: Console) -> LoadStats:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, load.end)
+        mode = (
+            f"{args.rate:g} req/s"
+            if args.rate
+            else f"{args.concurrency or DEFAULT_CONCURRENCY} in flight"
+        )
+        console.print(
+            f"sending to {load.endpoint} at {mode} for {args.duration:g} s (Ctrl-C ends early)"
+        )
         try:
             with Progress(*columns, console=console, transient=True) as progress:
                 load.stats.elapsed = await load.run(progress)

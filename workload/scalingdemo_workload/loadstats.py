@@ -74,10 +74,10 @@ class LoadStats:
         self.missed[reason] += 1
 
     def latency_seconds(self, pct: float) -> float:
-        return self.latency.get_value_at_percentile(pct) / 1_000_000
+        return float(self.latency.get_value_at_percentile(pct)) / 1_000_000
 
     def service_seconds(self, pct: float) -> float:
-        return self.service.get_value_at_percentile(pct) / 1_000_000
+        return float(self.service.get_value_at_percentile(pct)) / 1_000_000
 
     def summary(self) -> Table:
         elapsed = self.elapsed

@@ -41,7 +41,7 @@ class MetadataPacer:
         return asyncio.shield(self._delayed)
 
     def _refresh_now(self) -> "asyncio.Future[Any]":
-        refreshed = self._refresh()
+        refreshed: asyncio.Future[Any] = self._refresh()
         refreshed.add_done_callback(self._observe)
         return refreshed
 

@@ -7,6 +7,7 @@ that can never parse would block its partition forever.
 import functools
 import logging
 import time
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
@@ -29,7 +30,7 @@ class Processor:
         self._failed = functools.cache(metrics.failed.labels)
         self._duration = functools.cache(metrics.task_duration.labels)
 
-    def _decode(self, record: ConsumerRecord) -> dict | None:
+    def _decode(self, record: ConsumerRecord) -> dict[str, Any] | None:
         try:
             value = loads(record.value)
         except (TypeError, JSONDecodeError):

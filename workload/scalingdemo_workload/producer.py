@@ -35,7 +35,7 @@ class Producer:
         self._settings = settings
         self._metrics = metrics
         self._producer: AIOKafkaProducer | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.ready = Flag(metrics.kafka_ready.labels("producer").set)
         # Label lookups take a lock and a dict probe; resolve each topic's children once.
         self._produced = functools.cache(metrics.produced.labels)
@@ -55,8 +55,9 @@ class Producer:
         return producer
 
     async def _run(self) -> None:
-        self._producer = await start_with_retry("producer", self._create, AIOKafkaProducer.start)
-        client = self._producer.client
+        producer = await start_with_retry("producer", self._create, AIOKafkaProducer.start)
+        self._producer = producer
+        client = producer.client
         await probe_loop(
             "producer", client.fetch_all_metadata, self.ready, self._settings.probe_interval_seconds
         )

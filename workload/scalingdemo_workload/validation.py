@@ -115,7 +115,7 @@ def _reject_unknown_params(query: Mapping[str, str], allowed: set[str]) -> None:
             raise bad_parameter(name, f"unknown parameter; expected one of {sorted(allowed)}")
 
 
-def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]]:
+def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict[str, Any]]]:
     """Split a single-object or `{batch_field: [...]}` body into (path, object) pairs."""
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
@@ -134,7 +134,7 @@ def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]
             f"{batch_field}: at most {max_batch} records per request, got {len(items)}",
             batch_field,
         )
-    pairs = []
+    pairs: list[tuple[str, dict[str, Any]]] = []
     for index, item in enumerate(items):
         path = f"{batch_field}[{index}]."
         if not isinstance(item, dict):
@@ -143,20 +143,22 @@ def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]
     return pairs
 
 
-def _check_fields(path: str, item: dict, allowed: frozenset[str]) -> None:
+def _check_fields(path: str, item: dict[str, Any], allowed: frozenset[str]) -> None:
     for name in item:
         if name not in allowed:
             raise invalid(f"{path}{name}", f"unknown field; expected one of {sorted(allowed)}")
 
 
-def _optional_str(path: str, item: dict, name: str) -> str | None:
+def _optional_str(path: str, item: dict[str, Any], name: str) -> str | None:
     value = item.get(name)
     if value is not None and not isinstance(value, str):
         raise invalid(f"{path}{name}", "must be a string")
     return value
 
 
-def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> int | None:
+def _optional_int(
+    path: str, item: dict[str, Any], name: str, bounds: tuple[int, int]
+) -> int | None:
     value = item.get(name)
     if value is None:
         return None
@@ -173,7 +175,7 @@ Fields = tuple[str | None, dict[str, Any]]
 """A validated record before it gets its id: (key, value)."""
 
 
-def _message(path: str, item: dict) -> Fields:
+def _message(path: str, item: dict[str, Any]) -> Fields:
     _check_fields(path, item, MESSAGE_FIELDS)
     content = _optional_str(path, item, "content")
     if content is None:
@@ -188,7 +190,7 @@ def _message(path: str, item: dict) -> Fields:
     return key, {"content": content, "attributes": attributes}
 
 
-def _task(path: str, item: dict, complexity: int) -> Fields:
+def _task(path: str, item: dict[str, Any], complexity: int) -> Fields:
     _check_fields(path, item, TASK_FIELDS)
     value = {
         "type": _optional_str(path, item, "type") or DEFAULT_TASK_TYPE,
