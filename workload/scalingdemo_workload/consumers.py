@@ -29,7 +29,7 @@ from .config import Settings
 from .connection import client_options
 from .health import close_within, start_with_retry
 from .metrics import Metrics
-from .pacing_kafka import MetadataPacer
+from .pacing_kafka import paced_consumer
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +130,12 @@ class TopicWorker:
         self.joined = False
 
     def _create(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
+        return paced_consumer(
             **client_options(self._settings),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset=self._settings.offset_reset,
         )
-        MetadataPacer(consumer._client)
-        return consumer
 
     async def _start(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe([self.topic], listener=_Rebalance(self))

@@ -16,6 +16,7 @@ from .config import Settings
 from .connection import client_options
 from .health import Flag, cancel_all, probe_loop, start_with_retry
 from .metrics import Metrics
+from .pacing_kafka import paced_admin, paced_consumer
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,11 @@ class LagMonitor:
     async def _run(self) -> None:
         options = client_options(self._settings)
         admin = await start_with_retry(
-            "admin", lambda: AIOKafkaAdminClient(**options), AIOKafkaAdminClient.start
+            "admin", lambda: paced_admin(**options), AIOKafkaAdminClient.start
         )
         self._admin = admin
         self._offsets = await start_with_retry(
-            "offsets reader", lambda: AIOKafkaConsumer(**options), AIOKafkaConsumer.start
+            "offsets reader", lambda: paced_consumer(**options), AIOKafkaConsumer.start
         )
         self._tasks.append(asyncio.create_task(self._measure_loop(), name="lag"))
         await probe_loop(

@@ -12,12 +12,18 @@ growing delay; a successful one resets it.
 import asyncio
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 
 from .health import Backoff
 
 FIRST_DELAY_SECONDS = 0.1
 LAST_DELAY_SECONDS = 2.0
+CONSUMER_RETRY_BACKOFF_MS = 500
+"""aiokafka's fetcher retries a failed fetch after retry_backoff_ms (100 ms by default), each
+retry a new connection attempt while the broker is down; half a second keeps an outage quiet
+and delays recovery by at most that."""
 
 
 class MetadataPacer:
@@ -60,3 +66,18 @@ class MetadataPacer:
             self._allowed_at = 0.0
         else:
             self._allowed_at = asyncio.get_running_loop().time() + self._backoff.next_delay()
+
+
+def paced_consumer(**options: Any) -> AIOKafkaConsumer:
+    """An AIOKafkaConsumer whose retries and metadata refreshes stay slow while Kafka is down."""
+    consumer = AIOKafkaConsumer(retry_backoff_ms=CONSUMER_RETRY_BACKOFF_MS, **options)
+    MetadataPacer(consumer._client)
+    return consumer
+
+
+def paced_admin(**options: Any) -> AIOKafkaAdminClient:
+    """An AIOKafkaAdminClient whose retries and metadata refreshes stay slow while Kafka is
+    down."""
+    admin = AIOKafkaAdminClient(retry_backoff_ms=CONSUMER_RETRY_BACKOFF_MS, **options)
+    MetadataPacer(admin._client)
+    return admin
