@@ -10,6 +10,7 @@ counts them under their real status, which is why the service runs its own runne
 
 import asyncio
 import logging
+import os
 import signal
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,7 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 
 CLEANUP_MARGIN_SECONDS = 1.0
+MIN_CANCEL_SECONDS = 0.5
 LISTEN_BACKLOG = 1024
 """Connections the kernel queues for a busy process: a load target sees bursts of them."""
 
@@ -109,11 +111,32 @@ async def _serve(settings: Settings) -> None:
     finally:
         # The parts bound themselves by the shared deadline; this bounds the whole, so a stuck
         # close can never outlast the pod's grace period.
+        deadline = loop.time() + settings.shutdown_grace_seconds + CLEANUP_MARGIN_SECONDS
         try:
-            async with asyncio.timeout(settings.shutdown_grace_seconds + CLEANUP_MARGIN_SECONDS):
+            async with asyncio.timeout_at(deadline):
                 await runner.cleanup()
         except TimeoutError:
             log.warning("shutdown outlived the grace period; exiting anyway")
+        await _end_leftover_tasks(deadline)
+
+
+async def _end_leftover_tasks(deadline: float) -> None:
+    """Cancel what the Kafka clients left running, and exit regardless at the deadline.
+
+    A client closed while Kafka is down can leave retry loops behind that ignore cancellation;
+    asyncio would wait for them forever when the loop closes, so the process exits without them.
+    """
+    leftovers = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in leftovers:
+        task.cancel()
+    if not leftovers:
+        return
+    remaining = max(deadline - asyncio.get_running_loop().time(), MIN_CANCEL_SECONDS)
+    _, stuck = await asyncio.wait(leftovers, timeout=remaining)
+    if stuck:
+        log.warning("%d background tasks ignored cancellation; exiting without them", len(stuck))
+        logging.shutdown()
+        os._exit(0)
 
 
 def serve(settings: Settings) -> None:
