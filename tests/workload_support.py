@@ -19,16 +19,27 @@ PARTITIONS = 3
 
 @asynccontextmanager
 async def fresh_topics(bootstrap: str, partitions: int = PARTITIONS) -> AsyncIterator[Wiring]:
-    """Fresh topics and group names for one test, deleted afterwards."""
+    """Fresh topics and group names for one test, deleted afterwards.
+
+    Each step opens its own admin client: a test may restart the broker in between, which
+    leaves a client opened before the restart with a dead connection.
+    """
     suffix = uuid.uuid4().hex[:8]
     wiring = Wiring(bootstrap, f"messages-{suffix}", f"tasks-{suffix}", suffix)
+    names = [wiring.messages_topic, wiring.tasks_topic]
+    async with admin_client(bootstrap) as admin:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    yield wiring
+    async with admin_client(bootstrap) as admin:
+        await admin.delete_topics(names)
+
+
+@asynccontextmanager
+async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    names = [wiring.messages_topic, wiring.tasks_topic]
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
-        yield wiring
-        await admin.delete_topics(names)
+        yield admin
     finally:
         await admin.close()
 
