@@ -61,25 +61,23 @@ async def test_broker_outage_costs_few_attempts_few_log_lines_and_no_cpu(
             ]
             await asyncio.sleep(1)
             bed.kafka.stop()
-            counter = AttemptCounter()
-            listener = await asyncio.start_server(counter, "127.0.0.1", bed.kafka.port)
-            stop_load.set()
-            await asyncio.gather(*loaders)
-            measured = psutil.Process(process.process.pid)
-            cpu_before = sum(measured.cpu_times()[:2])
-            lines_before = len(process.log.read_text().splitlines())
-            attempts_before = counter.count
-            started = time.monotonic()
-            await asyncio.sleep(WINDOW_SECONDS)
-            elapsed = time.monotonic() - started
-            cores = (sum(measured.cpu_times()[:2]) - cpu_before) / elapsed
-            lines = (len(process.log.read_text().splitlines()) - lines_before) / elapsed
-            attempts = (counter.count - attempts_before) / elapsed
-            listener.close()
-            await listener.wait_closed()
-        finally:
-            bed.kafka.start()
-        try:
+            try:
+                counter = AttemptCounter()
+                async with await asyncio.start_server(counter, "127.0.0.1", bed.kafka.port):
+                    stop_load.set()
+                    await asyncio.gather(*loaders)
+                    measured = psutil.Process(process.process.pid)
+                    cpu_before = sum(measured.cpu_times()[:2])
+                    lines_before = len(process.log.read_text().splitlines())
+                    attempts_before = counter.count
+                    started = time.monotonic()
+                    await asyncio.sleep(WINDOW_SECONDS)
+                    elapsed = time.monotonic() - started
+                    cores = (sum(measured.cpu_times()[:2]) - cpu_before) / elapsed
+                    lines = (len(process.log.read_text().splitlines()) - lines_before) / elapsed
+                    attempts = (counter.count - attempts_before) / elapsed
+            finally:
+                bed.kafka.start()
             print(f"outage: {attempts:.1f} attempts/s, {lines:.1f} log lines/s, {cores:.3f} cores")
             assert attempts <= MAX_ATTEMPTS_PER_SECOND
             assert lines <= MAX_LOG_LINES_PER_SECOND
@@ -106,7 +104,12 @@ async def test_sigterm_with_the_broker_down_exits_cleanly_within_the_grace_perio
         try:
             await process.wait_ready()
             bed.kafka.stop()
-            # stop() fails the test if the process outlives `within`.
-            assert process.stop(signal.SIGTERM, within=grace + 2) == 0, process.log.read_text()
+            try:
+                # stop() fails the test if the process outlives `within`.
+                code = process.stop(signal.SIGTERM, within=grace + 2)
+            finally:
+                bed.kafka.start()
+            assert code == 0, process.log.read_text()
         finally:
-            bed.kafka.start()
+            if process.process.poll() is None:
+                process.stop(signal.SIGKILL)

@@ -52,7 +52,11 @@ async def test_sigterm_of_an_idle_worker_ends_within_the_grace_period(
     async with fresh_topics(kafka_bootstrap) as wiring:
         env = wiring.env(Role.WORKER, **{Env.SHUTDOWN_GRACE_SECONDS: str(GRACE_SECONDS)})
         worker = WorkloadProcess(env, tmp_path / "idle.log")
-        await worker.wait_ready()
+        try:
+            await worker.wait_ready()
+        except BaseException:
+            worker.stop(signal.SIGKILL)
+            raise
         started = time.monotonic()
         # stop() fails the test if the process outlives `within`.
         code = worker.stop(signal.SIGTERM, within=GRACE_SECONDS + EXIT_MARGIN_SECONDS)
