@@ -1,9 +1,9 @@
 """kopf wiring only: which events call the reconcile, and the operator's startup settings.
 
-Drift repair is mostly event-driven: the operator watches the Deployments, Services,
-ScaledObjects, VPAs, ServiceMonitors and dashboard ConfigMaps it manages and reconciles their
-ScalingDemo whenever one is edited or deleted (a ScaledObject also when KEDA changes its Ready
-condition). kopf serves the KEDA, VPA and ServiceMonitor watches only while their CRDs exist.
+Drift repair is mostly event-driven: the operator watches the children whose kind is marked
+`watched` in `api.CHILD_KINDS` and reconciles their ScalingDemo whenever one is edited or
+deleted (a ScaledObject also when KEDA changes its Ready condition). kopf serves the KEDA,
+VPA and ServiceMonitor watches only while their CRDs exist.
 A periodic resync of every ScalingDemo repairs the rest. It is one operator-wide task, not a
 kopf timer: kopf puts a finalizer on every object that has a timer, and a finalizer is reserved
 for external state (DESIGN.md): deleting a demo must not depend on the operator running.
@@ -21,15 +21,8 @@ import kopf
 import prometheus_client
 from kubernetes.client.exceptions import ApiException
 
-from .builders.common import (
-    FIELD_MANAGER,
-    GROUP,
-    MANAGED_BY_LABEL,
-    PLURAL,
-    VERSION,
-    Owner,
-    event,
-)
+from .api import CHILD_KINDS, FIELD_MANAGER, GROUP, MANAGED, PLURAL, VERSION, Owner
+from .builders.common import event
 from .kube import Kube, client_from_environment
 from .reconcile import now, reconcile, reconcile_owner_of, resync
 from .status import Event, Outcome
@@ -38,7 +31,6 @@ from .topic_sync import DELETE_ATTEMPTS, delete_topics
 RETRY_BACKOFF_SECONDS = 10
 MAX_BACKOFF_SECONDS = 300
 logger = logging.getLogger(__name__)
-MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
 """None is kopf's initial listing (on.resume reconciles every demo anyway); ADDED is a child the
 reconcile itself just created. Edits (MODIFIED, including the Deployment's status) and deletions
@@ -134,15 +126,16 @@ async def delete_demo_topics(body: kopf.Body, memo: kopf.Memo, retry: int, **_: 
     await _post_or_retry(memo["kube"], body, outcome, retry, "the topics could not be deleted yet")
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
-@kopf.on.event("v1", "services", labels=MANAGED)
-@kopf.on.event("v1", "configmaps", labels=MANAGED)
-@kopf.on.event("keda.sh", "v1alpha1", "scaledobjects", labels=MANAGED)
-@kopf.on.event("autoscaling.k8s.io", "v1", "verticalpodautoscalers", labels=MANAGED)
-@kopf.on.event("monitoring.coreos.com", "v1", "servicemonitors", labels=MANAGED)
 async def child_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if type in IGNORED_CHILD_EVENTS:
         return
     outcome = await reconcile_owner_of(memo["kube"], body)
     if outcome is not None:
         await _post(memo["kube"], *outcome)
+
+
+for _child in CHILD_KINDS:
+    if _child.watched:
+        kopf.on.event(
+            group=_child.group, version=_child.version, plural=_child.plural, labels=MANAGED
+        )(child_changed)

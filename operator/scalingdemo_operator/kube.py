@@ -1,7 +1,7 @@
 """The one place that talks to the Kubernetes API.
 
 A thin async wrapper over the official client: generic get/list/apply/delete by apiVersion and
-kind (children of new kinds only need a line in RESOURCES), server-side apply with the fixed
+kind (plural names come from the kinds listed in `api`), server-side apply with the fixed
 field manager and forced conflicts, and retries with exponential backoff for transient failures
 (throttling, server errors, dropped connections). Blocking client calls run in worker threads so
 the kopf event loop stays responsive.
@@ -26,36 +26,10 @@ from tenacity import (
 )
 
 from . import metrics
-from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
-from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
-from .builders.monitoring import SERVICE_MONITOR_API_VERSION
-from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
+from .api import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner, resources
 
-RESOURCES: dict[tuple[str, str], str] = {
-    ("apps/v1", "Deployment"): "deployments",
-    ("v1", "Service"): "services",
-    ("v1", "ConfigMap"): "configmaps",
-    (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
-    (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
-    (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
-    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"): "servicemonitors",
-    **{(f"{STRIMZI_GROUP}/{version}", "KafkaTopic"): "kafkatopics" for version in STRIMZI_VERSIONS},
-    ("v1", "Secret"): "secrets",
-    ("v1", "Event"): "events",
-    (API_VERSION, KIND): PLURAL,
-}
-"""Plural resource names of every kind the operator reads or writes."""
-
-CHILD_KINDS: tuple[tuple[str, str], ...] = (
-    ("v1", "Service"),
-    ("apps/v1", "Deployment"),
-    (KEDA_API_VERSION, "TriggerAuthentication"),
-    (KEDA_API_VERSION, "ScaledObject"),
-    (VPA_API_VERSION, "VerticalPodAutoscaler"),
-    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"),
-    ("v1", "ConfigMap"),
-)
-"""Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
+RESOURCES = resources()
+"""Plural resource names of every (apiVersion, kind) the operator reads or writes."""
 
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 REQUEST_TIMEOUT_SECONDS = 30
@@ -182,17 +156,16 @@ class Kube:
         return values
 
     async def list_children(
-        self, owner: Owner, selector: str, extra_kinds: Sequence[tuple[str, str]] = ()
+        self, owner: Owner, selector: str, kinds: Sequence[tuple[str, str]]
     ) -> list[Manifest]:
-        """Every child of the owner: labelled as its child, and controlled by its uid or by
-        nothing (KafkaTopics kept on deletion carry no owner; look-alikes owned by another
-        object are left alone).
+        """Every child of the owner among `kinds` ((apiVersion, kind) pairs): labelled as its
+        child, and controlled by its uid or by nothing (KafkaTopics kept on deletion carry no
+        owner; look-alikes owned by another object are left alone).
 
         A kind whose CRD is not installed (KEDA, VPA, ServiceMonitor) has no children: skipped.
-        `extra_kinds` are kinds whose version depends on the cluster (Strimzi's KafkaTopic).
         """
         found = []
-        for api_version, kind in (*CHILD_KINDS, *extra_kinds):
+        for api_version, kind in kinds:
             try:
                 listing = await self._call(
                     "list",

@@ -19,9 +19,20 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from . import metrics
+from .api import (
+    API_VERSION,
+    CHILD_KINDS,
+    CHILDREN,
+    KAFKA_TOPIC,
+    KIND,
+    AddOn,
+    Listing,
+    Manifest,
+    Owner,
+    controlling_owner,
+    ownership_selector,
+)
 from .builders import autoscaling, desired_children, monitoring
-from .builders.common import API_VERSION, KIND, Manifest, Owner, ownership_selector
-from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
 from .builders.workload import endpoint
 from .diff import needs_apply
 from .kube import Kube, is_transient
@@ -49,13 +60,9 @@ MAX_LISTED_CHANGES = 6
 COALESCE_SECONDS = 0.5
 WARNING_REASONS = frozenset({"InvalidSpec", "ApplyFailed", KEDA.missing_reason, VPA.missing_reason})
 """Condition reasons that need a person: each new one is announced once with a Warning event."""
-SCALER_OF_KIND = {
-    "ScaledObject": KEDA,
-    "TriggerAuthentication": KEDA,
-    "VerticalPodAutoscaler": VPA,
-    "ServiceMonitor": MONITORING,
-}
-"""Children of optional add-ons: their CRDs may be missing, which is reported, not an error."""
+SCALER_OF_ADD_ON = {AddOn.KEDA: KEDA, AddOn.VPA: VPA, AddOn.PROMETHEUS_OPERATOR: MONITORING}
+"""Add-ons reported in a condition of their own: their CRDs may be missing, which is reported,
+not an error (Strimzi's absence is found by discovery and reported in TopicsReady)."""
 NOTE_REASONS = {
     KEDA.condition: "ReplicasCappedByPartitions",
     VPA.condition: "VerticalScalingNarrowed",
@@ -136,13 +143,9 @@ async def reconcile_owner_of(
 
     Returns a reference to the ScalingDemo (enough to post events on it) and the events.
     """
-    references = child.get("metadata", {}).get("ownerReferences", [])
-    found = next(
-        (ref for ref in references if ref.get("kind") == KIND and ref.get("controller")), None
-    )
-    if found is None:
+    owner = controlling_owner(child)
+    if owner is None:
         return None
-    owner = Owner(namespace=child["metadata"]["namespace"], name=found["name"], uid=found["uid"])
     return owner.object_reference(), (await reconcile(kube, owner, coalesce=True)).events
 
 
@@ -177,7 +180,7 @@ async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> tuple
 
     strimzi = None
     if spec.kafka.topic_management == "Strimzi":
-        strimzi = await kube.served_version(STRIMZI_GROUP, STRIMZI_VERSIONS)
+        strimzi = await kube.served_version(KAFKA_TOPIC.group, KAFKA_TOPIC.versions)
     events, observed, failures, topics = await _children_and_topics(kube, owner, spec, strimzi)
     monitored = _monitoring_condition(spec, owner, observed, failures)
     failures = [failure for failure in failures if not _advisory(failure)]
@@ -320,9 +323,23 @@ def _monitoring_condition(
     return _add_on_condition(MONITORING, wanted, observed, failures)
 
 
+def _scaler(kind: str) -> Scaler | None:
+    add_on = CHILDREN[kind].add_on
+    return None if add_on is None else SCALER_OF_ADD_ON.get(add_on)
+
+
+def _listed_kinds(strimzi: str | None) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of every child kind to list; a served kind only in its found version."""
+    return [
+        (child.api_version(strimzi if child.listing is Listing.SERVED else None), child.kind)
+        for child in CHILD_KINDS
+        if child.listing is Listing.OWNED or strimzi is not None
+    ]
+
+
 def _advisory(failure: Failure) -> bool:
     """A missing add-on that holds nothing back: the ServiceMonitor CRD."""
-    return failure.missing and SCALER_OF_KIND.get(failure.kind) == MONITORING
+    return failure.missing and _scaler(failure.kind) == MONITORING
 
 
 def _add_on_condition(
@@ -332,7 +349,7 @@ def _add_on_condition(
     failures: Sequence[Failure],
     notes: Sequence[str] = (),
 ) -> Condition:
-    own = [failure for failure in failures if SCALER_OF_KIND.get(failure.kind) == scaler]
+    own = [failure for failure in failures if _scaler(failure.kind) == scaler]
     return scaling_condition(
         scaler,
         wanted,
@@ -389,8 +406,7 @@ async def _apply_children(
     KafkaTopics are one per topic role, always wanted while they are listed, so never pruned:
     deleting one would make Strimzi delete the topic and its data.
     """
-    topic_kinds = [(f"{STRIMZI_GROUP}/{strimzi}", "KafkaTopic")] if strimzi else []
-    listed = await kube.list_children(owner, ownership_selector(owner), topic_kinds)
+    listed = await kube.list_children(owner, ownership_selector(owner), _listed_kinds(strimzi))
     live = {(item["kind"], item["metadata"]["name"]): item for item in listed}
     events: list[Event] = []
     observed: list[Manifest] = []
@@ -407,7 +423,7 @@ async def _apply_children(
             if is_transient(error):
                 raise
             kind = manifest["kind"]
-            missing = error.status == 404 and kind in SCALER_OF_KIND
+            missing = error.status == 404 and _scaler(kind) is not None
             failures.append(Failure(kind, f"{_describe(manifest)}: {_api_message(error)}", missing))
             continue
         if current is None:

@@ -19,8 +19,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-
-from .builders.env import MANAGED_ENV
+from scalingdemo_workload.contract import Env
 
 Quantity = str | None
 QUANTITY_PATTERN = (
@@ -35,6 +34,31 @@ DURATION_PATTERN = r"^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 TRIGGER_NAME_PATTERN = r"^[a-z][a-zA-Z0-9_]*$"
 """Identifier-safe: scalingModifiers formulas refer to triggers by name."""
 TRIGGER_KINDS = ("kafka_lag", "prometheus", "cpu", "memory")
+RESERVED_ENV = frozenset(
+    {
+        Env.ROLE,
+        Env.PORT,
+        Env.SERVICE_NAME,
+        Env.POD_NAME,
+        Env.LOG_LEVEL,
+        Env.BOOTSTRAP_SERVERS,
+        Env.MESSAGES_TOPIC,
+        Env.TASKS_TOPIC,
+        Env.MESSAGES_GROUP,
+        Env.TASKS_GROUP,
+        Env.OFFSET_RESET,
+        Env.TASK_CONCURRENCY,
+        Env.SECURITY_PROTOCOL,
+        Env.SASL_MECHANISM,
+        Env.SASL_USERNAME,
+        Env.SASL_USERNAME_FILE,
+        Env.SASL_PASSWORD,
+        Env.SASL_PASSWORD_FILE,
+        Env.TLS_CA_FILE,
+    }
+)
+"""Workload variables the operator derives from the spec (builders/env.py sets them): a user
+may not set them through spec.<component>.env, where they would silently fight the spec."""
 
 
 class SpecError(ValueError):
@@ -369,7 +393,7 @@ def problems(spec: ScalingDemoSpec) -> list[str]:
         found.append("spec.api.enabled: at least one of spec.api and spec.worker must be enabled")
     for name, component in (("api", spec.api), ("worker", spec.worker)):
         for index, variable in enumerate(component.env):
-            if variable.name in MANAGED_ENV:
+            if variable.name in RESERVED_ENV:
                 found.append(
                     f"spec.{name}.env[{index}].name: {variable.name} is set by the operator from "
                     "the spec; change the corresponding spec field instead"

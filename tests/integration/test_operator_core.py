@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from scalingdemo_operator.builders.common import MANAGED_BY_LABEL
+from scalingdemo_operator.api import MANAGED_BY_LABEL
 
 from benchmarks.operator_harness import OperatorProcess, install_crd
 from tests.support import eventually

@@ -27,9 +27,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import env
 from scalingdemo_operator.builders.autoscaling import preset_query, scope
-from scalingdemo_operator.builders.common import Owner
 from scalingdemo_operator.builders.dashboard import EXTERNAL_METRICS, THRESHOLD_REF, dashboard
 from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
 from scalingdemo_workload.contract import Env, Metric

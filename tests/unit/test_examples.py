@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import autoscaling, desired_children
-from scalingdemo_operator.builders.common import Owner
 from scalingdemo_operator.spec import parse
 
 from tests.support import EXAMPLES, REPOSITORY

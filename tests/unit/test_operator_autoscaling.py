@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.autoscaling import (
     partition_caps,
@@ -16,7 +17,6 @@ from scalingdemo_operator.builders.autoscaling import (
     trigger_authentication,
     vertical_pod_autoscaler,
 )
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.spec import parse
 
 from tests.unit.test_operator_builders import LABELS, OWNER_REFERENCE

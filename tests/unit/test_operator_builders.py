@@ -5,13 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import (
-    APPLIED_HASH_ANNOTATION,
-    EVENT_MESSAGE_LIMIT,
-    Owner,
-    event,
-)
+from scalingdemo_operator.builders.common import EVENT_MESSAGE_LIMIT, event
 from scalingdemo_operator.builders.workload import deployment, endpoint, service
 from scalingdemo_operator.spec import parse
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.autoscaling import scope
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders.dashboard import (
     DATASOURCE,
     THRESHOLD_REF,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders.topics import (
     connection,
     desired_topics,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..api import Manifest, Owner
 from . import autoscaling, dashboard, monitoring, topics, workload
-from .common import Manifest, Owner
 
 if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Env, Metric
 
+from ..api import CHILDREN, Manifest, Owner
 from . import env
-from .common import Manifest, Owner, metadata, stamp
+from .common import metadata, stamp
 from .workload import CONTAINER
 
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
         Trigger,
     )
 
-KEDA_API_VERSION = "keda.sh/v1alpha1"
-VPA_API_VERSION = "autoscaling.k8s.io/v1"
+KEDA_API_VERSION = CHILDREN["ScaledObject"].api_version()
+VPA_API_VERSION = CHILDREN["VerticalPodAutoscaler"].api_version()
 SCALED_OBJECT_NAME_LIMIT = 54
 """KEDA names the HPA keda-hpa-<name>, which must fit in 63 characters."""
 KEDA_HPA_PREFIX = "keda-hpa-"

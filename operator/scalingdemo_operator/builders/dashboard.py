@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Metric
 
+from ..api import Manifest, Owner
 from . import autoscaling
-from .common import Manifest, Owner, metadata, stamp
+from .common import metadata, stamp
 
 if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec, Trigger

@@ -7,45 +7,18 @@ so the operator and the workload cannot disagree. Credentials are mounted from S
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalingdemo_workload.contract import Defaults, Env, Role
 
-from .common import Owner
-
-if TYPE_CHECKING:
-    from ..spec import ScalingDemoSpec
+from ..api import Owner
+from ..spec import ScalingDemoSpec
 
 PORT = Defaults.PORT
 PORT_NAME = "http"
 """Name of the container and Service port: probes, Services and ServiceMonitors refer to it."""
 SASL_DIR = "/var/run/secrets/scalingdemo/kafka-sasl"
 CA_DIR = "/var/run/secrets/scalingdemo/kafka-ca"
-
-MANAGED_ENV = frozenset(
-    {
-        Env.ROLE,
-        Env.PORT,
-        Env.SERVICE_NAME,
-        Env.POD_NAME,
-        Env.LOG_LEVEL,
-        Env.BOOTSTRAP_SERVERS,
-        Env.MESSAGES_TOPIC,
-        Env.TASKS_TOPIC,
-        Env.MESSAGES_GROUP,
-        Env.TASKS_GROUP,
-        Env.OFFSET_RESET,
-        Env.TASK_CONCURRENCY,
-        Env.SECURITY_PROTOCOL,
-        Env.SASL_MECHANISM,
-        Env.SASL_USERNAME,
-        Env.SASL_USERNAME_FILE,
-        Env.SASL_PASSWORD,
-        Env.SASL_PASSWORD_FILE,
-        Env.TLS_CA_FILE,
-    }
-)
-"""Variables derived from the spec; users may not set them through spec.<component>.env."""
 
 
 def role(spec: ScalingDemoSpec, component: str) -> str:

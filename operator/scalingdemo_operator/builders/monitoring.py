@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from scalingdemo_workload.contract import Paths
 
+from ..api import CHILDREN, Manifest, Owner
 from . import env
-from .common import Manifest, Owner, metadata, selector_labels, stamp
+from .common import metadata, selector_labels, stamp
 
 if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec
 
-SERVICE_MONITOR_API_VERSION = "monitoring.coreos.com/v1"
+SERVICE_MONITOR_API_VERSION = CHILDREN["ServiceMonitor"].api_version()
 SCRAPE_ANNOTATION_PREFIX = "prometheus.io"
 
 

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Env
 
+from ..api import KAFKA_TOPIC, Manifest, Owner
 from ..topics import DesiredTopic, KafkaConnection
 from . import env
-from .common import Manifest, Owner, metadata, stamp
+from .common import metadata, stamp
 
 if TYPE_CHECKING:
     from ..spec import ScalingDemoSpec
 
-STRIMZI_GROUP = "kafka.strimzi.io"
-STRIMZI_VERSIONS = ("v1", "v1beta2")
-"""Served KafkaTopic versions in order of preference (current Strimzi serves only v1)."""
 STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
 ROLES = {"messages": Env.MESSAGES_TOPIC, "tasks": Env.TASKS_TOPIC}
 """Topic role in the spec -> the workload variable carrying its name."""
@@ -97,7 +95,7 @@ def kafka_topic(spec: ScalingDemoSpec, owner: Owner, role: str, api_version: str
         body["config"] = dict(topic.config)
     return stamp(
         {
-            "apiVersion": f"{STRIMZI_GROUP}/{api_version}",
+            "apiVersion": KAFKA_TOPIC.api_version(api_version),
             "kind": "KafkaTopic",
             "metadata": meta,
             "spec": body,

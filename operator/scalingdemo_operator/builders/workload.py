@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from scalingdemo_workload.contract import Paths
 
+from ..api import Manifest, Owner
 from . import env, monitoring
-from .common import Manifest, Owner, labels, metadata, selector_labels, stamp
+from .common import labels, metadata, selector_labels, stamp
 
 if TYPE_CHECKING:
     from ..spec import Component, ScalingDemoSpec
