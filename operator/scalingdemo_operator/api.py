@@ -140,6 +140,23 @@ def resources() -> dict[tuple[str, str], str]:
 
 
 @dataclass(frozen=True)
+class Event:
+    """A Kubernetes event to post on the ScalingDemo: type Normal or Warning, CamelCase reason."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Events to post, and whether to try again soon (Kafka could not be used)."""
+
+    events: list[Event]
+    retry: bool = False
+
+
+@dataclass(frozen=True)
 class Owner:
     """Identity of the ScalingDemo a child belongs to: all a builder needs besides the spec."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import kubernetes
 import urllib3
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException as ApiException
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -32,7 +32,6 @@ RESOURCES = resources()
 """Plural resource names of every (apiVersion, kind) the operator reads or writes."""
 
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
-REQUEST_TIMEOUT_SECONDS = 30
 RETRY_ATTEMPTS = 5
 
 
@@ -61,8 +60,9 @@ def _path(api_version: str, kind: str, namespace: str, name: str | None = None) 
 class Kube:
     """Async Kubernetes access for the reconcile; one instance per operator process."""
 
-    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+    def __init__(self, client: kubernetes.client.ApiClient, request_seconds: float = 30) -> None:
         self._client = client
+        self._request_seconds = request_seconds
 
     def _send(
         self,
@@ -83,14 +83,17 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         response = self._client.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, header_params=headers, body=body, _request_timeout=self._request_seconds
         )
         data = response.read()
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
-        return json.loads(data) if data else {}
+        found: dict[str, Any] = json.loads(data) if data else {}
+        return found
 
-    async def _call(self, verb: str, kind: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(
+        self, verb: str, kind: str, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any]:
         """Send one request with retries; every attempt is counted, failures by status."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
@@ -122,7 +125,7 @@ class Kube:
         paths = [_path(API_VERSION, KIND, namespace) for namespace in namespaces] or [
             f"/apis/{API_VERSION}/{PLURAL}"
         ]
-        owners = []
+        owners: list[Owner] = []
         for path in paths:
             listing = await self._call("list", KIND, "GET", path)
             owners.extend(Owner.from_body(item) for item in listing.get("items", []))
@@ -218,14 +221,18 @@ class Kube:
         path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
         await self._call("create", manifest["kind"], "POST", path, body=manifest)
 
-    async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+    async def patch_status(
+        self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole).
+
+        With `resource_version` the API server refuses the patch (409 Conflict) when the object
+        changed since it was read: a status computed from an older object is not written.
+        """
         path = _path(API_VERSION, KIND, owner.namespace, owner.name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         await self._call(
-            "patch",
-            KIND,
-            "PATCH",
-            path,
-            body={"status": status},
-            content_type="application/merge-patch+json",
+            "patch", KIND, "PATCH", path, body=body, content_type="application/merge-patch+json"
         )

@@ -8,7 +8,9 @@ Cross-field checks that need knowledge the CRD does not have live in `problems`.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -20,6 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from scalingdemo_workload.contract import Env
+
+from .api import Owner
 
 Quantity = str | None
 QUANTITY_PATTERN = (
@@ -34,6 +38,13 @@ DURATION_PATTERN = r"^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 TRIGGER_NAME_PATTERN = r"^[a-z][a-zA-Z0-9_]*$"
 """Identifier-safe: scalingModifiers formulas refer to triggers by name."""
 TRIGGER_KINDS = ("kafka_lag", "prometheus", "cpu", "memory")
+TOPIC_ROLES = ("messages", "tasks")
+"""The demo's two topics: records the API produces, and tasks the worker processes."""
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+"""The SASL mechanisms the workload, the admin client and KEDA all support."""
+ResourceName = Literal["cpu", "memory"]
+SecretReference = tuple[str, str]
+"""(Secret name, key) of a credential."""
 RESERVED_ENV = frozenset(
     {
         Env.ROLE,
@@ -95,10 +106,18 @@ class ConsumerGroups(_Model):
 
 
 class SaslAuth(_Model):
-    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    mechanism: SaslMechanism
     secret_name: str = Field(min_length=1, max_length=253)
     username_key: str = Field("username", min_length=1)
     password_key: str = Field("password", min_length=1)
+
+    @property
+    def username_reference(self) -> SecretReference:
+        return (self.secret_name, self.username_key)
+
+    @property
+    def password_reference(self) -> SecretReference:
+        return (self.secret_name, self.password_key)
 
 
 class TlsAuth(_Model):
@@ -108,16 +127,47 @@ class TlsAuth(_Model):
 
 
 class KafkaAuth(_Model):
+    """The one home of the Kafka auth facts every consumer of them (workload env and mounts,
+    KEDA's TriggerAuthentication, the admin connection) derives its own shape from."""
+
     sasl: SaslAuth | None = None
     tls: TlsAuth | None = None
 
     @property
+    def tls_enabled(self) -> bool:
+        return self.tls is not None and self.tls.enabled
+
+    @property
+    def ca_reference(self) -> SecretReference | None:
+        """Where the CA that verifies the brokers is, when TLS is on and names one."""
+        if self.tls is None or not self.tls.enabled or self.tls.ca_secret_name is None:
+            return None
+        return (self.tls.ca_secret_name, self.tls.ca_key)
+
+    @property
     def security_protocol(self) -> str:
         """Kafka's security.protocol implied by which sections are present."""
-        tls = self.tls is not None and self.tls.enabled
         if self.sasl is not None:
-            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
-        return "SSL" if tls else "PLAINTEXT"
+            return "SASL_SSL" if self.tls_enabled else "SASL_PLAINTEXT"
+        return "SSL" if self.tls_enabled else "PLAINTEXT"
+
+    def secret_references(self) -> list[SecretReference]:
+        """Every credential in a fixed order: SASL user name, SASL password, then the TLS CA
+        (each only when the spec names it)."""
+        found = []
+        if self.sasl is not None:
+            found += [self.sasl.username_reference, self.sasl.password_reference]
+        if self.ca_reference is not None:
+            found.append(self.ca_reference)
+        return found
+
+
+@dataclass(frozen=True)
+class KafkaNames:
+    """Topic and consumer group names by topic role (messages, tasks)."""
+
+    topics: dict[str, str]
+    groups: dict[str, str]
 
 
 class Kafka(_Model):
@@ -131,6 +181,9 @@ class Kafka(_Model):
     topics: Topics = Topics()
     consumer_groups: ConsumerGroups = ConsumerGroups()
     auth: KafkaAuth | None = None
+
+    def secret_references(self) -> list[SecretReference]:
+        return self.auth.secret_references() if self.auth is not None else []
 
     @model_validator(mode="after")
     def _strimzi_needs_cluster(self) -> Kafka:
@@ -296,8 +349,8 @@ class VerticalScaling(_Model):
     update_mode: Literal["Off", "Initial", "Recreate", "InPlaceOrRecreate"] = "Initial"
     min_allowed: ResourceBounds | None = None
     max_allowed: ResourceBounds | None = None
-    controlled_resources: list[Literal["cpu", "memory"]] = Field(
-        default_factory=lambda: ["cpu", "memory"], max_length=2
+    controlled_resources: list[ResourceName] = Field(
+        default_factory=lambda: list(get_args(ResourceName)), max_length=2
     )
     controlled_values: Literal["RequestsAndLimits", "RequestsOnly"] = "RequestsAndLimits"
 
@@ -309,6 +362,18 @@ class Component(_Model):
     env: list[EnvVar] = Field(default_factory=list, max_length=64)
     autoscaling: Autoscaling = Autoscaling()
     vertical_scaling: VerticalScaling = VerticalScaling()
+
+    def resources_left_to_triggers(self) -> list[str]:
+        """Resources the VPA would control but a cpu/memory trigger scales on: the VPA drops
+        them, since both would act on the same requests and fight."""
+        if not self.autoscaling.enabled:
+            return []
+        triggered = {trigger.kind for trigger in self.autoscaling.triggers}
+        return [
+            resource
+            for resource in self.vertical_scaling.controlled_resources
+            if resource in triggered
+        ]
 
 
 class Worker(Component):
@@ -358,6 +423,35 @@ class ScalingDemoSpec(_Model):
             if component.enabled
         }
 
+    def component(self, name: str) -> Component:
+        """A component by name (api, worker), enabled or not."""
+        found: Component = getattr(self, name)
+        return found
+
+    def autoscaled(self) -> list[str]:
+        """Enabled components with autoscaling on."""
+        return [name for name, item in self.components().items() if item.autoscaling.enabled]
+
+    def vertically_scaled(self) -> list[str]:
+        """Enabled components with a VPA."""
+        return [name for name, item in self.components().items() if item.vertical_scaling.enabled]
+
+    def service_monitored(self) -> list[str]:
+        """Enabled components that get a ServiceMonitor."""
+        return list(self.components()) if self.monitoring.service_monitor.enabled else []
+
+    def kafka_names(self, owner: Owner) -> KafkaNames:
+        """Topic and group names, defaulting to names unique per ScalingDemo on a shared
+        cluster: the workload, the topic reconcile, KEDA and the dashboard all use these."""
+        prefix = f"{owner.namespace}-{owner.name}"
+        topics, groups = self.kafka.topics, self.kafka.consumer_groups
+        return KafkaNames(
+            topics={role: getattr(topics, role).name or f"{prefix}-{role}" for role in TOPIC_ROLES},
+            groups={
+                role: getattr(groups, role) or f"{prefix}-{role}-consumer" for role in TOPIC_ROLES
+            },
+        )
+
 
 def _location(loc: tuple[int | str, ...]) -> str:
     path = "spec"
@@ -366,7 +460,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def parse(raw: dict) -> ScalingDemoSpec:
+def parse(raw: Mapping[str, Any]) -> ScalingDemoSpec:
     """Validate a raw spec; the error lists every problem with the field it concerns."""
     try:
         spec = ScalingDemoSpec.model_validate(raw)

@@ -29,8 +29,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import env
-from scalingdemo_operator.builders.autoscaling import preset_query, scope
 from scalingdemo_operator.builders.dashboard import EXTERNAL_METRICS, THRESHOLD_REF, dashboard
+from scalingdemo_operator.builders.promql import preset_query, scope
 from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
 from scalingdemo_workload.contract import Env, Metric
 
@@ -246,8 +246,7 @@ class Demo:
 async def scraped_demo(bed: Any, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Demo]:
     owner = Owner(namespace=f"promql-{uuid.uuid4().hex[:8]}", name="shop", uid="promql")
     spec = parse({**_every_trigger_kind(), "kafka": {"bootstrapServers": kafka_bootstrap}})
-    names = env.kafka_names(spec, owner)
-    topics = [names[Env.MESSAGES_TOPIC], names[Env.TASKS_TOPIC]]
+    topics = list(spec.kafka_names(owner).topics.values())
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     processes: dict[str, WorkloadProcess] = {}

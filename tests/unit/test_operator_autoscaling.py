@@ -7,16 +7,15 @@ from typing import Any
 
 import pytest
 from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.assess.status import partition_caps
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.autoscaling import (
-    partition_caps,
-    preset_query,
+from scalingdemo_operator.builders.keda import (
     qualified_brokers,
-    resources_left_to_triggers,
     scaled_object,
     trigger_authentication,
-    vertical_pod_autoscaler,
 )
+from scalingdemo_operator.builders.promql import preset_query
+from scalingdemo_operator.builders.vpa import vertical_pod_autoscaler
 from scalingdemo_operator.spec import parse
 
 from tests.unit.test_operator_builders import LABELS, OWNER_REFERENCE
@@ -273,7 +272,7 @@ def test_the_vpa_leaves_triggered_resources_to_keda() -> None:
             "verticalScaling": {"enabled": True},
         }
     )
-    assert resources_left_to_triggers(cpu_only.worker) == ["cpu"]
+    assert cpu_only.worker.resources_left_to_triggers() == ["cpu"]
     (policy,) = vertical_pod_autoscaler(cpu_only, OWNER, "worker")["spec"]["resourcePolicy"][
         "containerPolicies"
     ]

@@ -6,9 +6,10 @@ import copy
 
 import pytest
 from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.assess.status import endpoint
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.common import EVENT_MESSAGE_LIMIT, event
-from scalingdemo_operator.builders.workload import deployment, endpoint, service
+from scalingdemo_operator.builders.workload import deployment, service
 from scalingdemo_operator.spec import parse
 
 pytestmark = pytest.mark.unit

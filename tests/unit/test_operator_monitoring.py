@@ -8,21 +8,21 @@ from typing import Any
 
 import pytest
 from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.assess.conditions import MONITORING, scaling_condition
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.autoscaling import scope
 from scalingdemo_operator.builders.dashboard import (
     DATASOURCE,
     THRESHOLD_REF,
     UID_LIMIT,
     config_map,
     dashboard,
-    quantity,
     uid,
 )
 from scalingdemo_operator.builders.monitoring import service_monitor
+from scalingdemo_operator.builders.promql import scope
 from scalingdemo_operator.builders.workload import deployment
+from scalingdemo_operator.quantities import amount
 from scalingdemo_operator.spec import SpecError, parse
-from scalingdemo_operator.status import MONITORING, scaling_condition
 
 from tests.unit.test_operator_autoscaling import (
     OWNER,
@@ -275,12 +275,12 @@ def test_without_autoscaling_the_scaling_row_shows_replicas_only() -> None:
     [("100m", 0.1), ("2", 2.0), ("1.5", 1.5), ("256Mi", 268435456.0), ("1G", 1e9), ("1e3", 1e3)],
 )
 def test_resource_quantities(text: str, value: float) -> None:
-    assert quantity(text) == pytest.approx(value)
+    assert float(amount(text)) == pytest.approx(value)
 
 
 def test_a_bad_quantity_is_named() -> None:
     with pytest.raises(ValueError, match="'12Q'"):
-        quantity("12Q")
+        amount("12Q")
 
 
 def test_without_the_prometheus_operator_monitoring_says_why_and_what_still_works() -> None:

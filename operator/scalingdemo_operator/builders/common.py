@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..api import (
     APPLIED_HASH_ANNOTATION,
     COMPONENT_LABEL,
@@ -51,6 +53,15 @@ def metadata(
         "namespace": owner.namespace,
         "labels": {**(extra_labels or {}), **labels(owner, component)},
         "ownerReferences": [owner.reference()],
+    }
+
+
+def api_shape(model: BaseModel) -> Any:
+    """A spec section in the API's shape: camelCase, unset fields and empty lists left out."""
+    return {
+        key: value
+        for key, value in model.model_dump(by_alias=True, exclude_none=True).items()
+        if value != []
     }
 
 
