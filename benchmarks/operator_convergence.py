@@ -33,7 +33,7 @@ from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owne
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.spec import parse
 
-from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 600
 POLL_SECONDS = 0.2

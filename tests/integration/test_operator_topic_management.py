@@ -14,24 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_operator_core import (
-    Cluster,
-    apps,
-    cluster,
-    core,
-    crd,
-    custom,
-    demo,
-)
-from tests.integration.test_operator_topics import on_broker
-from tests.support import eventually
+from tests.integration.cluster import Cluster, demo
+from tests.operator_harness import OperatorProcess
+from tests.support import eventually, kafka_admin, on_broker
 from tests.testbed.bed import Bed
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom)
-"""Fixtures of the operator core tests: pytest finds fixtures by name in the module."""
 DELETE_ATTEMPTS = 2
 """Keeps the give-up path short: one retry after the handler's first 10 s backoff."""
 RECOVERY_SECONDS = 120
@@ -60,12 +48,8 @@ def on_the_broker(bootstrap: str, topic: str) -> dict[str, Any] | None:
     """Partitions, replicas and per-topic config of a topic, or None when it does not exist."""
 
     async def read() -> dict[str, Any] | None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
+        async with kafka_admin(bootstrap) as admin:
             return await on_broker(admin, topic)
-        finally:
-            await admin.close()
 
     return asyncio.run(read())
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from scalingdemo_operator.api import Event
-from scalingdemo_operator.kafka.admin import DYNAMIC_TOPIC_CONFIG, delete, reconcile
+from scalingdemo_operator.kafka.admin import delete, reconcile
 from scalingdemo_operator.kafka.model import (
     DesiredTopic,
     KafkaConnection,
@@ -27,7 +26,7 @@ from scalingdemo_operator.kafka.model import (
     TopicsUnavailable,
 )
 
-from tests.support import eventually_async
+from tests.support import eventually_async, kafka_admin, on_broker
 from tests.testbed.bed import Bed
 
 
@@ -46,28 +45,8 @@ def name() -> Callable[[str], str]:
 @pytest.fixture
 async def broker(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     """An independent admin client to check what the module did."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    yield admin
-    await admin.close()
-
-
-async def on_broker(admin: AIOKafkaAdminClient, topic: str) -> dict[str, Any] | None:
-    """Partition count, replica count and per-topic configs as the broker reports them."""
-    described = [t for t in await admin.describe_topics() if t["topic"] == topic]
-    if not described:
-        return None
-    (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    (resource,) = response.to_object()["resources"]
-    return {
-        "partitions": len(described[0]["partitions"]),
-        "replicas": len(described[0]["partitions"][0]["replicas"]),
-        "config": {
-            entry["config_names"]: entry["config_value"]
-            for entry in resource["config_entries"]
-            if entry["config_source"] == DYNAMIC_TOPIC_CONFIG
-        },
-    }
+    async with kafka_admin(kafka_bootstrap) as admin:
+        yield admin
 
 
 def about(event: Event) -> str:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests.operator_harness import OperatorProcess, install_crd
 from tests.support import EXAMPLES, eventually, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run

@@ -5,14 +5,15 @@ from __future__ import annotations
 import kopf
 import pytest
 from scalingdemo_operator import handlers  # noqa: F401  (registers the handlers with kopf)
-from scalingdemo_operator.api import CHILD_KINDS, CHILDREN, Owner, resources
+from scalingdemo_operator.api import CHILD_KINDS, CHILDREN, resources
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.env import environment
 from scalingdemo_operator.spec import RESERVED_ENV, parse
 
+from tests.unit.conftest import OWNER
+
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
 EVERYTHING = {
     "image": "registry.example/workload:1",
     "kafka": {

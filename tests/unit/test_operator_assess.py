@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from scalingdemo_operator.api import Event, Owner
+from scalingdemo_operator.api import Event
 from scalingdemo_operator.assess.status import Failure, Observation, assess, invalid
 from scalingdemo_operator.kafka.model import (
     TopicsObserved,
@@ -15,9 +15,10 @@ from scalingdemo_operator.kafka.model import (
 )
 from scalingdemo_operator.spec import parse
 
+from tests.unit.conftest import OWNER
+
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
 NOW = "2026-01-01T00:00:00Z"
 NAMES = {"messages": "team-demo-messages", "tasks": "team-demo-tasks"}
 SPEC = {"image": "registry.example/workload:1", "kafka": {"bootstrapServers": "kafka:9092"}}

@@ -11,9 +11,10 @@ from scalingdemo_operator.api import Event, Outcome, Owner
 from scalingdemo_operator.reconciler import Reconciler
 from scalingdemo_operator.settings import Settings
 
+from tests.unit.conftest import OWNER
+
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
 FAST = Settings(retry_seconds=0.01, max_retry_seconds=0.04, coalesce_seconds=0.01)
 
 

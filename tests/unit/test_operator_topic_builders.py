@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Event, Owner
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Event
 from scalingdemo_operator.assess.conditions import strimzi_topics_condition, topics_condition
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.strimzi import kafka_topic
@@ -16,9 +16,10 @@ from scalingdemo_operator.kafka.model import (
 )
 from scalingdemo_operator.spec import SpecError, parse
 
+from tests.unit.conftest import OWNER
+
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
 IMAGE = "registry.example/workload:1"
 
 
