@@ -45,4 +45,4 @@ demo-down:
 	examples/kind/down.sh
 
 clean:
-	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache
+	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -28,6 +28,7 @@ def _at_least(minimum: float, convert: Callable[[str], float], what: str) -> Cal
 
 
 SECONDS = _at_least(0, float, "a number of seconds")
+DELAY = _at_least(0.1, float, "a number of seconds")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -60,14 +61,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--retry-seconds",
-        type=_at_least(0.1, float, "a number of seconds"),
+        type=DELAY,
         default=DEFAULTS.retry_seconds,
         help="first delay before a reconcile that could not finish (Kafka unusable, an error) "
         "is retried; it doubles per failed attempt (default: %(default)s)",
     )
     parser.add_argument(
         "--max-retry-seconds",
-        type=_at_least(0.1, float, "a number of seconds"),
+        type=DELAY,
         default=DEFAULTS.max_retry_seconds,
         help="longest delay between retries (default: %(default)s)",
     )

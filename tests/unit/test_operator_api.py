@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import kopf
 import pytest
 from scalingdemo_operator import handlers  # noqa: F401  (registers the handlers with kopf)
 from scalingdemo_operator.api import CHILD_KINDS, CHILDREN, resources
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.env import environment
-from scalingdemo_operator.spec import RESERVED_ENV, parse
+from scalingdemo_operator.builders.keda import SASL_MECHANISMS
+from scalingdemo_operator.kafka.model import SASL_MECHANISMS as ADMIN_SASL_MECHANISMS
+from scalingdemo_operator.spec import RESERVED_ENV, SaslMechanism, parse
 
 from tests.unit.conftest import OWNER
 
@@ -55,3 +59,7 @@ def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
     assert registered == {
         (child.group, child.version, child.plural) for child in CHILD_KINDS if child.watched
     }
+
+
+def test_the_sasl_mechanisms_are_the_specs_everywhere() -> None:
+    assert set(SASL_MECHANISMS) == set(get_args(SaslMechanism)) == ADMIN_SASL_MECHANISMS
