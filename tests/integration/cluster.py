@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import GROUP, KIND, PLURAL, VERSION
@@ -25,16 +24,17 @@ QUIET_SECONDS = 5
 
 def settle(read: Callable[[], float], what: str) -> float:
     """Wait until read() stops changing for QUIET_SECONDS; fail if it never does."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    previous = read()
-    while True:
+    readings = [read()]
+
+    def last_two() -> tuple[float, float]:
         time.sleep(QUIET_SECONDS)
-        current = read()
-        if current == previous:
-            return current
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} kept changing: {previous} -> {current}")
-        previous = current
+        readings.append(read())
+        return readings[-2], readings[-1]
+
+    eventually(
+        last_two, f"{what} to stop changing", WAIT_SECONDS, accept=lambda two: two[0] == two[1]
+    )
+    return readings[-1]
 
 
 def demo(name: str, **spec: Any) -> dict[str, Any]:
