@@ -28,8 +28,9 @@ class Settings:
     topic_delete_attempts: int = 5
     """Attempts to delete the topics (deletionPolicy Delete) before the demo is let go; with the
     retry backoff (10, 20, 40, 80 s) the default is about two and a half minutes."""
-    watch_server_seconds: float = 270.0
-    """How long the API server keeps one watch open before kopf reopens it."""
+    watch_server_seconds: int = 270
+    """How long the API server keeps one watch open before kopf reopens it (whole seconds: the
+    API server parses timeoutSeconds as an integer)."""
     watch_client_seconds: float = 300.0
     """How long kopf waits on one watch at most, should the server not close it."""
     request_seconds: float = 30.0
