@@ -36,6 +36,8 @@ from .kube import ApiException, Kube, is_transient
 from .spec import ScalingDemoSpec, SpecError, parse
 
 MAX_LISTED_CHANGES = 6
+STATUS_ATTEMPTS = 3
+"""Status patches refused only because the metadata moved on are sent again this often."""
 
 
 def now() -> str:
@@ -171,9 +173,35 @@ def _change_event(manifest: Manifest, changes: list[str] | None) -> Event:
 async def _write_status(
     kube: Kube, owner: Owner, body: Mapping[str, Any], status: Mapping[str, Any]
 ) -> None:
-    """Patch only what changed; None removes a field (merge-patch semantics). The patch carries
-    the resourceVersion that was read, so it never overwrites a newer status."""
+    """Patch only what changed; None removes a field (merge-patch semantics).
+
+    The patch carries the resourceVersion that was read, so a status computed from an outdated
+    object is refused (409). When only the object's metadata changed since (kopf records what
+    it handled in annotations), the status is still right and is sent again with the new
+    version; when the spec or the status changed, the conflict goes up and the reconcile runs
+    again from a fresh read.
+    """
     previous = body.get("status") or {}
     patch = {key: value for key, value in status.items() if previous.get(key) != value}
-    if patch:
-        await kube.patch_status(owner, patch, body["metadata"].get("resourceVersion"))
+    if not patch:
+        return
+    read = body
+    for _ in range(STATUS_ATTEMPTS):
+        try:
+            await kube.patch_status(owner, patch, read["metadata"].get("resourceVersion"))
+            return
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            fresh = await kube.get(API_VERSION, KIND, owner.namespace, owner.name)
+            if fresh is None or not _same_basis(fresh, body):
+                raise
+            read = fresh
+    await kube.patch_status(owner, patch, read["metadata"].get("resourceVersion"))
+
+
+def _same_basis(fresh: Mapping[str, Any], read: Mapping[str, Any]) -> bool:
+    """The same object, spec generation and status: what a status is computed from."""
+    return all(
+        fresh["metadata"].get(key) == read["metadata"].get(key) for key in ("uid", "generation")
+    ) and (fresh.get("status") or {}) == (read.get("status") or {})
