@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.operator_harness import install_crd
+from tests.operator_harness import install_crd
 from tests.support import EXAMPLES, REPOSITORY, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run
