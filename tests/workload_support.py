@@ -9,10 +9,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Wiring, WorkloadProcess
+from tests.support import Wiring, WorkloadProcess, kafka_admin
 
 PARTITIONS = 3
 
@@ -27,21 +27,11 @@ async def fresh_topics(bootstrap: str, partitions: int = PARTITIONS) -> AsyncIte
     suffix = uuid.uuid4().hex[:8]
     wiring = Wiring(bootstrap, f"messages-{suffix}", f"tasks-{suffix}", suffix)
     names = [wiring.messages_topic, wiring.tasks_topic]
-    async with admin_client(bootstrap) as admin:
+    async with kafka_admin(bootstrap) as admin:
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
     yield wiring
-    async with admin_client(bootstrap) as admin:
+    async with kafka_admin(bootstrap) as admin:
         await admin.delete_topics(names)
-
-
-@asynccontextmanager
-async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        yield admin
-    finally:
-        await admin.close()
 
 
 async def scrape(process: WorkloadProcess) -> dict[tuple[str, frozenset], float]:

@@ -97,7 +97,7 @@ class Kube:
         """Send one request with retries; every attempt is counted, failures by status."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(initial=0.2, max=5),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5),
             stop=stop_after_attempt(RETRY_ATTEMPTS),
             reraise=True,
         )
