@@ -36,7 +36,7 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.record import default_records
 from rich.console import Console
 from scalingdemo_workload.config import load_settings
@@ -45,6 +45,8 @@ from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 from scalingdemo_workload.worker import Worker
+
+from tests.support import kafka_admin
 
 BARE_APP = """
 import sys
@@ -347,12 +349,8 @@ def tasks_phase(env: dict[str, str], bootstrap: str, topic: str, count: int) -> 
 
 
 async def create_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
-    finally:
-        await admin.close()
 
 
 def main() -> None:
