@@ -6,6 +6,7 @@ all, and that its refusals reach the client with KEDA's own words.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -70,8 +71,9 @@ def test_a_second_scaled_object_for_one_workload_is_refused_in_kedas_words(
     assert apply_reading_warnings(dynamic, scaled_object(namespace, "first"))[1] == []
     with pytest.raises(ApiException) as refused:
         apply_reading_warnings(dynamic, scaled_object(namespace, "second"))
-    assert 'admission webhook "vscaledobject.kb.io" denied the request' in refused.value.body
-    assert (
+    message = json.loads(refused.value.body)["message"]
+    assert message == (
+        'admission webhook "vscaledobject.kb.io" denied the request: '
         f"the workload '{WORKLOAD}' of type 'apps/v1.Deployment' is already managed by the "
         "ScaledObject 'first'"
-    ) in refused.value.body
+    )

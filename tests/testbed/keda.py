@@ -22,7 +22,7 @@ from . import pki
 from .component import Component, Stack
 from .control_plane import kubectl_run, kubectl_succeeds
 from .processes import free_port, http_ok, serves_tls
-from .toolchain import wait_until
+from .toolchain import BedError, wait_until
 
 NAMESPACE = "keda"
 ADAPTER_SERVICE = "keda-metrics-apiserver"
@@ -62,17 +62,16 @@ VALIDATED_KINDS = (
 # which on a loaded machine can take longer; a timeout still fails the request.
 WEBHOOK_TIMEOUT_SECONDS = 30
 WEBHOOK_ENFORCED_SECONDS = 60.0
-# A ScaledObject the CRD's schema accepts and KEDA's webhook refuses (minimum above maximum):
-# once the API server refuses it, the webhook is in the path of every apply.
+# A ScaledObject the CRD's schema accepts and KEDA's webhook refuses (a scaling formula that
+# names no trigger): once the API server refuses it, the webhook is in the path of every apply.
 REFUSED_SCALED_OBJECT = {
     "apiVersion": "keda.sh/v1alpha1",
     "kind": "ScaledObject",
     "metadata": {"name": "webhook-probe", "namespace": "default"},
     "spec": {
         "scaleTargetRef": {"name": "webhook-probe"},
-        "minReplicaCount": 2,
-        "maxReplicaCount": 1,
-        "triggers": [{"type": "cron", "metadata": {}}],
+        "advanced": {"scalingModifiers": {"formula": "unknown", "target": "1"}},
+        "triggers": [{"type": "cron", "name": "known", "metadata": {}}],
     },
 }
 
@@ -315,6 +314,8 @@ def register_webhooks(webhooks: KedaWebhooks, kubectl: Path) -> None:
     probe = webhooks.directory / "refused.yaml"
     probe.write_text(yaml.safe_dump(REFUSED_SCALED_OBJECT))
 
+    answers: list[str] = []
+
     def enforced() -> bool:
         result = subprocess.run(
             [kubectl, f"--kubeconfig={kubeconfig}", "create", "--dry-run=server", "-f", probe],
@@ -322,6 +323,12 @@ def register_webhooks(webhooks: KedaWebhooks, kubectl: Path) -> None:
             text=True,
             check=False,
         )
+        answers.append(result.stderr.strip() or result.stdout.strip())
         return f'admission webhook "{VALIDATED_KINDS[0][2]}" denied' in result.stderr
 
-    wait_until(enforced, WEBHOOK_ENFORCED_SECONDS, "the API server never called KEDA's webhook")
+    try:
+        wait_until(enforced, WEBHOOK_ENFORCED_SECONDS, "")
+    except BedError:
+        raise BedError(
+            f"the API server never let KEDA's webhook refuse {probe}; last answer: {answers[-1]}"
+        ) from None
