@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -22,7 +22,7 @@ from . import pki
 from .component import Component, Stack
 from .control_plane import kubectl_run, kubectl_succeeds
 from .processes import free_port, http_ok, serves_tls
-from .toolchain import BedError, wait_until
+from .toolchain import BedError, say, wait_until
 
 NAMESPACE = "keda"
 ADAPTER_SERVICE = "keda-metrics-apiserver"
@@ -281,8 +281,37 @@ def register_webhooks(webhooks: KedaWebhooks, kubectl: Path) -> None:
     The API server picks up a new configuration asynchronously, so registration ends
     only once a ScaledObject that KEDA refuses is refused.
     """
+    started = time.monotonic()
+    manifest = webhooks.directory / "registration.yaml"
+    manifest.write_text(yaml.safe_dump(_webhook_configuration(webhooks)))
+    kubectl_run(kubectl, webhooks.kubeconfig, "apply", "--server-side", "-f", str(manifest))
+    probe = webhooks.directory / "refused.yaml"
+    probe.write_text(yaml.safe_dump(REFUSED_SCALED_OBJECT))
+    dry_run = ("create", "--dry-run=server", "-f", str(probe))
+    answers: list[str] = []
+
+    def refused() -> bool:
+        try:
+            kubectl_run(kubectl, webhooks.kubeconfig, *dry_run)
+        except BedError as error:
+            answers.append(str(error))
+            return f'admission webhook "{VALIDATED_KINDS[0][2]}" denied' in str(error)
+        answers.append("accepted")
+        return False
+
+    try:
+        wait_until(refused, WEBHOOK_ENFORCED_SECONDS, "")
+    except BedError:
+        raise BedError(
+            f"the API server never let KEDA's webhook refuse {probe}; last answer: {answers[-1]}"
+        ) from None
+    say(f"{webhooks.name} registered and refusing in {time.monotonic() - started:.1f}s")
+
+
+def _webhook_configuration(webhooks: KedaWebhooks) -> dict:
+    """KEDA's ValidatingWebhookConfiguration, by URL on loopback instead of by Service."""
     ca_bundle = base64.b64encode((webhooks.certs / "ca.crt").read_bytes()).decode()
-    configuration = {
+    return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": WEBHOOK_CONFIGURATION},
@@ -307,28 +336,3 @@ def register_webhooks(webhooks: KedaWebhooks, kubectl: Path) -> None:
             for group, resource, name, path in VALIDATED_KINDS
         ],
     }
-    manifest = webhooks.directory / "registration.yaml"
-    manifest.write_text(yaml.safe_dump(configuration))
-    kubeconfig = webhooks.kubeconfig
-    kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "-f", str(manifest))
-    probe = webhooks.directory / "refused.yaml"
-    probe.write_text(yaml.safe_dump(REFUSED_SCALED_OBJECT))
-
-    answers: list[str] = []
-
-    def enforced() -> bool:
-        result = subprocess.run(
-            [kubectl, f"--kubeconfig={kubeconfig}", "create", "--dry-run=server", "-f", probe],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        answers.append(result.stderr.strip() or result.stdout.strip())
-        return f'admission webhook "{VALIDATED_KINDS[0][2]}" denied' in result.stderr
-
-    try:
-        wait_until(enforced, WEBHOOK_ENFORCED_SECONDS, "")
-    except BedError:
-        raise BedError(
-            f"the API server never let KEDA's webhook refuse {probe}; last answer: {answers[-1]}"
-        ) from None
