@@ -22,6 +22,8 @@ $(BIN)/.installed: pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 unit: install
 	$(BIN)/pytest -m unit
@@ -43,4 +45,4 @@ demo-down:
 	examples/kind/down.sh
 
 clean:
-	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache
+	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

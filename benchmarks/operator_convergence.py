@@ -29,11 +29,11 @@ import psutil
 import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
+from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owner
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owner
 from scalingdemo_operator.spec import parse
 
-from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 600
 POLL_SECONDS = 0.2

@@ -51,7 +51,7 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from benchmarks.operator_harness import (
+from tests.operator_harness import (
     OperatorProcess,
     basic_example_on_the_bed,
     install_crd,

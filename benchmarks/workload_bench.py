@@ -1,14 +1,19 @@
-"""Workload throughput and latency, each as a ratio to a ceiling measured in the same run.
+"""Workload throughput and latency, each as a ratio to a baseline measured in the same run.
 
     python benchmarks/workload_bench.py --bootstrap 127.0.0.1:9092 [--seconds 5]
 
-Needs a reachable Kafka broker and `wrk` (Debian package). Three comparisons:
+Needs a reachable Kafka broker and `wrk` (Debian package). Four comparisons:
 
-1. HTTP: `POST /messages` driven by wrk against the workload (role api, acks=all) and against a
-   bare aiohttp handler that answers 202 without Kafka (the HTTP ceiling).
-2. Batch ingest: records/s through `POST /messages` with 1000-message batches, against a raw
-   aiokafka producer sending the same records with the same durability settings.
-3. Tasks: zero-duration tasks/s through the worker (consume, process, commit), against a raw
+1. HTTP: `POST /messages` with one record, driven by wrk against the workload (role api) and
+   against a bare aiohttp handler that does `send_and_wait` on a raw aiokafka producer with the
+   same guarantee (acks=all, idempotent): the baseline. A bare handler that only answers 202 is
+   shown as the HTTP ceiling.
+2. Latency at half load: p50/p99 of the workload at 50% of the rate wrk reached, measured by
+   scalingdemo-load from intended send times (open loop).
+3. Batch ingest: records/s through `POST /messages` with 1000-message batches, against a raw
+   aiokafka producer sending the same records with the same guarantee; and the cost of making
+   each batch atomic with the transactional producer (docs/workload.md, "Batches").
+4. Tasks: zero-duration tasks/s through the worker (consume, process, commit), against a raw
    aiokafka consumer that decodes and commits the same records.
 
 All traffic stays on 127.0.0.1 and every phase is bounded in time.
@@ -16,6 +21,7 @@ All traffic stays on 127.0.0.1 and every phase is bounded in time.
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import re
@@ -32,20 +38,45 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.record import default_records
+from rich.console import Console
 from scalingdemo_workload.config import load_settings
 from scalingdemo_workload.contract import Env, Metric, Role
+from scalingdemo_workload.loadgen import parse_args
+from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 from scalingdemo_workload.worker import Worker
 
 BARE_APP = """
+import sys
 from aiohttp import web
 async def accept(request):
     await request.read()
     return web.json_response({"accepted": 1}, status=202)
 app = web.Application()
 app.router.add_post("/messages", accept)
-web.run_app(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), print=None,
-            access_log=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+BARE_PRODUCER_APP = """
+import json, sys, uuid
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+async def produce(request):
+    record = await request.json()
+    record["id"] = str(uuid.uuid4())
+    await request.app[PRODUCER].send_and_wait(sys.argv[3], json.dumps(record).encode())
+    return web.json_response({"accepted": 1, "ids": [record["id"]]}, status=202)
+async def producer(app):
+    app[PRODUCER] = AIOKafkaProducer(bootstrap_servers=sys.argv[2], acks="all",
+                                     enable_idempotence=True)
+    await app[PRODUCER].start()
+    yield
+    await app[PRODUCER].stop()
+app = web.Application()
+app.cleanup_ctx.append(producer)
+app.router.add_post("/messages", produce)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
 
 WRK_SCRIPT = """
@@ -54,6 +85,7 @@ wrk.body = '{"content": "benchmark message with a little payload", "attributes":
 wrk.headers["Content-Type"] = "application/json"
 """
 
+WORKLOAD = [sys.executable, "-m", "scalingdemo_workload"]
 BATCH = 1000
 PARTITIONS = 3
 
@@ -121,18 +153,48 @@ async def wait_ready(port: int) -> None:
     raise SystemExit("the workload never became ready")
 
 
-def http_phase(env: dict[str, str], seconds: int, connections: int) -> dict[str, dict]:
-    bare_port, workload_port = free_port(), free_port()
+def http_phase(
+    env: dict[str, str], bootstrap: str, topic: str, seconds: int, connections: int
+) -> dict[str, dict]:
+    ports = {name: free_port() for name in ("ceiling", "baseline", "workload")}
     results = {}
-    with server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port):
-        results["bare"] = wrk(f"http://127.0.0.1:{bare_port}/messages", seconds, connections)
-    workload_env = {**env, Env.PORT: str(workload_port), Env.HOST: "127.0.0.1"}
-    with server([sys.executable, "-m", "scalingdemo_workload"], workload_port, workload_env):
-        asyncio.run(wait_ready(workload_port))
-        results["workload"] = wrk(
-            f"http://127.0.0.1:{workload_port}/messages", seconds, connections
+    ceiling = [sys.executable, "-c", BARE_APP, str(ports["ceiling"])]
+    with server(ceiling, ports["ceiling"]):
+        results["ceiling"] = wrk(url(ports["ceiling"]), seconds, connections)
+    baseline = [sys.executable, "-c", BARE_PRODUCER_APP, str(ports["baseline"]), bootstrap, topic]
+    with server(baseline, ports["baseline"]):
+        wrk(url(ports["baseline"]), 1, connections)
+        results["baseline"] = wrk(url(ports["baseline"]), seconds, connections)
+    port = ports["workload"]
+    with server(WORKLOAD, port, {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"}):
+        asyncio.run(wait_ready(port))
+        wrk(url(port), 1, connections)
+        results["workload"] = wrk(url(port), seconds, connections)
+        results["half_load"] = asyncio.run(
+            open_loop_latency(port, results["workload"]["rps"] / 2, seconds)
         )
     return results
+
+
+def url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/messages"
+
+
+async def open_loop_latency(port: int, rate: float, seconds: int) -> dict[str, float]:
+    """p50/p99 from intended send times at `rate`, as scalingdemo-load measures them."""
+    args = parse_args(
+        [f"http://127.0.0.1:{port}", "--rate", f"{rate:.1f}", "--duration", str(seconds)]
+    )
+    stats = await run_load(args, Console(file=io.StringIO()))
+    if stats.errors:
+        raise SystemExit(f"half-load run had errors: {stats.outcomes}")
+    return {
+        "rate": rate,
+        "not_sent": stats.not_sent,
+        "sent": stats.sent,
+        "p50_ms": stats.latency_seconds(50) * 1000,
+        "p99_ms": stats.latency_seconds(99) * 1000,
+    }
 
 
 def batch_body() -> dict:
@@ -184,17 +246,39 @@ async def ingest_raw(bootstrap: str, topic: str, seconds: float) -> float:
     return sent / (time.monotonic() - started)
 
 
+async def ingest_transactional(bootstrap: str, topic: str, seconds: float) -> float:
+    """Records/s when every 1000-record batch is its own transaction (atomic batches)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        transactional_id=f"bench-{uuid.uuid4().hex[:8]}",
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    record = {"id": str(uuid.uuid4()), "content": "benchmark message", "attributes": {"k": "v"}}
+    sent = 0
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            async with producer.transaction():
+                for n in range(BATCH):
+                    await producer.send(topic, json.dumps({**record, "n": n}).encode())
+            sent += BATCH
+    finally:
+        await producer.stop()
+    return sent / (time.monotonic() - started)
+
+
 def ingest_phase(env: dict[str, str], bootstrap: str, topic: str, seconds: float) -> dict:
     port = free_port()
-    with server(
-        [sys.executable, "-m", "scalingdemo_workload"],
-        port,
-        {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"},
-    ):
+    with server(WORKLOAD, port, {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"}):
         asyncio.run(wait_ready(port))
         workload = asyncio.run(ingest_via_api(port, seconds))
     raw = asyncio.run(ingest_raw(bootstrap, topic, seconds))
-    return {"workload": workload, "raw": raw}
+    transactional = asyncio.run(ingest_transactional(bootstrap, topic, seconds))
+    return {"workload": workload, "raw": raw, "transactional": transactional}
 
 
 async def fill_tasks(bootstrap: str, topic: str, count: int) -> None:
@@ -250,7 +334,7 @@ async def consume_worker(env: dict[str, str], count: int) -> float:
                 break
     finally:
         elapsed = time.monotonic() - started
-        await worker.stop()
+        await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
     return count / elapsed
 
 
@@ -291,26 +375,40 @@ def main() -> None:
     c_extension = default_records.DefaultRecordBatchBuilder.__module__
     print(f"aiokafka record codec: {c_extension} (C extension: {'_crecords' in c_extension})")
 
-    http = http_phase(env, args.seconds, args.connections)
-    bare, work = http["bare"], http["workload"]
+    http = http_phase(env, args.bootstrap, messages, args.seconds, args.connections)
+    ceiling, base, work, half = (
+        http["ceiling"],
+        http["baseline"],
+        http["workload"],
+        http["half_load"],
+    )
     print(
-        f"HTTP POST /messages  bare 202: {bare['rps']:.0f} req/s p50 {bare['p50_ms']:.2f} ms "
-        f"p99 {bare['p99_ms']:.2f} ms | workload: {work['rps']:.0f} req/s "
-        f"p50 {work['p50_ms']:.2f} ms p99 {work['p99_ms']:.2f} ms | "
-        f"throughput ratio {work['rps'] / bare['rps']:.2f}, "
-        f"p50 ratio {work['p50_ms'] / bare['p50_ms']:.1f}x, "
-        f"p99 ratio {work['p99_ms'] / bare['p99_ms']:.1f}x"
+        f"POST /messages, 1 record: baseline (bare aiohttp + raw producer, acks=all, idempotent) "
+        f"{base['rps']:.0f} req/s | workload {work['rps']:.0f} req/s | "
+        f"ratio {work['rps'] / base['rps']:.2f} (goal >= 0.9) | HTTP-only ceiling "
+        f"{ceiling['rps']:.0f} req/s (workload {work['rps'] / ceiling['rps']:.2f} of it)"
+    )
+    print(
+        f"  wrk at full load: workload p50 {work['p50_ms']:.2f} ms p99 {work['p99_ms']:.2f} ms | "
+        f"baseline p50 {base['p50_ms']:.2f} ms p99 {base['p99_ms']:.2f} ms"
+    )
+    print(
+        f"  at 50% of the workload's max ({half['rate']:.0f} req/s, open loop, from intended "
+        f"send times): p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms "
+        f"({half['sent']} sent, {half['not_sent']} due but not sent by the generator)"
     )
     ingest = ingest_phase(env, args.bootstrap, messages, args.seconds)
     print(
-        f"Batch ingest ({BATCH}/request)  raw producer: {ingest['raw']:.0f} msg/s | "
-        f"workload: {ingest['workload']:.0f} msg/s | ratio {ingest['workload'] / ingest['raw']:.2f}"
+        f"Batch ingest ({BATCH}/request): raw producer {ingest['raw']:.0f} msg/s | "
+        f"workload {ingest['workload']:.0f} msg/s | ratio {ingest['workload'] / ingest['raw']:.2f} "
+        f"(goal >= 0.8) | one transaction per batch: {ingest['transactional']:.0f} msg/s, "
+        f"{ingest['transactional'] / ingest['raw']:.2f} of the raw producer"
     )
     consumed = tasks_phase(env, args.bootstrap, tasks, args.tasks)
     print(
         f"Tasks (duration 0, {args.tasks})  raw consumer: {consumed['raw']:.0f}/s | "
         f"worker: {consumed['workload']:.0f}/s | "
-        f"ratio {consumed['workload'] / consumed['raw']:.2f}"
+        f"ratio {consumed['workload'] / consumed['raw']:.2f} (goal >= 0.8)"
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.support import eventually
 from tests.testbed import assets
 from tests.testbed import bed as testbed
 from tests.testbed.toolchain import tail
@@ -87,13 +87,13 @@ def namespace(kube_api: client.ApiClient, request: pytest.FixtureRequest) -> Ite
     name = f"{slug}-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(kube_api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    deadline = time.monotonic() + NAMESPACE_READY_SECONDS
-    while not core.list_namespaced_service_account(
-        name, field_selector="metadata.name=default"
-    ).items:
-        if time.monotonic() > deadline:
-            pytest.fail(f"namespace {name}: the default ServiceAccount never appeared")
-        time.sleep(0.2)
+    eventually(
+        lambda: (
+            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        ),
+        f"namespace {name}: the default ServiceAccount",
+        NAMESPACE_READY_SECONDS,
+    )
     yield name
     core.delete_namespace(name)
 

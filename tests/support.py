@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from scalingdemo_operator.kafka.admin import DYNAMIC_TOPIC_CONFIG
 from scalingdemo_workload.config import Settings, load_settings
 from scalingdemo_workload.contract import Env, Role
 
@@ -145,14 +147,39 @@ def rendered_install(kubectl: Path, kubeconfig: Path) -> list[dict]:
     return [document for document in yaml.safe_load_all(output) if document]
 
 
-async def topic_partitions(bootstrap: str) -> dict[str, int]:
-    """Every topic on the broker with its partition count."""
+@asynccontextmanager
+async def kafka_admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client of its own, closed afterwards: reads what the code under test did."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        described = await admin.describe_topics(None)
+        yield admin
     finally:
         await admin.close()
+
+
+async def on_broker(admin: AIOKafkaAdminClient, topic: str) -> dict[str, Any] | None:
+    """Partition count, replica count and per-topic configs as the broker reports them."""
+    described = [t for t in await admin.describe_topics() if t["topic"] == topic]
+    if not described:
+        return None
+    (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    (resource,) = response.to_object()["resources"]
+    return {
+        "partitions": len(described[0]["partitions"]),
+        "replicas": len(described[0]["partitions"][0]["replicas"]),
+        "config": {
+            entry["config_names"]: entry["config_value"]
+            for entry in resource["config_entries"]
+            if entry["config_source"] == DYNAMIC_TOPIC_CONFIG
+        },
+    }
+
+
+async def topic_partitions(bootstrap: str) -> dict[str, int]:
+    """Every topic on the broker with its partition count."""
+    async with kafka_admin(bootstrap) as admin:
+        described = await admin.describe_topics(None)
     return {topic["topic"]: len(topic["partitions"]) for topic in described}
 
 
@@ -175,12 +202,8 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int = PART
     missing = [name for name in names if name not in await topic_partitions(bootstrap)]
     if not missing:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
-    finally:
-        await admin.close()
 
 
 async def produce(

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import kopf
 
-from .topic_sync import DELETE_ATTEMPTS
+from .settings import Settings
+
+DEFAULTS = Settings()
 
 
 def _at_least(minimum: float, convert: Callable[[str], float], what: str) -> Callable[[str], float]:
@@ -25,6 +27,10 @@ def _at_least(minimum: float, convert: Callable[[str], float], what: str) -> Cal
     return parse
 
 
+SECONDS = _at_least(0, float, "a number of seconds")
+DELAY = _at_least(0.1, float, "a number of seconds")
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scalingdemo-operator",
@@ -37,49 +43,78 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="watch only this namespace (repeatable); all namespaces when omitted",
     )
-    parser.add_argument("--metrics-port", type=int, default=9090, help="port of /metrics")
-    parser.add_argument("--metrics-address", default="0.0.0.0", help="address of /metrics")
     parser.add_argument(
-        "--liveness",
-        default="http://0.0.0.0:8081/healthz",
-        help="kopf liveness endpoint URL ('' disables it)",
+        "--metrics-port", type=int, default=DEFAULTS.metrics_port, help="port of /metrics"
+    )
+    parser.add_argument(
+        "--metrics-address", default=DEFAULTS.metrics_address, help="address of /metrics"
+    )
+    parser.add_argument(
+        "--liveness", default=DEFAULTS.liveness, help="kopf liveness endpoint URL ('' disables it)"
     )
     parser.add_argument(
         "--resync-seconds",
-        type=_at_least(0, float, "a number of seconds"),
-        default=300.0,
+        type=SECONDS,
+        default=DEFAULTS.resync_seconds,
         help="reconcile every ScalingDemo this often, to repair drift no event announced "
         "(0 disables; default: %(default)s)",
     )
     parser.add_argument(
+        "--retry-seconds",
+        type=DELAY,
+        default=DEFAULTS.retry_seconds,
+        help="first delay before a reconcile that could not finish (Kafka unusable, an error) "
+        "is retried; it doubles per failed attempt (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-retry-seconds",
+        type=DELAY,
+        default=DEFAULTS.max_retry_seconds,
+        help="longest delay between retries (default: %(default)s)",
+    )
+    parser.add_argument(
         "--topic-delete-attempts",
         type=_at_least(1, int, "a whole number"),
-        default=DELETE_ATTEMPTS,
+        default=DEFAULTS.topic_delete_attempts,
         help="attempts to delete the topics of a ScalingDemo with deletionPolicy Delete before "
         "it is let go with a Warning event (default: %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    if arguments.max_retry_seconds < arguments.retry_seconds:
+        parser.error("--max-retry-seconds must not be less than --retry-seconds")
+    return arguments
+
+
+def settings_from(arguments: argparse.Namespace) -> Settings:
+    return Settings(
+        namespaces=tuple(arguments.namespace),
+        metrics_port=arguments.metrics_port,
+        metrics_address=arguments.metrics_address,
+        liveness=arguments.liveness or None,
+        resync_seconds=arguments.resync_seconds,
+        retry_seconds=arguments.retry_seconds,
+        max_retry_seconds=arguments.max_retry_seconds,
+        topic_delete_attempts=int(arguments.topic_delete_attempts),
+        verbose=arguments.verbose,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the operator until interrupted (SIGINT/SIGTERM stop it gracefully)."""
-    arguments = _arguments(argv)
-    kopf.configure(verbose=arguments.verbose)
-    from . import handlers  # noqa: F401  (registers the handlers with kopf)
+    settings = settings_from(_arguments(argv))
+    kopf.configure(verbose=settings.verbose)
+    from .handlers import Operator  # importing registers the handlers with kopf
+    from .kube import Kube, client_from_environment
+    from .reconciler import Reconciler
 
+    kube = Kube(client_from_environment(), settings.request_seconds)
     kopf.run(
         standalone=True,
-        clusterwide=not arguments.namespace,
-        namespaces=arguments.namespace,
-        liveness_endpoint=arguments.liveness or None,
-        memo=kopf.Memo(
-            metrics_port=arguments.metrics_port,
-            metrics_address=arguments.metrics_address,
-            namespaces=arguments.namespace,
-            resync_seconds=arguments.resync_seconds,
-            topic_delete_attempts=arguments.topic_delete_attempts,
-        ),
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=settings.liveness,
+        memo=Operator(settings, kube, Reconciler(kube, settings)),
     )
 
 

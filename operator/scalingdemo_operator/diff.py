@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
-from .builders.common import APPLIED_HASH_ANNOTATION
+from .api import APPLIED_HASH_ANNOTATION
+from .quantities import amount
 
 
 def _same_scalar(desired: Any, live: Any) -> bool:
@@ -21,7 +20,7 @@ def _same_scalar(desired: Any, live: Any) -> bool:
         return True
     if isinstance(desired, str) and isinstance(live, str | int):
         try:
-            return parse_quantity(desired) == parse_quantity(live)
+            return amount(desired) == amount(live)
         except ValueError:
             return False
     return False

@@ -1,7 +1,7 @@
 """The one place that talks to the Kubernetes API.
 
 A thin async wrapper over the official client: generic get/list/apply/delete by apiVersion and
-kind (children of new kinds only need a line in RESOURCES), server-side apply with the fixed
+kind (plural names come from the kinds listed in `api`), server-side apply with the fixed
 field manager and forced conflicts, and retries with exponential backoff for transient failures
 (throttling, server errors, dropped connections). Blocking client calls run in worker threads so
 the kopf event loop stays responsive.
@@ -17,7 +17,7 @@ from typing import Any
 
 import kubernetes
 import urllib3
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException as ApiException
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -26,39 +26,12 @@ from tenacity import (
 )
 
 from . import metrics
-from .builders.autoscaling import KEDA_API_VERSION, VPA_API_VERSION
-from .builders.common import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner
-from .builders.monitoring import SERVICE_MONITOR_API_VERSION
-from .builders.topics import STRIMZI_GROUP, STRIMZI_VERSIONS
+from .api import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner, resources
 
-RESOURCES: dict[tuple[str, str], str] = {
-    ("apps/v1", "Deployment"): "deployments",
-    ("v1", "Service"): "services",
-    ("v1", "ConfigMap"): "configmaps",
-    (KEDA_API_VERSION, "ScaledObject"): "scaledobjects",
-    (KEDA_API_VERSION, "TriggerAuthentication"): "triggerauthentications",
-    (VPA_API_VERSION, "VerticalPodAutoscaler"): "verticalpodautoscalers",
-    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"): "servicemonitors",
-    **{(f"{STRIMZI_GROUP}/{version}", "KafkaTopic"): "kafkatopics" for version in STRIMZI_VERSIONS},
-    ("v1", "Secret"): "secrets",
-    ("v1", "Event"): "events",
-    (API_VERSION, KIND): PLURAL,
-}
-"""Plural resource names of every kind the operator reads or writes."""
-
-CHILD_KINDS: tuple[tuple[str, str], ...] = (
-    ("v1", "Service"),
-    ("apps/v1", "Deployment"),
-    (KEDA_API_VERSION, "TriggerAuthentication"),
-    (KEDA_API_VERSION, "ScaledObject"),
-    (VPA_API_VERSION, "VerticalPodAutoscaler"),
-    (SERVICE_MONITOR_API_VERSION, "ServiceMonitor"),
-    ("v1", "ConfigMap"),
-)
-"""Kinds a ScalingDemo owns, listed to find children the spec no longer wants."""
+RESOURCES = resources()
+"""Plural resource names of every (apiVersion, kind) the operator reads or writes."""
 
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
-REQUEST_TIMEOUT_SECONDS = 30
 RETRY_ATTEMPTS = 5
 
 
@@ -87,8 +60,9 @@ def _path(api_version: str, kind: str, namespace: str, name: str | None = None) 
 class Kube:
     """Async Kubernetes access for the reconcile; one instance per operator process."""
 
-    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+    def __init__(self, client: kubernetes.client.ApiClient, request_seconds: float = 30) -> None:
         self._client = client
+        self._request_seconds = request_seconds
 
     def _send(
         self,
@@ -109,18 +83,21 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         response = self._client.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, header_params=headers, body=body, _request_timeout=self._request_seconds
         )
         data = response.read()
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
-        return json.loads(data) if data else {}
+        found: dict[str, Any] = json.loads(data) if data else {}
+        return found
 
-    async def _call(self, verb: str, kind: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(
+        self, verb: str, kind: str, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any]:
         """Send one request with retries; every attempt is counted, failures by status."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(initial=0.2, max=5),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5),
             stop=stop_after_attempt(RETRY_ATTEMPTS),
             reraise=True,
         )
@@ -148,7 +125,7 @@ class Kube:
         paths = [_path(API_VERSION, KIND, namespace) for namespace in namespaces] or [
             f"/apis/{API_VERSION}/{PLURAL}"
         ]
-        owners = []
+        owners: list[Owner] = []
         for path in paths:
             listing = await self._call("list", KIND, "GET", path)
             owners.extend(Owner.from_body(item) for item in listing.get("items", []))
@@ -182,17 +159,16 @@ class Kube:
         return values
 
     async def list_children(
-        self, owner: Owner, selector: str, extra_kinds: Sequence[tuple[str, str]] = ()
+        self, owner: Owner, selector: str, kinds: Sequence[tuple[str, str]]
     ) -> list[Manifest]:
-        """Every child of the owner: labelled as its child, and controlled by its uid or by
-        nothing (KafkaTopics kept on deletion carry no owner; look-alikes owned by another
-        object are left alone).
+        """Every child of the owner among `kinds` ((apiVersion, kind) pairs): labelled as its
+        child, and controlled by its uid or by nothing (KafkaTopics kept on deletion carry no
+        owner; look-alikes owned by another object are left alone).
 
         A kind whose CRD is not installed (KEDA, VPA, ServiceMonitor) has no children: skipped.
-        `extra_kinds` are kinds whose version depends on the cluster (Strimzi's KafkaTopic).
         """
         found = []
-        for api_version, kind in (*CHILD_KINDS, *extra_kinds):
+        for api_version, kind in kinds:
             try:
                 listing = await self._call(
                     "list",
@@ -245,14 +221,18 @@ class Kube:
         path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
         await self._call("create", manifest["kind"], "POST", path, body=manifest)
 
-    async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+    async def patch_status(
+        self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole).
+
+        With `resource_version` the API server refuses the patch (409 Conflict) when the object
+        changed since it was read: a status computed from an older object is not written.
+        """
         path = _path(API_VERSION, KIND, owner.namespace, owner.name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         await self._call(
-            "patch",
-            KIND,
-            "PATCH",
-            path,
-            body={"status": status},
-            content_type="application/merge-patch+json",
+            "patch", KIND, "PATCH", path, body=body, content_type="application/merge-patch+json"
         )

@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from benchmarks.operator_harness import OperatorProcess
 from tests import chart
 from tests.demos import GROUP, PLURAL, VERSION, adapted, reconciled, status_of
+from tests.operator_harness import OperatorProcess
 from tests.support import REPOSITORY, eventually
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run

@@ -22,12 +22,11 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
+from scalingdemo_operator.api import KAFKA_TOPIC, Owner
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import Owner
-from scalingdemo_operator.builders.topics import STRIMZI_VERSIONS
 from scalingdemo_operator.spec import parse
 
-from benchmarks.operator_harness import install_crd
+from tests.operator_harness import install_crd
 from tests.support import EXAMPLES, REPOSITORY, apply_reading_warnings, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run
@@ -116,7 +115,7 @@ def test_the_objects_built_from_an_example_draw_no_admission_warning(
         applied = apply(document)
         if applied["kind"] == "ScalingDemo":
             owner = Owner.from_body(applied)
-            for child in desired_children(parse(applied["spec"]), owner, STRIMZI_VERSIONS[0]):
+            for child in desired_children(parse(applied["spec"]), owner, KAFKA_TOPIC.versions[0]):
                 apply(child)
     assert {name: found for name, found in warnings.items() if found} == {}, sorted(warnings)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,27 +17,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_operator_core import (
-    Cluster,
-    apps,
-    cluster,
-    core,
-    crd,
-    custom,
-    demo,
-    operator,
-)
+from tests.integration.cluster import Cluster, RemovedCrd, demo, removing_crd
+from tests.operator_harness import OperatorProcess
 from tests.support import PARTITIONS, SCALE_TIMEOUT, eventually, fill_topic
-from tests.unit.test_operator_autoscaling import (
-    AUTH,
-    PROMETHEUS,
-    SEED_AUTOSCALING,
-    SEED_TRIGGERS,
-)
+from tests.unit.conftest import AUTH, PROMETHEUS, SEED_AUTOSCALING, SEED_TRIGGERS
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
-"""Fixtures of the operator core and KEDA tests: pytest finds fixtures by name in the module."""
 KEDA = ("keda.sh", "v1alpha1")
 VPA = ("autoscaling.k8s.io", "v1")
 STRIMZI = ("kafka.strimzi.io", "v1")
@@ -319,61 +302,9 @@ SCALERS = {
 }
 
 
-def _crd_exists(extensions: client.ApiextensionsV1Api, name: str) -> bool:
-    try:
-        extensions.read_custom_resource_definition(name)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
-def _established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
-    found = extensions.read_custom_resource_definition(name)
-    return any(
-        item.type == "Established" and item.status == "True"
-        for item in found.status.conditions or []
-    )
-
-
-class RemovedCrd:
-    """A real upstream CRD, removed from the bed; `restore` puts the same one back."""
-
-    def __init__(self, extensions: client.ApiextensionsV1Api, saved: dict[str, Any]) -> None:
-        self.extensions, self.saved = extensions, saved
-        self.name = saved["metadata"]["name"]
-
-    def restore(self) -> None:
-        if _crd_exists(self.extensions, self.name):
-            return
-        metadata = {
-            key: self.saved["metadata"][key]
-            for key in ("name", "labels", "annotations")
-            if key in self.saved["metadata"]
-        }
-        body = {key: self.saved[key] for key in ("apiVersion", "kind", "spec")}
-        self.extensions.create_custom_resource_definition({**body, "metadata": metadata})
-        eventually(lambda: _established(self.extensions, self.name), f"{self.name} to be served")
-
-
 @pytest.fixture(params=sorted(SCALERS))
 def scaler(request: pytest.FixtureRequest) -> Scaler:
     return SCALERS[request.param]
-
-
-@contextmanager
-def removing_crd(kube_api: client.ApiClient, name: str) -> Iterator[RemovedCrd]:
-    """No CRD `name` inside the block; it is back afterwards whatever happened."""
-    extensions = client.ApiextensionsV1Api(kube_api)
-    saved = kube_api.sanitize_for_serialization(extensions.read_custom_resource_definition(name))
-    extensions.delete_custom_resource_definition(name)
-    eventually(lambda: not _crd_exists(extensions, name), f"{name} to be gone")
-    crd = RemovedCrd(extensions, saved)
-    try:
-        yield crd
-    finally:
-        crd.restore()
 
 
 @pytest.fixture

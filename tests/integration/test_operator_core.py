@@ -7,158 +7,22 @@ it. Waits are bounded polls (a deadline is a failure bound, never a timing asser
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from scalingdemo_operator.builders.common import MANAGED_BY_LABEL
+from scalingdemo_operator.api import MANAGED_BY_LABEL
 
-from benchmarks.operator_harness import OperatorProcess, install_crd
+from tests.integration.cluster import Cluster, demo, settle
+from tests.operator_harness import OperatorProcess
 from tests.support import eventually
 
 GROUP, VERSION, PLURAL = "scalingdemo.dev", "v1alpha1", "scalingdemos"
 MANAGER = "scalingdemo-operator"
-WAIT_SECONDS = 60
-QUIET_SECONDS = 5
 WRITE_VERBS = ("apply", "patch", "delete")
 AUDIT_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-
-
-def settle(read: Callable[[], float], what: str) -> float:
-    """Wait until read() stops changing for QUIET_SECONDS; fail if it never does."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    previous = read()
-    while True:
-        time.sleep(QUIET_SECONDS)
-        current = read()
-        if current == previous:
-            return current
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} kept changing: {previous} -> {current}")
-        previous = current
-
-
-def demo(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ScalingDemo",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "registry.example/scalingdemo-workload:1",
-            # The workload's children are the subject here; topics have their own tests
-            # (test_operator_topics.py), so nothing reaches for this unresolvable broker.
-            "kafka": {
-                "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
-                "topicManagement": "None",
-            },
-            **spec,
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def crd(bed: Any) -> None:
-    install_crd(bed.kubectl, bed.kubeconfig)
-
-
-@pytest.fixture
-def custom(kube_api: client.ApiClient, crd: None) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(kube_api)
-
-
-@pytest.fixture
-def apps(kube_api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(kube_api)
-
-
-@pytest.fixture
-def core(kube_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(kube_api)
-
-
-@pytest.fixture
-def operator(bed: Any, crd: None, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(bed.kubeconfig, [namespace], tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-
-
-class Cluster:
-    """Small reads and writes the tests share, all through the real API."""
-
-    def __init__(
-        self,
-        custom: client.CustomObjectsApi,
-        apps: client.AppsV1Api,
-        core: client.CoreV1Api,
-        namespace: str,
-    ) -> None:
-        self.custom, self.apps, self.core, self.namespace = custom, apps, core, namespace
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
-        )
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
-        )
-
-    def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec}
-        )
-
-    def delete(self, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-
-    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
-        conditions = self.get(name).get("status", {}).get("conditions", [])
-        return next((item for item in conditions if item["type"] == kind), {})
-
-    def converged(self, name: str) -> bool:
-        body = self.get(name)
-        status = body.get("status", {})
-        ready = self.condition(name)
-        return (
-            status.get("observedGeneration") == body["metadata"]["generation"]
-            and ready.get("status") == "True"
-        )
-
-    def deployments(self) -> dict[str, Any]:
-        return {
-            item.metadata.name: item
-            for item in self.apps.list_namespaced_deployment(self.namespace).items
-        }
-
-    def services(self) -> dict[str, Any]:
-        return {
-            item.metadata.name: item
-            for item in self.core.list_namespaced_service(self.namespace).items
-        }
-
-    def events(self, name: str) -> list[tuple[str, str, str]]:
-        found = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name}"
-        )
-        return [
-            (item.type, item.reason, item.message)
-            for item in found.items
-            if item.involved_object.kind == "ScalingDemo"
-        ]
-
-
-@pytest.fixture
-def cluster(
-    custom: client.CustomObjectsApi, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
-) -> Cluster:
-    return Cluster(custom, apps, core, namespace)
 
 
 def env_of(deployment: Any) -> dict[str, str | None]:

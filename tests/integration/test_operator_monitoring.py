@@ -24,36 +24,25 @@ from typing import Any, get_args
 
 import aiohttp
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import env
-from scalingdemo_operator.builders.autoscaling import preset_query, scope
-from scalingdemo_operator.builders.common import Owner
 from scalingdemo_operator.builders.dashboard import EXTERNAL_METRICS, THRESHOLD_REF, dashboard
+from scalingdemo_operator.builders.promql import preset_query, scope
 from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
 from scalingdemo_workload.contract import Env, Metric
 
-from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_operator_autoscaling import LAG, RemovedCrd, removing_crd
-from tests.integration.test_operator_core import (
-    Cluster,
-    apps,
-    cluster,
-    core,
-    crd,
-    custom,
-    demo,
-    operator,
-)
-from tests.support import WorkloadProcess, eventually
-from tests.unit.test_operator_monitoring import model_of, targets
+from tests.integration.cluster import Cluster, RemovedCrd, demo, removing_crd
+from tests.operator_harness import OperatorProcess
+from tests.support import WorkloadProcess, eventually, kafka_admin
+from tests.unit.conftest import SEED_TRIGGERS, model_of, targets
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
-"""Fixtures of the operator core tests: pytest finds fixtures by name in the module."""
 MONITORING = ("monitoring.coreos.com", "v1")
 SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
 PRESETS: tuple[str, ...] = get_args(PrometheusPreset)
+LAG = SEED_TRIGGERS[0]
 PARTITIONS = 3
 LOAD = 30
 """Messages and tasks posted: enough for every rate and histogram to move."""
@@ -246,38 +235,35 @@ class Demo:
 async def scraped_demo(bed: Any, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Demo]:
     owner = Owner(namespace=f"promql-{uuid.uuid4().hex[:8]}", name="shop", uid="promql")
     spec = parse({**_every_trigger_kind(), "kafka": {"bootstrapServers": kafka_bootstrap}})
-    names = env.kafka_names(spec, owner)
-    topics = [names[Env.MESSAGES_TOPIC], names[Env.TASKS_TOPIC]]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    processes: dict[str, WorkloadProcess] = {}
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1) for topic in topics])
-        for component in spec.components():
-            process = WorkloadProcess(
-                _process_env(spec, owner, component), tmp_path / f"{component}.log"
-            )
-            processes[component] = process
-            bed.prometheus.scrape(
-                f"{owner.namespace}-{component}",
-                [process.address],
-                {
-                    "namespace": owner.namespace,
-                    "service": owner.child_name(component),
-                    "pod": f"{owner.child_name(component)}-0",
-                    "container": "workload",
-                    "endpoint": env.PORT_NAME,
-                },
-            )
-        for process in processes.values():
-            await process.wait_ready()
-        yield Demo(spec, owner, processes)
-    finally:
-        for component, process in processes.items():
-            bed.prometheus.forget(f"{owner.namespace}-{component}")
-            process.stop(signal.SIGTERM)
-        await admin.delete_topics(topics)
-        await admin.close()
+    topics = list(spec.kafka_names(owner).topics.values())
+    async with kafka_admin(kafka_bootstrap) as admin:
+        processes: dict[str, WorkloadProcess] = {}
+        try:
+            await admin.create_topics([NewTopic(topic, PARTITIONS, 1) for topic in topics])
+            for component in spec.components():
+                process = WorkloadProcess(
+                    _process_env(spec, owner, component), tmp_path / f"{component}.log"
+                )
+                processes[component] = process
+                bed.prometheus.scrape(
+                    f"{owner.namespace}-{component}",
+                    [process.address],
+                    {
+                        "namespace": owner.namespace,
+                        "service": owner.child_name(component),
+                        "pod": f"{owner.child_name(component)}-0",
+                        "container": "workload",
+                        "endpoint": env.PORT_NAME,
+                    },
+                )
+            for process in processes.values():
+                await process.wait_ready()
+            yield Demo(spec, owner, processes)
+        finally:
+            for component, process in processes.items():
+                bed.prometheus.forget(f"{owner.namespace}-{component}")
+                process.stop(signal.SIGTERM)
+            await admin.delete_topics(topics)
 
 
 def _query(server: str, expression: str) -> list[dict[str, Any]]:

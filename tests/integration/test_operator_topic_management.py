@@ -14,24 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.operator_harness import OperatorProcess
-from tests.integration.test_operator_core import (
-    Cluster,
-    apps,
-    cluster,
-    core,
-    crd,
-    custom,
-    demo,
-)
-from tests.integration.test_operator_topics import on_broker
-from tests.support import eventually
+from tests.integration.cluster import Cluster, demo
+from tests.operator_harness import OperatorProcess
+from tests.support import eventually, kafka_admin, on_broker
 from tests.testbed.bed import Bed
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom)
-"""Fixtures of the operator core tests: pytest finds fixtures by name in the module."""
 DELETE_ATTEMPTS = 2
 """Keeps the give-up path short: one retry after the handler's first 10 s backoff."""
 RECOVERY_SECONDS = 120
@@ -60,12 +48,8 @@ def on_the_broker(bootstrap: str, topic: str) -> dict[str, Any] | None:
     """Partitions, replicas and per-topic config of a topic, or None when it does not exist."""
 
     async def read() -> dict[str, Any] | None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
+        async with kafka_admin(bootstrap) as admin:
             return await on_broker(admin, topic)
-        finally:
-            await admin.close()
 
     return asyncio.run(read())
 
@@ -206,6 +190,47 @@ def test_an_unreachable_broker_is_reported_and_recovered_from_by_itself(
         RECOVERY_SECONDS,
     )
     eventually(lambda: cluster.converged("shop"), "shop to be Ready again")
+
+
+def test_an_outage_first_seen_through_a_child_event_is_retried_on_the_backoff(
+    cluster: Cluster, kafka_bootstrap: str, bed: Bed, crd: None, tmp_path: Path
+) -> None:
+    """The outage is noticed by a reconcile that a deleted child started, and nothing else
+    happens afterwards: no spec change, no periodic resync. Only the reconciler's own retry
+    can find the broker back and set TopicsReady again."""
+    operator = OperatorProcess(
+        bed.kubeconfig,
+        [cluster.namespace],
+        tmp_path / "operator.log",
+        resync_seconds=0,
+        extra_arguments=("--retry-seconds", "1", "--max-retry-seconds", "4"),
+    )
+    operator.start()
+    try:
+        cluster.create(topic_demo("shop", kafka_bootstrap))
+        eventually(lambda: cluster.converged("shop"), "shop to become Ready")
+
+        bed.kafka.stop()
+        try:
+            cluster.core.delete_namespaced_service("shop-api", cluster.namespace)
+            down = eventually(
+                lambda: cluster.condition("shop", "TopicsReady"),
+                "the reconcile the deleted Service started to report the broker",
+                accept=lambda condition: condition.get("status") == "False",
+            )
+            assert down["reason"] == "BrokerUnreachable"
+            eventually(lambda: "shop-api" in cluster.services(), "the Service to be back")
+        finally:
+            bed.kafka.start()
+
+        eventually(
+            lambda: cluster.condition("shop", "TopicsReady").get("status") == "True",
+            "a retry on the backoff to find the broker back, with no other trigger",
+            RECOVERY_SECONDS,
+        )
+        eventually(lambda: cluster.converged("shop"), "shop to be Ready again")
+    finally:
+        operator.stop()
 
 
 def test_deletion_is_not_blocked_forever_by_a_broker_that_is_gone(

@@ -16,21 +16,17 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from scalingdemo_operator.topics import (
-    DYNAMIC_TOPIC_CONFIG,
+from scalingdemo_operator.api import Event
+from scalingdemo_operator.kafka.admin import delete, reconcile
+from scalingdemo_operator.kafka.model import (
     DesiredTopic,
     KafkaConnection,
+    TopicsResult,
     TopicStatus,
     TopicsUnavailable,
-    apply,
-    delete,
-    observe,
-    plan,
-    reconcile,
 )
 
-from tests.support import eventually_async
+from tests.support import eventually_async, kafka_admin, on_broker
 from tests.testbed.bed import Bed
 
 
@@ -49,28 +45,22 @@ def name() -> Callable[[str], str]:
 @pytest.fixture
 async def broker(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     """An independent admin client to check what the module did."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    yield admin
-    await admin.close()
+    async with kafka_admin(kafka_bootstrap) as admin:
+        yield admin
 
 
-async def on_broker(admin: AIOKafkaAdminClient, topic: str) -> dict[str, Any] | None:
-    """Partition count, replica count and per-topic configs as the broker reports them."""
-    described = [t for t in await admin.describe_topics() if t["topic"] == topic]
-    if not described:
-        return None
-    (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    (resource,) = response.to_object()["resources"]
-    return {
-        "partitions": len(described[0]["partitions"]),
-        "replicas": len(described[0]["partitions"][0]["replicas"]),
-        "config": {
-            entry["config_names"]: entry["config_value"]
-            for entry in resource["config_entries"]
-            if entry["config_source"] == DYNAMIC_TOPIC_CONFIG
-        },
-    }
+def about(event: Event) -> str:
+    """The topic an event is about: its message starts with "topic <name>"."""
+    return event.message.split()[1].rstrip(":")
+
+
+def ready(result: TopicsResult) -> bool:
+    """Every topic as the spec says: nothing refused, nothing failed."""
+    return not (result.refused or result.failed)
+
+
+async def existing(admin: AIOKafkaAdminClient, names: list[str]) -> set[str]:
+    return set(names) & set(await admin.list_topics())
 
 
 async def settled(admin: AIOKafkaAdminClient, topic: str, expected: dict[str, Any]) -> None:
@@ -87,9 +77,9 @@ async def test_creates_missing_topics_then_writes_nothing(
 
     result = await reconcile(connection, [messages, tasks])
 
-    assert result.ready
+    assert ready(result)
     assert result.topics == (TopicStatus(messages.name, 6, 1), TopicStatus(tasks.name, 3, 1))
-    assert [(e.topic, e.reason) for e in result.done] == [
+    assert [(about(e), e.reason) for e in result.done] == [
         (messages.name, "TopicCreated"),
         (tasks.name, "TopicCreated"),
     ]
@@ -101,7 +91,7 @@ async def test_creates_missing_topics_then_writes_nothing(
     await settled(broker, tasks.name, {"partitions": 3, "replicas": 1, "config": {}})
 
     again = await reconcile(connection, [messages, tasks])
-    assert again.ready
+    assert ready(again)
     assert not again.done
     assert again.topics == result.topics
 
@@ -117,7 +107,7 @@ async def test_raises_partitions_and_replaces_the_config(
     second = {"retention.ms": "7200000", "cleanup.policy": "compact"}
     result = await reconcile(connection, [DesiredTopic(topic, 5, 1, second)])
 
-    assert result.ready
+    assert ready(result)
     assert result.topics == (TopicStatus(topic, 5, 1),)
     assert [e.reason for e in result.done] == ["TopicPartitionsIncreased", "TopicConfigChanged"]
     assert "from 2 to 5" in result.done[0].message
@@ -136,11 +126,11 @@ async def test_partition_decrease_is_refused_and_nothing_changes(
 
     result = await reconcile(connection, [DesiredTopic(topic, 2, 1, config)])
 
-    assert not result.ready
+    assert not ready(result)
     assert not result.done
     assert not result.failed
     (refusal,) = result.refused
-    assert (refusal.topic, refusal.reason) == (topic, "PartitionDecreaseRefused")
+    assert (about(refusal), refusal.reason) == (topic, "PartitionDecreaseRefused")
     assert "has 4 partitions" in refusal.message
     assert "asks for 2" in refusal.message
     assert result.topics == (TopicStatus(topic, 4, 1),)
@@ -155,47 +145,36 @@ async def test_broker_errors_are_reported_per_topic(
         connection,
         [DesiredTopic(good, 1, 1, {}), DesiredTopic(too_replicated, 1, 3, {})],
     )
-    assert [e.topic for e in result.done] == [good]
+    assert [about(e) for e in result.done] == [good]
     (failure,) = result.failed
-    assert (failure.topic, failure.reason) == (too_replicated, "InvalidReplicationFactor")
+    assert (about(failure), failure.reason) == (too_replicated, "InvalidReplicationFactor")
     assert "replication factor of 3" in failure.message
     assert result.topics == (TopicStatus(good, 1, 1), TopicStatus(too_replicated, None, None))
     await settled(broker, good, {"partitions": 1, "replicas": 1, "config": {}})
 
     result = await reconcile(connection, [DesiredTopic(good, 1, 1, {"retention.ms": "soon"})])
     (failure,) = result.failed
-    assert (failure.topic, failure.reason) == (good, "InvalidConfiguration")
+    assert (about(failure), failure.reason) == (good, "InvalidConfiguration")
     assert "retention.ms" in failure.message
     assert await on_broker(broker, good) == {"partitions": 1, "replicas": 1, "config": {}}
 
 
-async def test_observe_plan_and_apply_as_separate_steps(
+async def test_reconciling_does_not_let_the_broker_auto_create_topics(
     connection: KafkaConnection, broker: AIOKafkaAdminClient, name: Callable[[str], str]
 ) -> None:
-    """The steps `reconcile` combines, for a caller that wants to look at the plan first."""
-    topic = DesiredTopic(name("steps"), 2, 1, {"retention.ms": "3600000"})
-    topic_plan = plan([topic], await observe(connection, [topic.name]))
-    assert topic_plan.changes.create == (topic,)
+    """The broker auto-creates topics named in a Metadata request; reading them must not.
 
-    applied = await apply(connection, topic_plan)
-
-    assert applied.done == topic_plan.changes
-    assert not applied.failed
-    await settled(broker, topic.name, {"partitions": 2, "replicas": 1, "config": topic.config})
-    assert plan([topic], await observe(connection, [topic.name])).changes.empty
-
-
-async def test_observing_a_missing_topic_does_not_create_it(
-    connection: KafkaConnection, broker: AIOKafkaAdminClient, name: Callable[[str], str]
-) -> None:
-    """The broker auto-creates topics named in a Metadata request; observing must not."""
-    missing, control = name("missing"), name("autocreated")
-    assert await observe(connection, [missing]) == {}
+    A topic whose creation the broker refuses (more replicas than brokers) is read before and
+    after: it must still not exist, while a name put in a Metadata request is auto-created.
+    """
+    refused, control = name("refused"), name("autocreated")
+    result = await reconcile(connection, [DesiredTopic(refused, 1, 3, {})])
+    assert [failure.reason for failure in result.failed] == ["InvalidReplicationFactor"]
     await broker.describe_topics([control])
     await eventually_async(
         broker.list_topics, "auto-creation", accept=lambda topics: control in topics
     )
-    assert missing not in await broker.list_topics()
+    assert refused not in await broker.list_topics()
 
 
 async def test_delete_removes_topics_and_is_idempotent(
@@ -205,7 +184,7 @@ async def test_delete_removes_topics_and_is_idempotent(
     await reconcile(connection, topics)
     names = [topic.name for topic in topics]
     await eventually_async(
-        lambda: observe(connection, names), "creation", accept=lambda seen: len(seen) == 2
+        lambda: existing(broker, names), "creation", accept=lambda seen: len(seen) == 2
     )
 
     deleted = await delete(connection, [*names, name("never-existed")])
@@ -214,7 +193,7 @@ async def test_delete_removes_topics_and_is_idempotent(
     assert not deleted.failed
     assert [e.reason for e in deleted.done] == ["TopicDeleted", "TopicDeleted"]
     await eventually_async(
-        lambda: observe(connection, names), "deletion", accept=lambda seen: not seen
+        lambda: existing(broker, names), "deletion", accept=lambda seen: not seen
     )
     assert (await delete(connection, names)).deleted == ()
 
@@ -226,20 +205,23 @@ async def test_sasl_against_a_listener_without_it_is_an_authentication_failure(
         kafka_bootstrap, sasl_mechanism="PLAIN", sasl_username="demo", sasl_password="wrong"
     )
     with pytest.raises(TopicsUnavailable) as raised:
-        await observe(connection, ["any"])
+        await reconcile(connection, [DesiredTopic("any", 1, 1, {})])
     assert raised.value.reason == "AuthenticationFailed"
     assert kafka_bootstrap in raised.value.detail
     assert "wrong" not in str(raised.value)
 
 
 async def test_broker_outage_is_reported_then_recovered_from(
-    bed: Bed, connection: KafkaConnection, name: Callable[[str], str]
+    bed: Bed,
+    connection: KafkaConnection,
+    broker: AIOKafkaAdminClient,
+    name: Callable[[str], str],
 ) -> None:
     if bed.kafka is None:
         pytest.skip("an existing broker cannot be stopped by the tests")
     topic = name("outage")
     await reconcile(connection, [DesiredTopic(topic, 1, 1, {})])
-    await eventually_async(lambda: observe(connection, [topic]), "creation")
+    await eventually_async(lambda: on_broker(broker, topic), "creation")
 
     await asyncio.to_thread(bed.kafka.stop)
     try:
@@ -255,7 +237,7 @@ async def test_broker_outage_is_reported_then_recovered_from(
     result = await eventually_async(
         lambda: _reconcile_or_none(connection, [DesiredTopic(topic, 3, 1, {})]),
         "a reconcile after the broker came back",
-        accept=lambda outcome: outcome is not None and outcome.ready,
+        accept=lambda outcome: outcome is not None and ready(outcome),
     )
     assert result.topics == (TopicStatus(topic, 3, 1),)
 
@@ -281,7 +263,7 @@ async def test_a_broker_that_never_answers_times_out_within_the_bound() -> None:
     try:
         started = time.monotonic()
         with pytest.raises(TopicsUnavailable) as raised:
-            await observe(connection, ["any"])
+            await reconcile(connection, [DesiredTopic("any", 1, 1, {})])
         assert time.monotonic() - started < connection.timeout_seconds + 5
     finally:
         server.close()

@@ -28,9 +28,9 @@ import pytest
 import yaml
 from kubernetes import client
 
-from benchmarks.operator_harness import OperatorProcess, install_crd
 from tests import chart
 from tests.demos import GROUP, KIND, PLURAL, VERSION, adapted, gone, reconciled, status_of
+from tests.operator_harness import OperatorProcess, install_crd
 from tests.support import EXAMPLES, eventually, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run

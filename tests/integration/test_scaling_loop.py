@@ -23,19 +23,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_workload.contract import Env
 
-from benchmarks.operator_harness import (
+from tests.integration.cluster import Cluster
+from tests.operator_harness import (
     OperatorProcess,
     basic_example_on_the_bed,
     without_running_workers,
-)
-from tests.integration.test_operator_core import (
-    Cluster,
-    apps,
-    cluster,
-    core,
-    crd,
-    custom,
-    operator,
 )
 from tests.support import (
     SCALE_TIMEOUT,
@@ -48,8 +40,6 @@ from tests.support import (
     wait_for_topics,
 )
 
-REUSED_FIXTURES = (apps, cluster, core, crd, custom, operator)
-"""Fixtures of the operator core tests: pytest finds fixtures by name in the module."""
 NAME = "basic"
 WORKER = f"{NAME}-worker"
 HPA = f"keda-hpa-{WORKER}"

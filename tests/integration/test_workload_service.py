@@ -10,7 +10,6 @@ import io
 import json
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 from scalingdemo_workload.app import create_app
 from scalingdemo_workload.config import Settings
@@ -31,23 +30,13 @@ from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 
 from tests.support import Wiring, WorkerProcess, eventually_async
-
-PARTITIONS = 3
+from tests.workload_support import fresh_topics
 
 
 @pytest.fixture
 async def wiring(kafka_bootstrap: str) -> AsyncIterator[Wiring]:
-    suffix = uuid.uuid4().hex[:8]
-    topics = Wiring(kafka_bootstrap, f"messages-{suffix}", f"tasks-{suffix}", suffix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    names = [topics.messages_topic, topics.tasks_topic]
-    try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    async with fresh_topics(kafka_bootstrap) as topics:
         yield topics
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 @asynccontextmanager

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from scalingdemo_operator.builders import autoscaling, desired_children
-from scalingdemo_operator.builders.common import Owner
+from scalingdemo_operator.api import Owner
+from scalingdemo_operator.assess.status import partition_caps
+from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.spec import parse
 
 from tests.support import EXAMPLES, REPOSITORY
@@ -48,7 +49,7 @@ def test_example_parses_and_builds_without_notes(example: Path) -> None:
         spec = parse(demo["spec"])
         owner = Owner(namespace="demo", name=demo["metadata"]["name"], uid="uid-1")
         assert desired_children(spec, owner)
-        assert autoscaling.partition_caps(spec, owner) == []
+        assert partition_caps(spec, owner) == []
         auth = spec.kafka.auth
         wanted = []
         if auth and auth.sasl:

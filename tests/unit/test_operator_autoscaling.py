@@ -2,87 +2,42 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from scalingdemo_operator.assess.status import partition_caps
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.autoscaling import (
-    partition_caps,
-    preset_query,
+from scalingdemo_operator.builders.keda import (
     qualified_brokers,
-    resources_left_to_triggers,
     scaled_object,
     trigger_authentication,
-    vertical_pod_autoscaler,
 )
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
-from scalingdemo_operator.spec import parse
+from scalingdemo_operator.builders.promql import preset_query
+from scalingdemo_operator.builders.vpa import vertical_pod_autoscaler
 
-from tests.unit.test_operator_builders import LABELS, OWNER_REFERENCE
+from tests.unit.conftest import (
+    AUTH,
+    BROKERS,
+    OWNER,
+    PROMETHEUS,
+    SEED_AUTOSCALING,
+    SEED_TRIGGERS,
+    child_metadata,
+    unstamped,
+    worker_spec,
+)
 
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
-PROMETHEUS = "http://prometheus.monitoring.svc.cluster.local:9090"
-BROKERS = "kafka.kafka.svc.cluster.local:9092"
 SCOPE = 'namespace="team", service=~"demo-api|demo-worker"'
-SEED_TRIGGERS = [
-    {"name": "taskLag", "kafkaLag": {"topic": "tasks", "lagThreshold": 5}},
-    {"name": "queueDepth", "prometheus": {"preset": "queueDepth", "threshold": "20"}},
-    {"name": "cpu", "cpu": {"value": 70}},
-]
-
-SEED_AUTOSCALING = {
-    "enabled": True,
-    "minReplicas": 1,
-    "maxReplicas": 6,
-    "fallback": {"replicas": 2},
-    "behavior": {
-        "scaleDown": {
-            "stabilizationWindowSeconds": 60,
-            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}],
-        }
-    },
-    "triggers": SEED_TRIGGERS,
-}
-"""The seed's scaling (task lag, queue depth, CPU) in our spec, with its defects fixed."""
-
-
-def _spec(worker: dict[str, Any], **extra: Any) -> Any:
-    return parse(
-        {
-            "image": "registry.example/workload:1",
-            "kafka": {"bootstrapServers": BROKERS},
-            "monitoring": {"prometheus": {"serverAddress": PROMETHEUS}},
-            "worker": worker,
-            **extra,
-        }
-    )
-
-
-def _metadata(name: str, component: str = "worker") -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": "team",
-        "labels": {**LABELS, "app.kubernetes.io/component": component},
-        "ownerReferences": [OWNER_REFERENCE],
-    }
-
-
-def _unstamped(manifest: dict[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(manifest)
-    annotations = result["metadata"].pop("annotations")
-    assert set(annotations) == {APPLIED_HASH_ANNOTATION}
-    return result
 
 
 def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
-    spec = _spec({"autoscaling": SEED_AUTOSCALING})
-    assert _unstamped(scaled_object(spec, OWNER, "worker")) == {
+    spec = worker_spec({"autoscaling": SEED_AUTOSCALING})
+    assert unstamped(scaled_object(spec, OWNER, "worker")) == {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": _metadata("demo-worker"),
+        "metadata": child_metadata("demo-worker"),
         "spec": {
             "scaleTargetRef": {
                 "apiVersion": "apps/v1",
@@ -145,8 +100,6 @@ def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
 
 LAG_ONLY = [SEED_TRIGGERS[0]]
 MODIFIERS = {"formula": "taskLag", "target": "5"}
-
-
 SET = {"pollingInterval": 5, "cooldownPeriod": 60}
 
 
@@ -166,12 +119,12 @@ def test_polling_and_cooldown_only_where_keda_uses_them_or_the_user_set_them(
 ) -> None:
     """KEDA's admission webhook warns about either setting where it cannot matter."""
     worker = {"autoscaling": {"enabled": True, "triggers": LAG_ONLY, **autoscaling}}
-    scaled = scaled_object(_spec(worker), OWNER, "worker")["spec"]
+    scaled = scaled_object(worker_spec(worker), OWNER, "worker")["spec"]
     assert {key: scaled[key] for key in SET if key in scaled} == timing
 
 
 def test_every_trigger_metadata_value_is_a_string() -> None:
-    spec = _spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS}})
+    spec = worker_spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS}})
     for trigger in scaled_object(spec, OWNER, "worker")["spec"]["triggers"]:
         assert all(isinstance(value, str) for value in trigger["metadata"].values()), trigger
 
@@ -189,11 +142,11 @@ def test_every_trigger_metadata_value_is_a_string() -> None:
     ],
 )
 def test_presets_are_aggregated_and_scoped_to_the_demo(preset: str, query: str) -> None:
-    assert preset_query(_spec({}), OWNER, preset) == query
+    assert preset_query(worker_spec({}), OWNER, preset) == query
 
 
 def test_a_raw_query_and_modifiers_pass_through() -> None:
-    spec = _spec(
+    spec = worker_spec(
         {
             "autoscaling": {
                 "enabled": True,
@@ -218,21 +171,15 @@ def test_a_raw_query_and_modifiers_pass_through() -> None:
     assert busy["metadata"]["threshold"] == "1.5"
 
 
-AUTH = {
-    "sasl": {"mechanism": "SCRAM-SHA-512", "secretName": "kafka-user"},
-    "tls": {"caSecretName": "kafka-ca"},
-}
-
-
 def test_kafka_auth_is_a_trigger_authentication_referencing_the_secrets() -> None:
-    spec = _spec(
+    spec = worker_spec(
         {"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS[:1]}},
         kafka={"bootstrapServers": BROKERS, "auth": AUTH},
     )
-    assert _unstamped(trigger_authentication(spec, OWNER)) == {
+    assert unstamped(trigger_authentication(spec, OWNER)) == {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "TriggerAuthentication",
-        "metadata": _metadata("demo-kafka", "kafka"),
+        "metadata": child_metadata("demo-kafka", "kafka"),
         "spec": {
             "secretTargetRef": [
                 {"parameter": "username", "name": "kafka-user", "key": "username"},
@@ -249,8 +196,8 @@ def test_kafka_auth_is_a_trigger_authentication_referencing_the_secrets() -> Non
 
 
 def test_no_trigger_authentication_without_auth_or_autoscaling() -> None:
-    without_auth = _spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS[:1]}})
-    without_scaling = _spec({}, kafka={"bootstrapServers": BROKERS, "auth": AUTH})
+    without_auth = worker_spec({"autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS[:1]}})
+    without_scaling = worker_spec({}, kafka={"bootstrapServers": BROKERS, "auth": AUTH})
     for spec in (without_auth, without_scaling):
         kinds = {item["kind"] for item in desired_children(spec, OWNER)}
         assert kinds == {"Service", "Deployment", "ServiceMonitor", "ConfigMap"} | (
@@ -259,7 +206,7 @@ def test_no_trigger_authentication_without_auth_or_autoscaling() -> None:
 
 
 def test_a_vertical_pod_autoscaler_per_component() -> None:
-    spec = _spec(
+    spec = worker_spec(
         {
             "verticalScaling": {
                 "enabled": True,
@@ -269,10 +216,10 @@ def test_a_vertical_pod_autoscaler_per_component() -> None:
             }
         }
     )
-    assert _unstamped(vertical_pod_autoscaler(spec, OWNER, "worker")) == {
+    assert unstamped(vertical_pod_autoscaler(spec, OWNER, "worker")) == {
         "apiVersion": "autoscaling.k8s.io/v1",
         "kind": "VerticalPodAutoscaler",
-        "metadata": _metadata("demo-worker"),
+        "metadata": child_metadata("demo-worker"),
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo-worker"},
             "updatePolicy": {"updateMode": "Off"},
@@ -292,19 +239,19 @@ def test_a_vertical_pod_autoscaler_per_component() -> None:
 
 
 def test_the_vpa_leaves_triggered_resources_to_keda() -> None:
-    cpu_only = _spec(
+    cpu_only = worker_spec(
         {
             "autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS},
             "verticalScaling": {"enabled": True},
         }
     )
-    assert resources_left_to_triggers(cpu_only.worker) == ["cpu"]
+    assert cpu_only.worker.resources_left_to_triggers() == ["cpu"]
     (policy,) = vertical_pod_autoscaler(cpu_only, OWNER, "worker")["spec"]["resourcePolicy"][
         "containerPolicies"
     ]
     assert policy["controlledResources"] == ["memory"]
 
-    both = _spec(
+    both = worker_spec(
         {
             "autoscaling": {
                 "enabled": True,
@@ -323,7 +270,7 @@ def test_the_vpa_leaves_triggered_resources_to_keda() -> None:
 
 
 def test_children_in_apply_order() -> None:
-    spec = _spec(
+    spec = worker_spec(
         {
             "autoscaling": {"enabled": True, "triggers": SEED_TRIGGERS},
             "verticalScaling": {"enabled": True},
@@ -351,7 +298,7 @@ def test_max_replicas_above_the_partitions_is_flagged(
 ) -> None:
     trigger = {"name": "taskLag", "kafkaLag": lag}
     autoscaling = {"enabled": True, "maxReplicas": max_replicas, "triggers": [trigger]}
-    found = partition_caps(_spec({"autoscaling": autoscaling}), OWNER)
+    found = partition_caps(worker_spec({"autoscaling": autoscaling}), OWNER)
     expected = (
         "demo-worker trigger taskLag scales to at most the 6 partitions of topic "
         "team-demo-tasks, not maxReplicas 10: add partitions or set allowIdleConsumers"
@@ -362,7 +309,7 @@ def test_max_replicas_above_the_partitions_is_flagged(
 def test_the_partitions_on_the_broker_decide_the_cap() -> None:
     """A topic the spec would shrink keeps its partitions, and KEDA counts those."""
     trigger = {"name": "taskLag", "kafkaLag": {}}
-    spec = _spec({"autoscaling": {"enabled": True, "maxReplicas": 8, "triggers": [trigger]}})
+    spec = worker_spec({"autoscaling": {"enabled": True, "maxReplicas": 8, "triggers": [trigger]}})
     assert partition_caps(spec, OWNER, {"team-demo-tasks": 8}) == []
     (found,) = partition_caps(spec, OWNER, {"team-demo-tasks": 2})
     assert "at most the 2 partitions of topic team-demo-tasks" in found

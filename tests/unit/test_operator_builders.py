@@ -5,43 +5,26 @@ from __future__ import annotations
 import copy
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION
+from scalingdemo_operator.assess.status import endpoint
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import (
-    APPLIED_HASH_ANNOTATION,
-    EVENT_MESSAGE_LIMIT,
-    Owner,
-    event,
-)
-from scalingdemo_operator.builders.workload import deployment, endpoint, service
+from scalingdemo_operator.builders.common import EVENT_MESSAGE_LIMIT, event
+from scalingdemo_operator.builders.workload import deployment, service
 from scalingdemo_operator.spec import parse
+
+from tests.unit.conftest import (
+    LABELS,
+    MINIMAL,
+    OWNER,
+    OWNER_REFERENCE,
+    SCRAPE_ANNOTATIONS,
+    SELECTOR,
+)
 
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
-MINIMAL = {"image": "registry.example/workload:1", "kafka": {"bootstrapServers": "kafka:9092"}}
-LABELS = {
-    "app.kubernetes.io/name": "scalingdemo",
-    "app.kubernetes.io/instance": "demo",
-    "app.kubernetes.io/component": "worker",
-    "app.kubernetes.io/part-of": "scalingdemo",
-    "app.kubernetes.io/managed-by": "scalingdemo-operator",
-}
 AUTOSCALING = {"enabled": True, "triggers": [{"name": "lag", "kafkaLag": {}}]}
-SELECTOR = {key: LABELS[key] for key in list(LABELS)[:3]}
-OWNER_REFERENCE = {
-    "apiVersion": "scalingdemo.dev/v1alpha1",
-    "kind": "ScalingDemo",
-    "name": "demo",
-    "uid": "1234",
-    "controller": True,
-    "blockOwnerDeletion": True,
-}
 
-SCRAPE_ANNOTATIONS = {
-    "prometheus.io/scrape": "true",
-    "prometheus.io/port": "8080",
-    "prometheus.io/path": "/metrics",
-}
 
 METADATA = {
     "name": "demo-worker",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.__main__ import _arguments
+from scalingdemo_operator.__main__ import _arguments, settings_from
 
 pytestmark = pytest.mark.unit
 
@@ -29,3 +29,11 @@ def test_bad_attempt_count_names_the_option(value: str, capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         _arguments(["--topic-delete-attempts", value])
     assert "--topic-delete-attempts" in capsys.readouterr().err
+
+
+def test_retry_delays_are_checked_and_become_the_settings() -> None:
+    settings = settings_from(_arguments(["--retry-seconds", "2", "--max-retry-seconds", "8"]))
+    assert (settings.retry_seconds, settings.max_retry_seconds) == (2, 8)
+    assert [settings.retry_delay(attempt) for attempt in range(4)] == [2, 4, 8, 8]
+    with pytest.raises(SystemExit):
+        _arguments(["--retry-seconds", "10", "--max-retry-seconds", "5"])

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION
 from scalingdemo_operator.diff import differences, needs_apply
 from scalingdemo_operator.kube import is_transient
 

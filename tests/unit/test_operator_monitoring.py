@@ -2,55 +2,44 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
+from scalingdemo_operator.assess.conditions import MONITORING, scaling_condition
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.autoscaling import scope
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.builders.dashboard import (
     DATASOURCE,
     THRESHOLD_REF,
     UID_LIMIT,
     config_map,
     dashboard,
-    quantity,
     uid,
 )
 from scalingdemo_operator.builders.monitoring import service_monitor
+from scalingdemo_operator.builders.promql import scope
 from scalingdemo_operator.builders.workload import deployment
+from scalingdemo_operator.quantities import amount
 from scalingdemo_operator.spec import SpecError, parse
-from scalingdemo_operator.status import MONITORING, scaling_condition
 
-from tests.unit.test_operator_autoscaling import (
+from tests.unit.conftest import (
+    MINIMAL,
     OWNER,
     PROMETHEUS,
+    SCRAPE_ANNOTATIONS,
     SEED_TRIGGERS,
-    _metadata,
-    _spec,
-    _unstamped,
+    SELECTOR,
+    child_metadata,
+    model_of,
+    targets,
+    unstamped,
+    worker_spec,
 )
-from tests.unit.test_operator_builders import MINIMAL, SCRAPE_ANNOTATIONS, SELECTOR
 
 pytestmark = pytest.mark.unit
 
 RELEASE = {"release": "kube-prometheus-stack"}
 ROWS = ["Traffic", "Kafka", "Processing", "Resources", "Scaling"]
-
-
-def targets(model: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(panel title, target) for every query of a dashboard model, rows included."""
-    for panel in model["panels"]:
-        for inner in [panel, *panel.get("panels", [])]:
-            for target in inner.get("targets", []):
-                yield inner["title"], target
-
-
-def model_of(manifest: dict[str, Any]) -> dict[str, Any]:
-    (text,) = manifest["data"].values()
-    return json.loads(text)
 
 
 def _thresholds(model: dict[str, Any]) -> dict[str, str]:
@@ -73,13 +62,13 @@ def test_a_service_monitor_scrapes_the_components_service_with_the_spec_labels()
             },
         }
     )
-    built = _unstamped(service_monitor(spec, OWNER, "worker"))
+    built = unstamped(service_monitor(spec, OWNER, "worker"))
     assert built == {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": {
-            **_metadata("demo-worker"),
-            "labels": {**RELEASE, **_metadata("demo-worker")["labels"]},
+            **child_metadata("demo-worker"),
+            "labels": {**RELEASE, **child_metadata("demo-worker")["labels"]},
         },
         "spec": {
             "selector": {"matchLabels": SELECTOR},
@@ -140,8 +129,8 @@ def test_the_dashboard_config_map_is_labelled_owned_and_foldered_for_the_sidecar
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            **_metadata("demo-dashboard", "dashboard"),
-            "labels": {"grafana_dashboard": "yes", **_metadata("x", "dashboard")["labels"]},
+            **child_metadata("demo-dashboard", "dashboard"),
+            "labels": {"grafana_dashboard": "yes", **child_metadata("x", "dashboard")["labels"]},
         },
     }
     assert set(annotations) == {"grafana_folder", APPLIED_HASH_ANNOTATION}
@@ -168,7 +157,7 @@ def test_the_uid_is_stable_short_and_unique_per_namespace_and_name() -> None:
 
 
 def _autoscaled_spec(*triggers: dict[str, Any]) -> Any:
-    return _spec({"autoscaling": {"enabled": True, "triggers": list(triggers)}})
+    return worker_spec({"autoscaling": {"enabled": True, "triggers": list(triggers)}})
 
 
 def test_every_query_uses_the_datasource_variable_and_is_scoped_to_the_demo() -> None:
@@ -275,12 +264,12 @@ def test_without_autoscaling_the_scaling_row_shows_replicas_only() -> None:
     [("100m", 0.1), ("2", 2.0), ("1.5", 1.5), ("256Mi", 268435456.0), ("1G", 1e9), ("1e3", 1e3)],
 )
 def test_resource_quantities(text: str, value: float) -> None:
-    assert quantity(text) == pytest.approx(value)
+    assert float(amount(text)) == pytest.approx(value)
 
 
 def test_a_bad_quantity_is_named() -> None:
     with pytest.raises(ValueError, match="'12Q'"):
-        quantity("12Q")
+        amount("12Q")
 
 
 def test_without_the_prometheus_operator_monitoring_says_why_and_what_still_works() -> None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from scalingdemo_operator.reconcile import note_warning, warnings_for
-from scalingdemo_operator.status import (
+from scalingdemo_operator.api import Event
+from scalingdemo_operator.assess.conditions import (
     KEDA,
     VPA,
     Condition,
-    Event,
     merge_conditions,
     ready_condition,
     replica_counts,
     scaling_condition,
     workload_condition,
 )
+from scalingdemo_operator.assess.warnings import note_warning, warnings_for
 
 pytestmark = pytest.mark.unit
 

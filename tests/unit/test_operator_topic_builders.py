@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Event
+from scalingdemo_operator.assess.conditions import strimzi_topics_condition, topics_condition
 from scalingdemo_operator.builders import desired_children
-from scalingdemo_operator.builders.common import APPLIED_HASH_ANNOTATION, Owner
-from scalingdemo_operator.builders.topics import (
-    connection,
-    desired_topics,
-    kafka_topic,
-    secret_references,
-)
-from scalingdemo_operator.spec import SpecError, parse
-from scalingdemo_operator.status import strimzi_topics_condition, topics_condition
-from scalingdemo_operator.topics import (
+from scalingdemo_operator.builders.strimzi import kafka_topic
+from scalingdemo_operator.kafka.model import (
     DesiredTopic,
-    TopicEvent,
     TopicsResult,
     TopicStatus,
+    connection,
+    desired_topics,
 )
+from scalingdemo_operator.spec import SpecError, parse
+
+from tests.unit.conftest import OWNER
 
 pytestmark = pytest.mark.unit
 
-OWNER = Owner(namespace="team", name="demo", uid="1234")
 IMAGE = "registry.example/workload:1"
 
 
@@ -47,7 +44,7 @@ def test_the_admin_connection_uses_the_workload_auth_with_values_from_secrets() 
             "tls": {"caSecretName": "ca"},
         }
     )
-    references = secret_references(spec)
+    references = spec.kafka.secret_references()
     assert references == [("creds", "user"), ("creds", "password"), ("ca", "ca.crt")]
     values = dict(zip(references, ["alice", "secret", "-----PEM-----"], strict=True))
     built = connection(spec, values)
@@ -62,7 +59,7 @@ def test_the_admin_connection_uses_the_workload_auth_with_values_from_secrets() 
 
 def test_plaintext_needs_no_secret() -> None:
     spec = spec_with()
-    assert secret_references(spec) == []
+    assert spec.kafka.secret_references() == []
     assert connection(spec, {}).security_protocol == "PLAINTEXT"
 
 
@@ -109,8 +106,8 @@ def test_topics_ready_lists_sizes_or_the_first_problem() -> None:
     ready = topics_condition(TopicsResult(sizes))
     assert (ready.status, ready.reason) == ("True", "TopicsReconciled")
     assert "b (2 partitions, replication factor 3)" in ready.message
-    refused = TopicEvent("a", "PartitionDecreaseRefused", "a keeps 4")
-    failed = TopicEvent("b", "InvalidConfiguration", "b: bad value")
+    refused = Event("Warning", "PartitionDecreaseRefused", "a keeps 4")
+    failed = Event("Warning", "InvalidConfiguration", "b: bad value")
     broken = topics_condition(TopicsResult(sizes, refused=(refused,), failed=(failed,)))
     assert (broken.status, broken.reason) == ("False", "PartitionDecreaseRefused")
     assert broken.message == "a keeps 4; b: bad value"

@@ -1,4 +1,4 @@
-"""Topic planning, results and error classification: the pure half of the topics module."""
+"""Topic planning, results and error classification: what needs no broker."""
 
 from __future__ import annotations
 
@@ -15,21 +15,24 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
 )
-from scalingdemo_operator.topics import (
-    Applied,
-    Changes,
-    ConfigChange,
+from scalingdemo_operator.api import Event
+from scalingdemo_operator.kafka.admin import client_options, unavailable
+from scalingdemo_operator.kafka.model import (
     DesiredTopic,
     KafkaConnection,
     ObservedTopic,
-    PartitionIncrease,
-    TopicEvent,
-    TopicPlan,
     TopicsDeleted,
-    TopicsResult,
     TopicStatus,
     TopicsUnavailable,
+)
+from scalingdemo_operator.kafka.plan import (
+    Applied,
+    Changes,
+    ConfigChange,
+    PartitionIncrease,
+    TopicPlan,
     plan,
+    result,
     unique,
 )
 
@@ -75,7 +78,7 @@ class TestPlan:
         topic_plan = plan([desired(partitions=3)], by_name(observed(partitions=6)))
         assert topic_plan.changes.empty
         (refusal,) = topic_plan.refused
-        assert refusal.topic == "orders"
+        assert refusal.message.startswith("topic orders ")
         assert refusal.reason == "PartitionDecreaseRefused"
         assert "orders" in refusal.message
         assert "6 partitions" in refusal.message
@@ -151,8 +154,8 @@ class TestEvents:
             {"cleanup.policy": "compact"},
             {"cleanup.policy": (None, "compact"), "retention.ms": ("1", None)},
         )
-        assert change.event == TopicEvent(
-            "orders",
+        assert change.event == Event(
+            "Normal",
             "TopicConfigChanged",
             "topic orders: cleanup.policy (broker default) -> compact, "
             "retention.ms 1 -> (broker default)",
@@ -164,7 +167,7 @@ class TestEvents:
             increase=(PartitionIncrease("orders", 6, 12),),
             reconfigure=(ConfigChange("tasks", {}, {"retention.ms": ("1", None)}),),
         )
-        assert [(e.topic, e.reason) for e in changes.events] == [
+        assert [(e.message.split()[1].rstrip(":"), e.reason) for e in changes.events] == [
             ("new", "TopicCreated"),
             ("orders", "TopicPartitionsIncreased"),
             ("tasks", "TopicConfigChanged"),
@@ -181,9 +184,9 @@ class TestEvents:
         assert event.message == "topic t created with 1 partitions, replication factor 1"
 
     def test_deletion_events_name_only_deleted_topics(self) -> None:
-        failure = TopicEvent("b", "TopicAuthorizationFailed", "topic b: deleting it failed: no")
+        failure = Event("Warning", "TopicAuthorizationFailed", "topic b: deleting it failed: no")
         deleted = TopicsDeleted(deleted=("a",), failed=(failure,))
-        assert deleted.done == (TopicEvent("a", "TopicDeleted", "topic a deleted"),)
+        assert deleted.done == (Event("Normal", "TopicDeleted", "topic a deleted"),)
 
 
 class TestResult:
@@ -192,37 +195,36 @@ class TestResult:
         current = by_name(observed("grown"), observed("kept"))
         topic_plan = plan(wanted, current)
         applied = Applied(done=topic_plan.changes)
-        result = TopicsResult.of(wanted, current, topic_plan, applied)
-        assert result.topics == (
+        topics = result(wanted, current, topic_plan, applied)
+        assert topics.topics == (
             TopicStatus("grown", 12, 1),
             TopicStatus("new", 3, 1),
             TopicStatus("kept", 6, 1),
         )
-        assert result.ready
-        assert len(result.done) == 2
+        assert not topics.refused
+        assert not topics.failed
+        assert len(topics.done) == 2
 
     def test_failed_changes_leave_the_observed_size(self) -> None:
         wanted = [desired("grown", partitions=12), desired("new", rf=3)]
         current = by_name(observed("grown"))
         topic_plan = plan(wanted, current)
         failures = (
-            TopicEvent("grown", "PolicyViolation", "topic grown: raising partitions failed"),
-            TopicEvent("new", "InvalidReplicationFactor", "topic new: creating it failed"),
+            Event("Warning", "PolicyViolation", "topic grown: raising partitions failed"),
+            Event("Warning", "InvalidReplicationFactor", "topic new: creating it failed"),
         )
-        result = TopicsResult.of(wanted, current, topic_plan, Applied(failed=failures))
-        assert result.topics == (TopicStatus("grown", 6, 1), TopicStatus("new", None, None))
-        assert result.failed == failures
-        assert not result.done
-        assert not result.ready
+        topics = result(wanted, current, topic_plan, Applied(failed=failures))
+        assert topics.topics == (TopicStatus("grown", 6, 1), TopicStatus("new", None, None))
+        assert topics.failed == failures
+        assert not topics.done
 
     def test_refusals_make_the_result_not_ready(self) -> None:
         wanted = [desired(partitions=3)]
         current = by_name(observed())
         topic_plan = plan(wanted, current)
-        result = TopicsResult.of(wanted, current, topic_plan, Applied())
-        assert result.topics == (TopicStatus("orders", 6, 1),)
-        assert result.refused == topic_plan.refused
-        assert not result.ready
+        topics = result(wanted, current, topic_plan, Applied())
+        assert topics.topics == (TopicStatus("orders", 6, 1),)
+        assert topics.refused == topic_plan.refused
 
 
 class TestValues:
@@ -269,7 +271,7 @@ class TestConnection:
     def test_security_protocol_follows_sasl_and_tls(self, settings: dict, protocol: str) -> None:
         connection = KafkaConnection("kafka:9092", **settings)
         assert connection.security_protocol == protocol
-        assert connection.client_options()["security_protocol"] == protocol
+        assert client_options(connection)["security_protocol"] == protocol
 
     def test_client_options_carry_sasl_credentials_and_timeouts(self) -> None:
         connection = KafkaConnection(
@@ -279,7 +281,7 @@ class TestConnection:
             sasl_password="s3cret",
             request_timeout_seconds=2.5,
         )
-        options = connection.client_options()
+        options = client_options(connection)
         assert options["sasl_mechanism"] == "SCRAM-SHA-256"
         assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
             "demo",
@@ -289,7 +291,7 @@ class TestConnection:
         assert "ssl_context" not in options
 
     def test_tls_without_a_ca_uses_the_system_trust(self) -> None:
-        options = KafkaConnection("kafka:9092", tls=True).client_options()
+        options = client_options(KafkaConnection("kafka:9092", tls=True))
         assert isinstance(options["ssl_context"], ssl.SSLContext)
 
     @pytest.mark.parametrize("source", ["tls_ca_file", "tls_ca_pem"])
@@ -300,13 +302,13 @@ class TestConnection:
             if source == "tls_ca_file"
             else {"tls_ca_pem": certifi.contents()}
         )
-        context = KafkaConnection("kafka:9092", tls=True, **ca).client_options()["ssl_context"]
+        context = client_options(KafkaConnection("kafka:9092", tls=True, **ca))["ssl_context"]
         assert context.cert_store_stats()["x509_ca"] > 0
 
     def test_an_unusable_ca_is_a_tls_problem(self, tmp_path) -> None:
         connection = KafkaConnection("kafka:9092", tls=True, tls_ca_file=str(tmp_path / "missing"))
         with pytest.raises(TopicsUnavailable) as raised:
-            connection.client_options()
+            client_options(connection)
         assert raised.value.reason == "TlsConfigInvalid"
 
     def test_secrets_never_appear_in_repr(self) -> None:
@@ -350,14 +352,14 @@ class TestUnavailable:
         ],
     )
     def test_reason_is_camel_case_and_specific(self, error: BaseException, reason: str) -> None:
-        assert TopicsUnavailable.from_error(error).reason == reason
+        assert unavailable(error).reason == reason
 
     def test_detail_keeps_the_clients_text_and_names_the_broker(self) -> None:
         error = SaslAuthenticationFailed("Authentication failed: Invalid username or password")
-        unavailable = TopicsUnavailable.from_error(error, "kafka-0:9093")
-        assert unavailable.detail.startswith("kafka-0:9093: ")
-        assert "Invalid username or password" in unavailable.detail
-        assert str(unavailable) == f"AuthenticationFailed: {unavailable.detail}"
+        classified = unavailable(error, "kafka-0:9093")
+        assert classified.detail.startswith("kafka-0:9093: ")
+        assert "Invalid username or password" in classified.detail
+        assert str(classified) == f"AuthenticationFailed: {classified.detail}"
 
     def test_an_error_without_text_is_named_by_its_type(self) -> None:
-        assert TopicsUnavailable.from_error(ConnectionResetError()).detail == "ConnectionResetError"
+        assert unavailable(ConnectionResetError()).detail == "ConnectionResetError"

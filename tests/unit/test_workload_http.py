@@ -79,17 +79,25 @@ async def test_error_bodies(client, method, path, kwargs, status, code, field):
         assert "POST" in response.headers["Allow"]
 
 
-async def test_openapi_describes_every_route_and_nothing_else(client):
-    document = await (await client.get("/openapi.json")).json()
+@pytest.mark.parametrize("role", Role.CHOICES)
+async def test_openapi_describes_every_route_of_the_role_and_nothing_else(role):
+    settings = load_settings({Env.BOOTSTRAP_SERVERS: NOWHERE, Env.ROLE: role})
+    async with TestClient(TestServer(create_app(settings))) as role_client:
+        document = await (await role_client.get("/openapi.json")).json()
+        served = {
+            (route.resource.canonical, route.method)
+            for route in role_client.server.app.router.routes()
+            if route.method != "HEAD"
+        }
     documented = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item
     }
-    served = {
-        (route.resource.canonical, route.method)
-        for route in client.server.app.router.routes()
-        if route.method != "HEAD"
-    }
     assert documented == served
+    assert (("/messages", "POST") in documented) == (role != Role.WORKER)
+
+
+async def test_openapi_schemas_name_the_accepted_fields(client):
+    document = await (await client.get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
     assert set(schemas["Message"]["properties"]) == {"content", "key", "attributes"}
     assert set(schemas["Task"]["properties"]) == {"type", "complexity", "duration_ms", "payload"}

@@ -8,10 +8,9 @@ import argparse
 import logging
 import sys
 
-from aiohttp import web
-
-from .app import create_app
 from .config import ConfigError, describe_settings, load_settings
+from .server import serve
+from .throttle import LibraryLogFilter
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,15 +32,10 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger(__package__).setLevel(settings.log_level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_grace_seconds,
-        access_log=None,
-        print=None,
-    )
+    library_filter = LibraryLogFilter(("aiokafka", "aiohttp"))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(library_filter)
+    serve(settings)
 
 
 if __name__ == "__main__":

@@ -5,25 +5,29 @@ Kafka clients are started and stopped by cleanup contexts, so the same factory s
 start-up: workers drain and commit before the producer flushes.
 """
 
-import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .config import Settings
-from .errors import ApiError
-from .keys import METRICS, PRODUCER, SETTINGS, STARTED_AT, STOPPING, WORKER
+from .errors import ApiError, ClientDisconnected
+from .keys import METRICS, PRODUCER, SETTINGS, SHUTDOWN, STARTED_AT, WORKER
 from .metrics import Metrics
 from .producer import Producer
 from .routes import add_routes
+from .shutdown import Shutdown
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+LINGER_SECONDS = 2.0
 
 HTTP_ERROR_CODES = {
     404: "not_found",
@@ -33,6 +37,12 @@ HTTP_ERROR_CODES = {
 }
 
 
+def _route(request: web.Request) -> str:
+    """The route template, which keeps metric label values bounded (never the raw path)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give aiohttp's own errors (404, 405, 413, crashes) the API's JSON error shape."""
@@ -40,6 +50,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return err.response()
+    except ClientDisconnected as err:
+        log.debug("client left during %s %s: %s", request.method, request.path, err)
+        request.app[METRICS].client_disconnects.labels(_route(request)).inc()
+        raise ConnectionResetError(str(err)) from None
     except web.HTTPException as err:
         if err.status < 400:
             raise
@@ -51,18 +65,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(500, "internal", "internal server error").response()
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def metrics_middleware(metrics: Metrics) -> Middleware:
     """Count and time every request by route template, keeping label cardinality bounded."""
-    started = time.perf_counter()
-    response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    labels = (request.method, route, str(response.status))
-    metrics = request.app[METRICS]
-    metrics.http_requests.labels(*labels).inc()
-    metrics.http_duration.labels(*labels).observe(time.perf_counter() - started)
-    return response
+    # Label lookups take a lock and a dict probe; the label sets are few, so resolve each once.
+    requests = functools.cache(metrics.http_requests.labels)
+    durations = functools.cache(metrics.http_duration.labels)
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        labels = (request.method, _route(request), str(response.status))
+        requests(*labels).inc()
+        durations(*labels).observe(time.perf_counter() - started)
+        return response
+
+    return measure
 
 
 class Component(Protocol):
@@ -70,11 +88,11 @@ class Component(Protocol):
 
     def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self, deadline: float) -> None: ...
 
 
 def _running(
-    key: web.AppKey, factory: Callable[[Settings, Metrics], Component]
+    key: web.AppKey[Any], factory: Callable[[Settings, Metrics], Component]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context that starts a component with the app and stops it on shutdown."""
 
@@ -83,25 +101,34 @@ def _running(
         app[key] = component
         component.start()
         yield
-        await component.stop()
+        await component.stop(app[SHUTDOWN].remaining_deadline())
 
     return context
 
 
 async def _mark_stopping(app: web.Application) -> None:
-    app[STOPPING].set()
+    app[SHUTDOWN].begin()
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
     """Build the application for `settings.role`; Kafka clients start when the app starts."""
+    metrics = metrics or Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware, error_middleware],
+        # aiohttp's keep-alive timer also runs from the moment a connection opens until its
+        # request headers are complete, so it doubles as the header timeout.
+        # Lingering (reading a refused body so the client sees the answer) is kept short: a
+        # client that declared gigabytes must not hold the connection for long.
+        handler_args={
+            "keepalive_timeout": settings.idle_timeout_seconds,
+            "lingering_time": LINGER_SECONDS,
+        },
+        middlewares=[metrics_middleware(metrics), error_middleware],
     )
     app[SETTINGS] = settings
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics
     app[STARTED_AT] = time.monotonic()
-    app[STOPPING] = asyncio.Event()
+    app[SHUTDOWN] = Shutdown(settings.shutdown_grace_seconds)
     add_routes(app, serve_api=settings.runs_api)
     if settings.runs_api:
         app.cleanup_ctx.append(_running(PRODUCER, Producer))

@@ -210,6 +210,19 @@ class Settings:
         2.0,
         "How often Kafka reachability is checked for /readyz.",
     )
+    body_timeout_seconds: float = _setting(
+        Env.BODY_TIMEOUT_SECONDS,
+        number_in(float, 0.1, 3600.0),
+        10.0,
+        "Longest time to receive a request body before answering 408.",
+    )
+    idle_timeout_seconds: float = _setting(
+        Env.IDLE_TIMEOUT_SECONDS,
+        number_in(float, 0.1, 3600.0),
+        30.0,
+        "How long a connection may sit idle, or take to send its request headers, before it "
+        "is closed.",
+    )
     auth: KafkaAuth = field(default_factory=KafkaAuth)
 
     @property
@@ -282,7 +295,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     auth = _read(KafkaAuth, env)
     _check_auth(auth)
-    return replace(_read(Settings, env), auth=auth)
+    settings: Settings = replace(_read(Settings, env), auth=auth)
+    return settings
 
 
 def describe_settings() -> str:

@@ -1,15 +1,25 @@
 """At-least-once consumption of one topic in one consumer group.
 
 Offsets are committed only after the records before them were processed, so a crash replays
-work instead of dropping it. A batch is worked off by a fixed number of lanes (one coroutine
-each, not one per record, which keeps small records cheap); on stop the records not yet started
-are skipped and only the contiguous processed prefix of each partition
-is committed, which keeps the drain short without losing anything.
+work instead of dropping it. A fetch is worked off by a fixed number of lanes (one coroutine
+each, not one per record, which keeps small records cheap).
+
+Three things keep redelivery down to the records actually in flight:
+
+- while a fetch is worked off, its partitions are paused and the consumer keeps polling, so a
+  fetch of long tasks never outlasts the group's max poll interval (which would make Kafka
+  hand the partitions to another member and redo the whole fetch there);
+- when partitions are revoked in a rebalance, their records not yet started are dropped and
+  the processed prefix is committed at once, before another member takes over;
+- on stop, the records not yet started are skipped and the processed prefix is committed.
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -17,19 +27,25 @@ from aiokafka.errors import KafkaError
 
 from .config import Settings
 from .connection import client_options
-from .health import start_with_retry
+from .health import close_within, start_with_retry
 from .metrics import Metrics
+from .pacing_kafka import paced_consumer
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 500
 MAX_RECORDS = 500
+QUICK_FETCH_SECONDS = 5.0
+"""A fetch worked off within this needs no polling alongside (the poll interval is minutes)."""
+LEAVE_SECONDS = 2.0
+"""Part of the grace period kept for the last commit and leaving the group."""
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
+Batches = dict[TopicPartition, list[ConsumerRecord]]
 
 
 def committable(
-    batches: dict[TopicPartition, list[ConsumerRecord]], done: dict[TopicPartition, list[bool]]
+    batches: Batches, done: dict[TopicPartition, list[bool]]
 ) -> dict[TopicPartition, int]:
     """Offsets safe to commit: per partition, just past the last record of the processed prefix.
 
@@ -45,14 +61,43 @@ def committable(
     return offsets
 
 
-class _JoinListener(ConsumerRebalanceListener):
-    """Marks the worker as having joined its group once the first assignment arrives."""
+class Fetch:
+    """One fetch being worked off: which records are done, which partitions were taken away."""
+
+    def __init__(self, batches: Batches) -> None:
+        self.batches = batches
+        self.done = {tp: [False] * len(records) for tp, records in batches.items()}
+        self.revoked: set[TopicPartition] = set()
+        self.committed: dict[TopicPartition, int] = {}
+
+    def __len__(self) -> int:
+        return sum(len(records) for records in self.batches.values())
+
+    def work(self) -> Iterator[tuple[TopicPartition, int, ConsumerRecord]]:
+        for tp, records in self.batches.items():
+            for index, record in enumerate(records):
+                if tp not in self.revoked:
+                    yield tp, index, record
+
+    def offsets(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Committable offsets not committed yet, optionally only for `partitions`."""
+        offsets = committable(self.batches, self.done)
+        return {
+            tp: offset
+            for tp, offset in offsets.items()
+            if (partitions is None or tp in partitions) and self.committed.get(tp) != offset
+        }
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Commits what was processed before partitions move, and records the first join."""
 
     def __init__(self, worker: "TopicWorker") -> None:
         self._worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         log.info("%s: partitions revoked: %s", self._worker.group, sorted(revoked))
+        await self._worker.hand_over(set(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned: %s", self._worker.group, sorted(assigned))
@@ -80,11 +125,12 @@ class TopicWorker:
         self._consumed = metrics.consumed.labels(topic)
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._fetch: Fetch | None = None
         self.joined = False
 
     def _create(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        return paced_consumer(
             **client_options(self._settings),
             group_id=self.group,
             enable_auto_commit=False,
@@ -92,7 +138,7 @@ class TopicWorker:
         )
 
     async def _start(self, consumer: AIOKafkaConsumer) -> None:
-        consumer.subscribe([self.topic], listener=_JoinListener(self))
+        consumer.subscribe([self.topic], listener=_Rebalance(self))
         await consumer.start()
 
     def start(self) -> None:
@@ -107,42 +153,99 @@ class TopicWorker:
         return self._task is not None and self._task.done() and not self._stopping.is_set()
 
     async def _run(self) -> None:
-        self._consumer = await start_with_retry(f"consumer {self.group}", self._create, self._start)
+        consumer = await start_with_retry(f"consumer {self.group}", self._create, self._start)
+        self._consumer = consumer
+        waiting: Batches = {}
         while not self._stopping.is_set():
-            batches = await self._consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
+            batches = waiting or await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
+            waiting = {}
             if batches:
-                await self._process(self._consumer, batches)
+                waiting = await self._process(consumer, Fetch(batches))
 
-    async def _process(
-        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
-        done = {tp: [False] * len(records) for tp, records in batches.items()}
-        queue = ((tp, i, r) for tp, records in batches.items() for i, r in enumerate(records))
+    async def _process(self, consumer: AIOKafkaConsumer, fetch: Fetch) -> Batches:
+        """Work off `fetch` while polling on paused partitions; records that still arrive
+        (from partitions assigned meanwhile) are returned for the next round."""
+        self._fetch = fetch
+        self._consumed.inc(len(fetch))
+        work = fetch.work()
+        arrived: Batches = {}
 
         async def lane() -> None:
-            for tp, index, record in queue:
+            for tp, index, record in work:
                 if self._stopping.is_set():
                     return
                 await self._handle(record)
-                done[tp][index] = True
+                fetch.done[tp][index] = True
 
-        self._consumed.inc(sum(len(records) for records in batches.values()))
-        await asyncio.gather(*(lane() for _ in range(self._lanes)))
-        offsets = committable(batches, done)
-        if offsets:
-            try:
-                await consumer.commit(offsets)
-            except KafkaError as err:
-                log.warning("%s: commit failed, records will be redelivered: %r", self.group, err)
+        lanes = asyncio.gather(*(lane() for _ in range(self._lanes)))
+        try:
+            # Most fetches finish long before the poll interval matters; only a slow one pays
+            # for polling alongside it.
+            await asyncio.wait({lanes}, timeout=QUICK_FETCH_SECONDS)
+            while not lanes.done():
+                for tp, records in (await self._poll_paused(consumer, lanes)).items():
+                    arrived.setdefault(tp, []).extend(records)
+            await lanes
+        finally:
+            consumer.resume(*consumer.paused())
+            self._fetch = None
+        await self._commit(consumer, fetch.offsets(set(consumer.assignment())))
+        return arrived
 
-    async def stop(self, grace_seconds: float) -> None:
-        """Stop fetching, let in-flight records finish within the grace period, leave the group."""
+    @staticmethod
+    async def _poll_paused(consumer: AIOKafkaConsumer, lanes: asyncio.Future[Any]) -> Batches:
+        """One poll with every assigned partition paused, cut short when the lanes finish.
+
+        Polling keeps the member inside the group's max poll interval; pausing keeps it from
+        fetching more. A partition assigned since the last pause may still deliver records:
+        they are returned, not dropped.
+        """
+        consumer.pause(*consumer.assignment())
+        polled = asyncio.ensure_future(consumer.getmany(timeout_ms=POLL_MS))
+        await asyncio.wait({lanes, polled}, return_when=asyncio.FIRST_COMPLETED)
+        if not polled.done():
+            polled.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polled
+            return {}
+        batches: Batches = polled.result()
+        return batches
+
+    async def hand_over(self, revoked: set[TopicPartition]) -> None:
+        """Partitions are moving to another member: skip their unstarted records and commit
+        what was processed, so the new owner redoes at most the records in flight."""
+        fetch, consumer = self._fetch, self._consumer
+        if fetch is None or consumer is None:
+            return
+        fetch.revoked |= revoked
+        await self._commit(consumer, fetch.offsets(revoked), fetch)
+
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        offsets: dict[TopicPartition, int],
+        fetch: Fetch | None = None,
+    ) -> None:
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as err:
+            log.warning("%s: commit failed, records will be redelivered: %r", self.group, err)
+        else:
+            if fetch is not None:
+                fetch.committed.update(offsets)
+
+    async def stop(self, deadline: float) -> None:
+        """Stop fetching, let in-flight records finish, commit and leave the group, all before
+        `deadline` (a time.monotonic() value): the pod's grace period is a hard limit."""
         self._stopping.set()
         task = self._task
         if task is not None:
             if self._consumer is None:
                 task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+            in_flight = max(deadline - LEAVE_SECONDS - time.monotonic(), 0)
+            done, _ = await asyncio.wait({task}, timeout=in_flight)
             if not done:
                 log.warning("%s: in-flight records outlived the grace period", self.group)
                 task.cancel()
@@ -150,4 +253,4 @@ class TopicWorker:
             if isinstance(outcome, Exception):
                 log.error("%s: consumer loop failed: %r", self.group, outcome)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await close_within(self._consumer.stop, deadline, f"consumer {self.group}")

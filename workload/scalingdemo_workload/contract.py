@@ -36,6 +36,8 @@ class Env:
     SHUTDOWN_GRACE_SECONDS: Final = "SCALINGDEMO_SHUTDOWN_GRACE_SECONDS"
     LAG_INTERVAL_SECONDS: Final = "SCALINGDEMO_LAG_INTERVAL_SECONDS"
     PROBE_INTERVAL_SECONDS: Final = "SCALINGDEMO_PROBE_INTERVAL_SECONDS"
+    BODY_TIMEOUT_SECONDS: Final = "SCALINGDEMO_BODY_TIMEOUT_SECONDS"
+    IDLE_TIMEOUT_SECONDS: Final = "SCALINGDEMO_IDLE_TIMEOUT_SECONDS"
 
     SECURITY_PROTOCOL: Final = "SCALINGDEMO_KAFKA_SECURITY_PROTOCOL"
     SASL_MECHANISM: Final = "SCALINGDEMO_KAFKA_SASL_MECHANISM"
@@ -81,6 +83,7 @@ class Metric:
 
     HTTP_REQUESTS: Final = "scalingdemo_http_requests_total"
     HTTP_REQUEST_DURATION: Final = "scalingdemo_http_request_duration_seconds"
+    HTTP_CLIENT_DISCONNECTS: Final = "scalingdemo_http_client_disconnects_total"
     CPU_UTILIZATION: Final = "scalingdemo_process_cpu_utilization_ratio"
     MEMORY_RSS: Final = "scalingdemo_process_resident_memory_bytes"
     RECORDS_PRODUCED: Final = "scalingdemo_records_produced_total"

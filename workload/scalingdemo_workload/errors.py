@@ -2,12 +2,14 @@
 
 Clients (the load generator, curl users, the operator's tests) read `error.code` to branch and
 `error.field` to point at what they sent wrong, so every failure path must produce this shape,
-including the router's own 404/405 and aiohttp's 413.
+including the router's own 404/405, aiohttp's 413 and the protocol-level 400s (see server.py).
 """
 
 from typing import Any
 
 from aiohttp import web
+
+from .jsonio import json_response
 
 
 class ApiError(Exception):
@@ -20,6 +22,7 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -27,15 +30,20 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             error["field"] = self.field
-        return {"error": error}
+        return {"error": error, **self.extra}
 
     def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status, headers=self.headers)
+        return json_response(self.body(), status=self.status, headers=self.headers)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was read: nobody is left to answer."""
 
 
 def invalid(field: str, message: str) -> ApiError:

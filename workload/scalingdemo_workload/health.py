@@ -7,13 +7,37 @@ that never give up, and readiness is a flag those loops maintain.
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from .throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRY_SECONDS = 1.0
+MIN_CLOSE_SECONDS = 0.1
+FIRST_RETRY_SECONDS = 0.5
+LAST_RETRY_SECONDS = 10.0
+
+
+class Backoff:
+    """Exponential delays with full jitter, capped: retries stay rare during a long outage, and
+    many replicas that lost Kafka together do not reconnect in lockstep."""
+
+    def __init__(self, first: float = FIRST_RETRY_SECONDS, cap: float = LAST_RETRY_SECONDS) -> None:
+        self._first = first
+        self._cap = cap
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._first * 2**self._attempt)
+        self._attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
 
 
 class Flag:
@@ -31,17 +55,20 @@ class Flag:
 
 
 async def start_with_retry(
-    name: str, factory: Callable[[], T], start: Callable[[T], Awaitable]
+    name: str, factory: Callable[[], T], start: Callable[[T], Awaitable[object]]
 ) -> T:
     """Create and start a client, replacing it after each failure (a failed start cannot resume)."""
+    backoff = Backoff()
+    failures = ThrottledLog(log)
     while True:
         client = factory()
         try:
             await start(client)
         except Exception as err:
-            log.warning("%s could not start, retrying in %.0fs: %r", name, RETRY_SECONDS, err)
+            delay = backoff.next_delay()
+            failures.warning("%s could not start, retrying in %.1fs: %r", name, delay, err)
             await _close_quietly(client)
-            await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(delay)
         else:
             log.info("%s started", name)
             return client
@@ -58,7 +85,7 @@ async def _close_quietly(client: object) -> None:
             return
 
 
-async def cancel_all(tasks: list[asyncio.Task]) -> None:
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel background loops and wait until they have really ended."""
     for task in tasks:
         task.cancel()
@@ -81,3 +108,21 @@ async def probe_loop(
                 log.info("%s reached Kafka", name)
             flag.set(True)
         await asyncio.sleep(interval)
+
+
+async def close_within(close: Callable[[], Awaitable[object]], deadline: float, what: str) -> None:
+    """Close a Kafka client, giving up at `deadline` (a time.monotonic() value).
+
+    aiokafka's consumer can end its close with a CancelledError of its own (its fetcher awaits
+    the fetch tasks it just cancelled); that one is not ours and must not abort the shutdown.
+    """
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), MIN_CLOSE_SECONDS)):
+            await close()
+    except TimeoutError:
+        log.warning("%s could not close within the grace period", what)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("%s raised a stray CancelledError while closing", what)

@@ -16,6 +16,7 @@ from .config import Settings
 from .connection import client_options
 from .health import Flag, cancel_all, probe_loop, start_with_retry
 from .metrics import Metrics
+from .pacing_kafka import paced_admin, paced_consumer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LagMonitor:
         self._targets = targets
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.reachable = Flag(metrics.kafka_ready.labels("consumer").set)
 
     async def measure(self, topic: str, group: str) -> int:
@@ -86,16 +87,17 @@ class LagMonitor:
 
     async def _run(self) -> None:
         options = client_options(self._settings)
-        self._admin = await start_with_retry(
-            "admin", lambda: AIOKafkaAdminClient(**options), AIOKafkaAdminClient.start
+        admin = await start_with_retry(
+            "admin", lambda: paced_admin(**options), AIOKafkaAdminClient.start
         )
+        self._admin = admin
         self._offsets = await start_with_retry(
-            "offsets reader", lambda: AIOKafkaConsumer(**options), AIOKafkaConsumer.start
+            "offsets reader", lambda: paced_consumer(**options), AIOKafkaConsumer.start
         )
         self._tasks.append(asyncio.create_task(self._measure_loop(), name="lag"))
         await probe_loop(
             "worker",
-            self._admin.describe_cluster,
+            admin.describe_cluster,
             self.reachable,
             self._settings.probe_interval_seconds,
         )

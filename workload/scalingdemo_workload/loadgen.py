@@ -1,12 +1,18 @@
 """`scalingdemo-load`: drive the workload's API and report what happened.
 
 It talks to a URL only, so it works from a laptop through `kubectl port-forward` as well as
-inside the cluster. Load is bounded twice (a duration and a cap on requests in flight) so a typo
-cannot turn it into an unbounded flood.
+inside the cluster. Load is bounded three ways (a duration that ends the run, a cap on requests
+in flight, and a back-off after connection failures) so a typo cannot turn it into a flood.
+
+With `--rate`, latency is measured from each request's intended send time (see pacing.py and
+loadstats.py): a saturated target shows its queueing in the percentiles, and requests that were
+due but could not go out before the end are reported as not sent.
 """
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +23,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .config import number_in
+from .health import Backoff
 from .loadstats import LoadStats
+from .pacing import ConstantRate, Schedule
 from .validation import COMPLEXITY_RANGE, DURATION_MS_RANGE
 
 MAX_IN_FLIGHT = 256
+DEFAULT_CONCURRENCY = 8
+DEFAULT_COMPLEXITY = 1
+TASK_ONLY_OPTIONS = ("complexity", "duration_ms")
+CONNECT_RETRY_FIRST_SECONDS = 0.1
+CONNECT_RETRY_LAST_SECONDS = 5.0
 
 
 def _bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
@@ -61,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--concurrency",
         type=_bounded(int, 1, MAX_IN_FLIGHT),
-        help="requests kept in flight (closed loop; the default, with 8)",
+        help=f"requests kept in flight (closed loop; the default, with {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--duration", type=_bounded(float, 0.1, 86_400), default=30.0, help="seconds (default 30)"
@@ -70,17 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", type=_bounded(int, 1, 100_000), default=1, help="records per request"
     )
     parser.add_argument(
-        "--complexity", type=_bounded(int, *COMPLEXITY_RANGE), default=1, help="task complexity"
+        "--max-in-flight",
+        type=_bounded(int, 1, MAX_IN_FLIGHT),
+        default=MAX_IN_FLIGHT,
+        help=f"with --rate: most requests outstanding at once (default {MAX_IN_FLIGHT})",
+    )
+    parser.add_argument(
+        "--complexity",
+        type=_bounded(int, *COMPLEXITY_RANGE),
+        help=f"task complexity (tasks only; default {DEFAULT_COMPLEXITY})",
     )
     parser.add_argument(
         "--duration-ms",
         type=_bounded(int, *DURATION_MS_RANGE),
-        help="CPU milliseconds per task (overrides --complexity)",
+        help="CPU milliseconds per task (tasks only; overrides --complexity)",
     )
     parser.add_argument(
         "--timeout", type=_bounded(float, 0.1, 600), default=10.0, help="per-request timeout"
     )
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and refuse options that do nothing for the chosen kind or mode."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.kind != "tasks":
+        for name in TASK_ONLY_OPTIONS:
+            if getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                parser.error(f"argument {option}: applies only to --kind tasks")
+    if args.rate is None and args.max_in_flight != MAX_IN_FLIGHT:
+        parser.error("argument --max-in-flight: applies only with --rate")
+    return args
 
 
 def request_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,71 +125,152 @@ def request_body(args: argparse.Namespace) -> dict[str, Any]:
     elif args.duration_ms is not None:
         item = {"duration_ms": args.duration_ms}
     else:
-        item = {"complexity": args.complexity}
+        item = {"complexity": args.complexity or DEFAULT_COMPLEXITY}
     return {args.kind: [item] * args.batch} if args.batch > 1 else item
+
+
+class ConnectionGate:
+    """Holds requests back after connection failures, with a growing jittered delay, so an
+    unreachable URL gets a few attempts a second instead of thousands."""
+
+    def __init__(self) -> None:
+        self._backoff = Backoff(CONNECT_RETRY_FIRST_SECONDS, CONNECT_RETRY_LAST_SECONDS)
+        self._closed_until = 0.0
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() >= self._closed_until
+
+    async def wait_open(self) -> None:
+        await asyncio.sleep(max(self._closed_until - time.monotonic(), 0))
+
+    def failed(self) -> None:
+        self._closed_until = time.monotonic() + self._backoff.next_delay()
+
+    def succeeded(self) -> None:
+        self._backoff.reset()
+
+
+def current_task() -> "asyncio.Task[Any]":
+    task = asyncio.current_task()
+    assert task is not None, "called outside a task"
+    return task
+
+
+async def _outcome(response: aiohttp.ClientResponse) -> tuple[str, str]:
+    """("202", "") or ("422 invalid", the server's message) for an answered request."""
+    status = str(response.status)
+    if response.status == 202:
+        await response.read()
+        return status, ""
+    try:
+        error = (await response.json(content_type=None))["error"]
+        return f"{status} {error['code']}", str(error["message"])
+    except (ValueError, KeyError, TypeError, aiohttp.ContentTypeError):
+        return status, (await response.text(errors="replace"))[:200]
 
 
 class LoadRun:
     """One bounded run against one endpoint."""
 
-    def __init__(self, args: argparse.Namespace, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        session: aiohttp.ClientSession,
+        schedule: Schedule | None = None,
+    ) -> None:
         self._args = args
         self._session = session
-        self._endpoint = f"{args.url}/{args.kind}"
+        self.endpoint = f"{args.url}/{args.kind}"
         self._body = request_body(args)
-        self._deadline = 0.0
+        self._schedule = schedule or (ConstantRate(args.rate) if args.rate else None)
+        self._gate = ConnectionGate()
+        self._ended = asyncio.Event()
+        self._in_flight = 0
         self.stats = LoadStats()
 
-    async def _one(self) -> None:
-        started = time.perf_counter()
+    def end(self) -> None:
+        """End the run now (Ctrl-C): what is in flight is abandoned, the summary still shown."""
+        self._ended.set()
+
+    async def _send(self, intended: float) -> None:
+        sent = time.perf_counter()
+        queued = time.monotonic() - intended
+        self._in_flight += 1
         try:
-            async with self._session.post(self._endpoint, json=self._body) as response:
-                await response.read()
-                outcome = str(response.status)
+            async with self._session.post(self.endpoint, json=self._body) as response:
+                outcome, message = await _outcome(response)
+            self._gate.succeeded()
+        except aiohttp.ClientConnectorError as err:
+            self._gate.failed()
+            outcome, message = "connection failed", str(err)
         except (aiohttp.ClientError, TimeoutError) as err:
-            outcome = type(err).__name__
-        self.stats.record(outcome, time.perf_counter() - started, self._args.batch)
+            outcome, message = type(err).__name__, str(err)
+        finally:
+            self._in_flight -= 1
+        service = time.perf_counter() - sent
+        self.stats.record(outcome, queued + service, service, self._args.batch, message)
 
     async def _closed_loop(self) -> None:
         async def user() -> None:
-            while time.monotonic() < self._deadline:
-                await self._one()
+            while True:
+                await self._gate.wait_open()
+                await self._send(time.monotonic())
 
-        await asyncio.gather(*(user() for _ in range(self._args.concurrency or 8)))
+        await asyncio.gather(
+            *(user() for _ in range(self._args.concurrency or DEFAULT_CONCURRENCY))
+        )
 
-    async def _open_loop(self) -> None:
-        interval = 1 / self._args.rate
-        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        pending: set[asyncio.Task] = set()
-        next_at = time.monotonic()
+    async def _open_loop(self, schedule: Schedule, start: float, end: float) -> None:
+        slots = asyncio.Semaphore(self._args.max_in_flight)
+        spawned: set[asyncio.Task[None]] = set()
+        queued: set[asyncio.Task[None]] = set()
 
-        async def one() -> None:
+        async def one(intended: float) -> None:
             async with slots:
-                await self._one()
+                queued.discard(current_task())
+                if not self._gate.open:
+                    self.stats.miss("held back after connection failures")
+                    return
+                await self._send(intended)
 
-        while next_at < self._deadline:
-            await asyncio.sleep(max(next_at - time.monotonic(), 0))
-            task = asyncio.create_task(one())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            next_at += interval
-        await asyncio.gather(*pending)
+        try:
+            for intended in schedule.send_times(start, end):
+                await asyncio.sleep(max(intended - time.monotonic(), 0))
+                task = asyncio.create_task(one(intended))
+                spawned.add(task)
+                queued.add(task)
+                task.add_done_callback(spawned.discard)
+            await asyncio.Event().wait()
+        finally:
+            for task in spawned:
+                if task in queued:
+                    self.stats.miss("due, but not sent before the end")
+                task.cancel()
+            await asyncio.gather(*spawned, return_exceptions=True)
 
     async def run(self, progress: Progress) -> float:
-        """Send load until the duration ends; the elapsed seconds."""
+        """Send load until the duration ends (or end() is called); the elapsed seconds."""
         started = time.monotonic()
-        self._deadline = started + self._args.duration
-        bar = progress.add_task(self._endpoint, total=self._args.duration)
-        load = asyncio.create_task(self._open_loop() if self._args.rate else self._closed_loop())
-        while not load.done():
+        end = started + self._args.duration
+        bar = progress.add_task(self.endpoint, total=self._args.duration)
+        if self._schedule is not None:
+            load = asyncio.create_task(self._open_loop(self._schedule, started, end))
+        else:
+            load = asyncio.create_task(self._closed_loop())
+        ended = asyncio.create_task(self._ended.wait())
+        while time.monotonic() < end and not ended.done() and not load.done():
             stats = self.stats
             progress.update(
                 bar,
                 completed=min(time.monotonic() - started, self._args.duration),
                 description=f"sent {stats.sent}  accepted {stats.accepted}  errors {stats.errors}",
             )
-            await asyncio.wait({load}, timeout=0.2)
-        await load
+            await asyncio.wait({load, ended}, timeout=min(0.2, max(end - time.monotonic(), 0)))
+        self.stats.unfinished = self._in_flight
+        load.cancel()
+        ended.cancel()
+        await asyncio.gather(load, ended, return_exceptions=True)
         return time.monotonic() - started
 
 
@@ -164,16 +280,32 @@ async def run(args: argparse.Namespace, console: Console) -> LoadStats:
     columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         load = LoadRun(args, session)
-        with Progress(*columns, console=console, transient=True) as progress:
-            elapsed = await load.run(progress)
-    console.print(load.stats.summary(elapsed))
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, load.end)
+        mode = (
+            f"{args.rate:g} req/s"
+            if args.rate
+            else f"{args.concurrency or DEFAULT_CONCURRENCY} in flight"
+        )
+        console.print(
+            f"sending to {load.endpoint} at {mode} for {args.duration:g} s (Ctrl-C ends early)"
+        )
+        try:
+            with Progress(*columns, console=console, transient=True) as progress:
+                load.stats.elapsed = await load.run(progress)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+    console.print(load.stats.summary())
     return load.stats
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     stats = asyncio.run(run(args, Console()))
-    raise SystemExit(0 if stats.sent and stats.errors == 0 else 1)
+    healthy = stats.sent and stats.errors == 0 and stats.not_sent == 0
+    raise SystemExit(0 if healthy else 1)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ class Metrics:
             ("method", "route", "status"),
             registry=registry,
         )
+        self.client_disconnects = Counter(
+            _counter_name(Metric.HTTP_CLIENT_DISCONNECTS),
+            "Requests whose client went away before its body arrived (not answered).",
+            ("route",),
+            registry=registry,
+        )
         self.produced = self._per_topic(Metric.RECORDS_PRODUCED, "Records acknowledged by Kafka.")
         self.consumed = self._per_topic(Metric.RECORDS_CONSUMED, "Records fetched by workers.")
         self.processed = self._per_topic(

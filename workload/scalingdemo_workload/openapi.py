@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of the HTTP API, served at /openapi.json.
 
-Written out by hand: the API is small, and a unit test checks that every registered route is
-described here and nothing else is.
+Written out by hand: the API is small. It must equal the behaviour, not merely resemble it:
+schemathesis drives every operation of both roles with valid and invalid data and fails on any
+status, header, content type or body the document does not promise (tests/integration), and a
+unit test checks that the documented routes are exactly the served ones.
 """
 
 from typing import Any
@@ -20,12 +22,30 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {
-    "400": _json(_ref("Error"), "Malformed JSON or an unusable query parameter."),
-    "413": _json(_ref("Error"), "Body or batch larger than allowed."),
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "string"},
+    }
+}
+
+PRODUCE_ERRORS = {
+    "400": _json(_ref("Error"), "Malformed JSON, or an unusable query parameter."),
+    "408": _json(_ref("Error"), "The body did not arrive within the body timeout."),
+    "413": _json(_ref("Error"), "Body, record or batch larger than allowed."),
     "415": _json(_ref("Error"), "Content-Type is not application/json."),
     "422": _json(_ref("Error"), "A field breaks a rule; `error.field` names it."),
-    "503": _json(_ref("Error"), "Kafka is unreachable or slow; see Retry-After."),
+    "502": _json(
+        _ref("Error"),
+        "Kafka refused a record for good; `ids`, `failed` and `unconfirmed` say what landed.",
+    ),
+    "503": {
+        **_json(
+            _ref("Error"),
+            "Kafka is unreachable or slow; `ids`, `failed` and `unconfirmed` say what landed.",
+        ),
+        "headers": RETRY_AFTER,
+    },
 }
 
 
@@ -33,7 +53,8 @@ def _count_param(max_batch: int) -> Schema:
     return {
         "name": "count",
         "in": "query",
-        "description": "Generate this many synthetic records instead of sending a body.",
+        "description": "How many times each record is sent (default 1); without a body, how "
+        "many synthetic records. At most the batch limit in total.",
         "schema": {"type": "integer", "minimum": 1, "maximum": max_batch},
     }
 
@@ -46,21 +67,28 @@ def _produce(summary: str, item: str, batch_field: str, params: list[Schema]) ->
             "parameters": params,
             "requestBody": {
                 "required": False,
+                "description": "One record or a batch; without a body, synthetic records.",
                 "content": {"application/json": {"schema": body}},
             },
             "responses": {
                 "202": _json(_ref("Accepted"), f"All {batch_field} are durably in Kafka."),
-                **ERRORS,
+                **PRODUCE_ERRORS,
             },
         }
     }
 
 
-def _get(summary: str, description: str, content_type: str = "application/json") -> Schema:
-    ok = {"description": description, "content": {content_type: {"schema": {"type": "object"}}}}
-    if content_type != "application/json":
-        ok["content"][content_type]["schema"] = {"type": "string"}
-    return {"get": {"summary": summary, "responses": {"200": ok}}}
+def _get(summary: str, ok: str, unavailable: str | None = None) -> Schema:
+    responses = {"200": _json({"type": "object"}, ok)}
+    if unavailable is not None:
+        responses["503"] = _json({"type": "object"}, unavailable)
+    return {"get": {"summary": summary, "responses": responses}}
+
+
+def _metrics() -> Schema:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    ok = {"description": "Prometheus text exposition format.", "content": text}
+    return {"get": {"summary": "Prometheus metrics", "responses": {"200": ok}}}
 
 
 def _batch(item: str, field: str, max_batch: int) -> Schema:
@@ -74,99 +102,126 @@ def _batch(item: str, field: str, max_batch: int) -> Schema:
     }
 
 
+def _range(bounds: tuple[int, int], **extra: Any) -> Schema:
+    return {"type": ["integer", "null"], "minimum": bounds[0], "maximum": bounds[1], **extra}
+
+
+def _schemas(max_batch: int) -> Schema:
+    record_state = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["index", "id"],
+            "properties": {
+                "index": {"type": "integer"},
+                "id": {"type": "string"},
+                "reason": {"type": "string"},
+                "retriable": {"type": "boolean"},
+            },
+        },
+    }
+    return {
+        "Message": {
+            "type": "object",
+            "required": ["content"],
+            "additionalProperties": False,
+            "properties": {
+                "content": {"type": "string"},
+                "key": {
+                    "type": ["string", "null"],
+                    "description": "Kafka record key; unkeyed records spread over partitions.",
+                },
+                "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "MessageBatch": _batch("Message", "messages", max_batch),
+        "Task": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "type": {"type": ["string", "null"], "default": "cpu"},
+                "complexity": _range(
+                    COMPLEXITY_RANGE,
+                    default=1,
+                    description="CPU units to burn when duration_ms is absent.",
+                ),
+                "duration_ms": _range(
+                    DURATION_MS_RANGE,
+                    description="CPU milliseconds to burn; overrides complexity.",
+                ),
+                "payload": {
+                    "description": "Any JSON value (at most 64 levels deep), carried along.",
+                },
+            },
+        },
+        "TaskBatch": _batch("Task", "tasks", max_batch),
+        "Accepted": {
+            "type": "object",
+            "required": ["accepted", "ids"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "ids": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                },
+                "accepted": {"type": "integer"},
+                "ids": {"type": "array", "items": {"type": "string"}},
+                "failed": record_state,
+                "unconfirmed": record_state,
+            },
+        },
+    }
+
+
 def openapi_document(settings: Settings) -> Schema:
-    """The document for a process with these settings (batch limits come from configuration)."""
+    """The document for a process with these settings: only the routes its role serves, with
+    batch limits from its configuration."""
     max_batch = settings.max_batch
-    complexity = {
-        "name": "complexity",
-        "in": "query",
-        "description": "Complexity of the synthetic tasks.",
-        "schema": {
-            "type": "integer",
-            "minimum": COMPLEXITY_RANGE[0],
-            "maximum": COMPLEXITY_RANGE[1],
-        },
+    paths: Schema = {
+        "/healthz": _get("Liveness", "The process is alive.", "A consumer loop stopped."),
+        "/health": _get(
+            "Liveness (alias kept from the seed)",
+            "The process is alive.",
+            "A consumer loop stopped.",
+        ),
+        "/readyz": _get(
+            "Readiness",
+            "Ready: Kafka reachable and consumer groups joined.",
+            "Not ready; `checks` says why.",
+        ),
+        "/info": _get("Service information", "Identity, Kafka wiring and configuration."),
+        "/metrics": _metrics(),
+        "/openapi.json": _get("This document", "OpenAPI 3.1 document."),
     }
-    readiness = _get("Readiness", "Ready: Kafka reachable and consumer groups joined.")
-    readiness["get"]["responses"]["503"] = {"description": "Not ready; `checks` says why."}
-    message_properties = {
-        "content": {"type": "string"},
-        "key": {
-            "type": "string",
-            "description": "Kafka record key; unkeyed records spread over partitions.",
-        },
-        "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
-    }
-    task_properties = {
-        "type": {"type": "string", "default": "cpu"},
-        "complexity": {
-            "type": "integer",
-            "minimum": COMPLEXITY_RANGE[0],
-            "maximum": COMPLEXITY_RANGE[1],
-            "default": 1,
-            "description": "CPU units to burn when duration_ms is absent.",
-        },
-        "duration_ms": {
-            "type": "integer",
-            "minimum": DURATION_MS_RANGE[0],
-            "maximum": DURATION_MS_RANGE[1],
-            "description": "CPU milliseconds to burn; overrides complexity.",
-        },
-        "payload": {"description": "Any JSON value, carried along unchanged."},
-    }
+    if settings.runs_api:
+        complexity = {
+            "name": "complexity",
+            "in": "query",
+            "description": "Complexity of every task that does not set its own (default 1).",
+            "schema": {
+                "type": "integer",
+                "minimum": COMPLEXITY_RANGE[0],
+                "maximum": COMPLEXITY_RANGE[1],
+            },
+        }
+        count = _count_param(max_batch)
+        paths["/messages"] = _produce("Produce messages", "Message", "messages", [count])
+        paths["/tasks"] = _produce("Produce tasks", "Task", "tasks", [count, complexity])
     return {
         "openapi": "3.1.0",
         "info": {"title": "ScalingDemo workload", "version": "1"},
-        "paths": {
-            "/healthz": _get("Liveness", "The process is alive."),
-            "/health": _get("Liveness (alias kept from the seed)", "The process is alive."),
-            "/readyz": readiness,
-            "/info": _get("Service information", "Identity, Kafka wiring and configuration."),
-            "/metrics": _get("Prometheus metrics", "Text exposition format.", "text/plain"),
-            "/openapi.json": _get("This document", "OpenAPI 3.1 document."),
-            "/messages": _produce(
-                "Produce messages", "Message", "messages", [_count_param(max_batch)]
-            ),
-            "/tasks": _produce(
-                "Produce tasks", "Task", "tasks", [_count_param(max_batch), complexity]
-            ),
-        },
-        "components": {
-            "schemas": {
-                "Message": {
-                    "type": "object",
-                    "required": ["content"],
-                    "additionalProperties": False,
-                    "properties": message_properties,
-                },
-                "MessageBatch": _batch("Message", "messages", max_batch),
-                "Task": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": task_properties,
-                },
-                "TaskBatch": _batch("Task", "tasks", max_batch),
-                "Accepted": {
-                    "type": "object",
-                    "properties": {
-                        "accepted": {"type": "integer"},
-                        "ids": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "field": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-            }
-        },
+        "paths": paths,
+        "components": {"schemas": _schemas(max_batch)},
     }

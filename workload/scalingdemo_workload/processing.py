@@ -5,12 +5,13 @@ that can never parse would block its partition forever.
 """
 
 import functools
-import json
 import logging
 import time
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
+from .jsonio import JSONDecodeError, loads
 from .metrics import Metrics
 from .tasks import CpuPool, task_seconds
 
@@ -29,10 +30,10 @@ class Processor:
         self._failed = functools.cache(metrics.failed.labels)
         self._duration = functools.cache(metrics.task_duration.labels)
 
-    def _decode(self, record: ConsumerRecord) -> dict | None:
+    def _decode(self, record: ConsumerRecord) -> dict[str, Any] | None:
         try:
-            value = json.loads(record.value)
-        except (TypeError, ValueError):
+            value = loads(record.value)
+        except (TypeError, JSONDecodeError):
             value = None
         if not isinstance(value, dict):
             self._failed(record.topic).inc()

@@ -7,18 +7,23 @@ with 503 too (the record may still land later; the client retries, which at-leas
 """
 
 import asyncio
-import json
+import functools
 import logging
 import math
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
+from .batch import BatchOutcome
 from .config import Settings
 from .connection import client_options
 from .errors import ApiError
-from .health import Flag, cancel_all, probe_loop, start_with_retry
+from .health import Flag, cancel_all, close_within, probe_loop, start_with_retry
 from .metrics import Metrics
-from .validation import Outgoing
+from .pacing_kafka import MetadataPacer
+from .throttle import ThrottledLog
+from .validation import MAX_RECORD_BYTES, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +35,29 @@ class Producer:
         self._settings = settings
         self._metrics = metrics
         self._producer: AIOKafkaProducer | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self.ready = Flag(metrics.kafka_ready.labels("producer").set)
+        # Label lookups take a lock and a dict probe; resolve each topic's children once.
+        self._produced = functools.cache(metrics.produced.labels)
+        self._errors = functools.cache(metrics.producer_errors.labels)
+        self._log_failure = ThrottledLog(log)
 
     def _create(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             **client_options(self._settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
             max_batch_size=256 * 1024,
+            max_request_size=MAX_RECORD_BYTES,
         )
+        MetadataPacer(producer.client)
+        return producer
 
     async def _run(self) -> None:
-        self._producer = await start_with_retry("producer", self._create, AIOKafkaProducer.start)
-        client = self._producer.client
+        producer = await start_with_retry("producer", self._create, AIOKafkaProducer.start)
+        self._producer = producer
+        client = producer.client
         await probe_loop(
             "producer", client.fetch_all_metadata, self.ready, self._settings.probe_interval_seconds
         )
@@ -52,39 +65,52 @@ class Producer:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._run(), name="producer"))
 
-    async def stop(self) -> None:
-        """Stop probing, then flush what is buffered so accepted records are not lost."""
+    async def stop(self, deadline: float) -> None:
+        """Stop probing, then flush what is buffered, within the grace period: a request still
+        waiting was not answered 202, so a record cut off here was never promised."""
         await cancel_all(self._tasks)
         if self._producer is not None:
-            await self._producer.stop()
+            await close_within(self._producer.stop, deadline, "producer")
 
-    def _unavailable(self, message: str) -> ApiError:
+    def _unavailable(self, message: str, extra: dict[str, Any] | None = None) -> ApiError:
         retry_after = str(math.ceil(self._settings.probe_interval_seconds))
-        return ApiError(503, "kafka_unavailable", message, headers={"Retry-After": retry_after})
+        return ApiError(
+            503, "kafka_unavailable", message, headers={"Retry-After": retry_after}, extra=extra
+        )
 
     async def send_many(self, topic: str, records: list[Outgoing]) -> list[str]:
-        """Produce `records` and wait for all acknowledgements; the ids of the accepted records."""
+        """Produce `records` and wait for all acknowledgements; the ids of the accepted records.
+
+        Records were validated and encoded before this call, so what fails here is Kafka's
+        doing. A failure is answered with exactly what happened to each record (see
+        `BatchOutcome`), never with a bare error while some records already landed.
+        """
         producer = self._producer
         if producer is None or not self.ready.value:
             raise self._unavailable("Kafka is not reachable; retry later")
         timeout = self._settings.produce_timeout_seconds
+        deliveries: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(timeout):
-                pending = [
-                    await producer.send(
-                        topic,
-                        value=json.dumps(record.value, separators=(",", ":")).encode(),
-                        key=None if record.key is None else record.key.encode(),
+                for record in records:
+                    deliveries.append(
+                        await producer.send(topic, value=record.value, key=record.key)
                     )
-                    for record in records
-                ]
                 # Awaiting in order costs less than gather's per-future callbacks; a batch's
                 # futures resolve together anyway.
-                for delivery in pending:
+                for delivery in deliveries:
                     await delivery
-        except Exception as err:
-            self._metrics.producer_errors.labels(topic).inc(len(records))
-            log.warning("producing %d records to %s failed: %r", len(records), topic, err)
-            raise self._unavailable(f"Kafka did not acknowledge within {timeout}s") from None
-        self._metrics.produced.labels(topic).inc(len(records))
-        return [record.id for record in records]
+        except (KafkaError, TimeoutError):
+            pass
+        else:
+            self._produced(topic).inc(len(records))
+            return [record.id for record in records]
+        outcome = BatchOutcome.of(records, deliveries)
+        self._produced(topic).inc(len(outcome.landed))
+        self._errors(topic).inc(len(records) - len(outcome.landed))
+        self._log_failure.warning(
+            "producing %d records to %s: %s", len(records), topic, outcome.summary(timeout)
+        )
+        if outcome.rejected:
+            raise ApiError(502, "kafka_rejected", outcome.summary(timeout), extra=outcome.body())
+        raise self._unavailable(outcome.summary(timeout), outcome.body())

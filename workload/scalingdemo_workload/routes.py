@@ -6,7 +6,8 @@ import time
 from aiohttp import web
 
 from .contract import Paths
-from .keys import METRICS, PRODUCER, SETTINGS, STARTED_AT, STOPPING, WORKER
+from .jsonio import json_response
+from .keys import METRICS, PRODUCER, SETTINGS, SHUTDOWN, STARTED_AT, WORKER
 from .openapi import openapi_document
 from .validation import Outgoing, parse_messages, parse_tasks, read_json
 
@@ -17,25 +18,25 @@ async def healthz(request: web.Request) -> web.Response:
     """Liveness: the event loop answers and no consumer loop died. Kafka being unreachable does
     not count: a restart would not bring it back."""
     if WORKER in request.app and request.app[WORKER].crashed:
-        return web.json_response({"status": "a consumer loop stopped"}, status=503)
-    return web.json_response({"status": "ok"})
+        return json_response({"status": "a consumer loop stopped"}, status=503)
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    checks: dict[str, bool] = {"serving": not app[STOPPING].is_set()}
+    checks: dict[str, bool] = {"serving": not app[SHUTDOWN].started}
     if PRODUCER in app:
         checks["kafka:producer"] = app[PRODUCER].ready.value
     if WORKER in app:
         checks.update(app[WORKER].checks())
     ready = all(checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
 
 async def info(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
-    return web.json_response(
+    return json_response(
         {
             "service": settings.service_name,
             "version": VERSION,
@@ -57,18 +58,22 @@ async def info(request: web.Request) -> web.Response:
 
 async def _produce(request: web.Request, topic: str, records: list[Outgoing]) -> web.Response:
     ids = await request.app[PRODUCER].send_many(topic, records)
-    return web.json_response({"accepted": len(ids), "ids": ids}, status=202)
+    return json_response({"accepted": len(ids), "ids": ids}, status=202)
 
 
 async def post_messages(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    records = parse_messages(request.query, await read_json(request), settings.max_batch)
+    records = parse_messages(
+        request.query, await read_json(request, settings.body_timeout_seconds), settings.max_batch
+    )
     return await _produce(request, settings.messages_topic, records)
 
 
 async def post_tasks(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    records = parse_tasks(request.query, await read_json(request), settings.max_batch)
+    records = parse_tasks(
+        request.query, await read_json(request, settings.body_timeout_seconds), settings.max_batch
+    )
     return await _produce(request, settings.tasks_topic, records)
 
 
@@ -78,7 +83,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SETTINGS]))
+    return json_response(openapi_document(request.app[SETTINGS]))
 
 
 def add_routes(app: web.Application, *, serve_api: bool) -> None:

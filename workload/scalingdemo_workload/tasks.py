@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 SPIN = 10_000
 SLICE_SECONDS = 0.1
@@ -23,11 +24,11 @@ def burn_cpu(seconds: float) -> None:
             acc = (acc * 31 + step) % 1_000_003
 
 
-def task_seconds(task: dict, unit_ms: int) -> float:
+def task_seconds(task: dict[str, Any], unit_ms: int) -> float:
     """CPU seconds a task asks for: its duration_ms if given, else complexity units."""
     duration_ms = task.get("duration_ms")
     if duration_ms is not None:
-        return duration_ms / 1000
+        return float(duration_ms) / 1000
     return int(task.get("complexity", 1)) * unit_ms / 1000
 
 

@@ -4,7 +4,7 @@ Hand-written rather than schema-library driven: the rules are few, and each erro
 exact path (`messages[3].attributes.color`) the client got wrong.
 """
 
-import json
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -12,27 +12,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from .errors import ApiError, bad_parameter, invalid
+from .errors import ApiError, ClientDisconnected, bad_parameter, invalid
+from .jsonio import JSONDecodeError, dumps, loads
 
 COMPLEXITY_RANGE = (1, 10)
 DURATION_MS_RANGE = (0, 60_000)
 DEFAULT_TASK_TYPE = "cpu"
 MESSAGE_FIELDS = frozenset({"content", "key", "attributes"})
 TASK_FIELDS = frozenset({"type", "complexity", "duration_ms", "payload"})
+MAX_RECORD_BYTES = 1 << 20
+"""The producer's max_request_size: a record above it could never be sent, so it is refused up
+front with the field named (413) instead of failing inside a batch after earlier records landed."""
+MAX_PAYLOAD_DEPTH = 64
+"""Nesting allowed inside a task's payload; deep enough for real documents, far below the
+encoder's own limit, so a record that was accepted can always be encoded."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A validated record, ready for the producer."""
+    """A validated record, encoded and ready for the producer."""
 
     id: str
-    key: str | None
-    value: dict[str, Any]
+    key: bytes | None
+    value: bytes
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or None when it has none."""
+async def read_json(request: web.Request, body_timeout: float) -> Any:
+    """The request's JSON body, or None when it has none.
+
+    Everything here is the client's doing, so every failure is a 4xx or a disconnect, never a
+    500: a body that does not arrive within `body_timeout` is a 408, a client that hangs up mid-body
+    is reported as ClientDisconnected (nobody is left to answer).
+    """
     if not request.body_exists:
         return None
     if request.content_type != "application/json":
@@ -42,16 +55,45 @@ async def read_json(request: web.Request) -> Any:
             f"Content-Type must be application/json, got {request.content_type!r}",
             "Content-Type",
         )
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
     try:
-        raw = await request.read()
+        if request.content.is_eof():
+            # The whole body is already buffered (the usual case for small bodies): no wait.
+            raw = await request.read()
+        else:
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    except TimeoutError:
         raise ApiError(
-            413, "too_large", f"the body exceeds {request.client_max_size} bytes", "body"
+            408,
+            "body_timeout",
+            f"the body did not arrive within {body_timeout:g}s",
+            "body",
         ) from None
+    except (ConnectionError, web.RequestPayloadError) as err:
+        raise ClientDisconnected(str(err)) from None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {err}", "body") from None
+        body = loads(raw)
+    except JSONDecodeError as err:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"the body is not JSON this API accepts (strict JSON, integers within 64 bits, "
+            f"at most 1024 levels deep): {err}",
+            "body",
+        ) from None
+    if body is None:
+        # JSON null is a body, not its absence: it must not turn into synthetic records.
+        raise invalid("body", "must be a JSON object")
+    return body
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"the body exceeds {limit} bytes", "body")
 
 
 def _int_param(query: Mapping[str, str], name: str, low: int, high: int) -> int | None:
@@ -73,7 +115,7 @@ def _reject_unknown_params(query: Mapping[str, str], allowed: set[str]) -> None:
             raise bad_parameter(name, f"unknown parameter; expected one of {sorted(allowed)}")
 
 
-def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]]:
+def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict[str, Any]]]:
     """Split a single-object or `{batch_field: [...]}` body into (path, object) pairs."""
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
@@ -92,7 +134,7 @@ def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]
             f"{batch_field}: at most {max_batch} records per request, got {len(items)}",
             batch_field,
         )
-    pairs = []
+    pairs: list[tuple[str, dict[str, Any]]] = []
     for index, item in enumerate(items):
         path = f"{batch_field}[{index}]."
         if not isinstance(item, dict):
@@ -101,23 +143,27 @@ def _items(body: Any, max_batch: int, batch_field: str) -> list[tuple[str, dict]
     return pairs
 
 
-def _check_fields(path: str, item: dict, allowed: frozenset[str]) -> None:
+def _check_fields(path: str, item: dict[str, Any], allowed: frozenset[str]) -> None:
     for name in item:
         if name not in allowed:
             raise invalid(f"{path}{name}", f"unknown field; expected one of {sorted(allowed)}")
 
 
-def _optional_str(path: str, item: dict, name: str) -> str | None:
+def _optional_str(path: str, item: dict[str, Any], name: str) -> str | None:
     value = item.get(name)
     if value is not None and not isinstance(value, str):
         raise invalid(f"{path}{name}", "must be a string")
     return value
 
 
-def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> int | None:
+def _optional_int(
+    path: str, item: dict[str, Any], name: str, bounds: tuple[int, int]
+) -> int | None:
     value = item.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(f"{path}{name}", "must be an integer")
     if not bounds[0] <= value <= bounds[1]:
@@ -125,7 +171,11 @@ def _optional_int(path: str, item: dict, name: str, bounds: tuple[int, int]) -> 
     return value
 
 
-def _message(path: str, item: dict) -> Outgoing:
+Fields = tuple[str | None, dict[str, Any]]
+"""A validated record before it gets its id: (key, value)."""
+
+
+def _message(path: str, item: dict[str, Any]) -> Fields:
     _check_fields(path, item, MESSAGE_FIELDS)
     content = _optional_str(path, item, "content")
     if content is None:
@@ -137,55 +187,98 @@ def _message(path: str, item: dict) -> Outgoing:
     for name, value in attributes.items():
         if not isinstance(value, str):
             raise invalid(f"{path}attributes.{name}", "must be a string")
-    return _record(key, {"content": content, "attributes": attributes})
+    return key, {"content": content, "attributes": attributes}
 
 
-def _task(path: str, item: dict) -> Outgoing:
+def _task(path: str, item: dict[str, Any], complexity: int) -> Fields:
     _check_fields(path, item, TASK_FIELDS)
     value = {
         "type": _optional_str(path, item, "type") or DEFAULT_TASK_TYPE,
-        "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or 1,
+        "complexity": _optional_int(path, item, "complexity", COMPLEXITY_RANGE) or complexity,
         "duration_ms": _optional_int(path, item, "duration_ms", DURATION_MS_RANGE),
-        "payload": item.get("payload"),
+        "payload": _payload(path, item.get("payload")),
     }
-    return _record(None, value)
+    return None, value
 
 
-def _record(key: str | None, value: dict[str, Any]) -> Outgoing:
+def _payload(path: str, payload: Any) -> Any:
+    """The payload unchanged, once it is known to nest no deeper than MAX_PAYLOAD_DEPTH."""
+    level: list[Any] = [payload]
+    for _ in range(MAX_PAYLOAD_DEPTH + 1):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return payload
+    raise invalid(f"{path}payload", f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+
+
+def _record(path: str, key: str | None, value: dict[str, Any]) -> Outgoing:
+    """Encode a record now, so every record of a request is known to be sendable before the
+    first one is produced."""
     record_id = str(uuid.uuid4())
-    value = {"id": record_id, **value, "created_at": time.time()}
-    return Outgoing(record_id, key, value)
+    encoded = dumps({"id": record_id, **value, "created_at": time.time()})
+    encoded_key = None if key is None else key.encode()
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(encoded_key, encoded, [])
+    if size > MAX_RECORD_BYTES:
+        where = path[:-1] or "body"
+        raise ApiError(
+            413,
+            "record_too_large",
+            f"{where}: the record is {size} bytes encoded; at most {MAX_RECORD_BYTES}",
+            where,
+        )
+    return Outgoing(record_id, encoded_key, encoded)
 
 
-def _synthetic_count(query: Mapping[str, str], body: Any, max_batch: int) -> int | None:
-    count = _int_param(query, "count", 1, max_batch)
-    if count is not None and body is not None:
-        raise bad_parameter("count", "send either ?count=N or a JSON body, not both")
-    if count is None and body is None:
-        raise invalid("body", "is required (or use ?count=N for synthetic records)")
+def _copies(query: Mapping[str, str], records: int, max_batch: int) -> int:
+    """`?count=N`: how many times each record is sent (default once), within the batch limit."""
+    count = _int_param(query, "count", 1, max_batch) or 1
+    if count * records > max_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"count: {count} copies of {records} records make {count * records}; "
+            f"at most {max_batch} records per request",
+            "count",
+        )
     return count
 
 
+def _expand(
+    query: Mapping[str, str], validated: list[tuple[str, Fields]], max_batch: int
+) -> list[Outgoing]:
+    """Every validated record `count` times over, each copy with its own id."""
+    copies = _copies(query, len(validated), max_batch)
+    return [_record(path, key, value) for _ in range(copies) for path, (key, value) in validated]
+
+
 def parse_messages(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
-    """Records for POST /messages: one object, a batch, or `?count=N` synthetic messages."""
+    """Records for POST /messages: one object or a batch, each sent `?count=N` times; without a
+    body, N synthetic messages (the seed's form)."""
     _reject_unknown_params(query, {"count"})
-    count = _synthetic_count(query, body, max_batch)
-    if count is not None:
-        return [
-            _record(None, {"content": f"synthetic message {n} of {count}", "attributes": {}})
-            for n in range(1, count + 1)
-        ]
-    return [_message(path, item) for path, item in _items(body, max_batch, "messages")]
+    if body is None:
+        synthetic: Fields = (None, {"content": "synthetic message", "attributes": {}})
+        return _expand(query, [("", synthetic)], max_batch)
+    items = _items(body, max_batch, "messages")
+    validated = [(path, _message(path, item)) for path, item in items]
+    return _expand(query, validated, max_batch)
 
 
 def parse_tasks(query: Mapping[str, str], body: Any, max_batch: int) -> list[Outgoing]:
-    """Records for POST /tasks: one object, a batch, or `?count=N&complexity=C` synthetic tasks."""
+    """Records for POST /tasks: one object or a batch, each sent `?count=N` times; without a
+    body, N synthetic tasks. `?complexity=C` applies to every task that does not set one."""
     _reject_unknown_params(query, {"count", "complexity"})
-    complexity = _int_param(query, "complexity", *COMPLEXITY_RANGE)
-    count = _synthetic_count(query, body, max_batch)
-    if count is not None:
-        synthetic = {"type": "synthetic", "complexity": complexity or 1, "duration_ms": None}
-        return [_record(None, {**synthetic, "payload": None}) for _ in range(count)]
-    if complexity is not None:
-        raise bad_parameter("complexity", "only applies with ?count=N")
-    return [_task(path, item) for path, item in _items(body, max_batch, "tasks")]
+    complexity = _int_param(query, "complexity", *COMPLEXITY_RANGE) or 1
+    if body is None:
+        synthetic: Fields = (
+            None,
+            {"type": "synthetic", "complexity": complexity, "duration_ms": None, "payload": None},
+        )
+        return _expand(query, [("", synthetic)], max_batch)
+    items = _items(body, max_batch, "tasks")
+    validated = [(path, _task(path, item, complexity)) for path, item in items]
+    return _expand(query, validated, max_batch)

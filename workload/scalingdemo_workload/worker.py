@@ -41,8 +41,7 @@ class Worker:
             consumer.start()
         self.lag.start()
 
-    async def stop(self) -> None:
-        grace = self._settings.shutdown_grace_seconds
-        await asyncio.gather(*(c.stop(grace) for c in self.consumers))
+    async def stop(self, deadline: float) -> None:
+        await asyncio.gather(*(c.stop(deadline) for c in self.consumers))
         await self.lag.stop()
         self._pool.close()

@@ -1,18 +1,14 @@
 """Pure functions from a spec to the manifests of every child; no I/O, no kopf.
 
-`desired_children` is the one list the reconcile applies; every concern (workload, autoscaling,
-monitoring, dashboard) adds its builders here.
+`desired_children` is the one list the reconcile applies; every concern (workload, KEDA, VPA,
+monitoring, dashboard, Strimzi topics) adds its builders here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from . import autoscaling, dashboard, monitoring, topics, workload
-from .common import Manifest, Owner
-
-if TYPE_CHECKING:
-    from ..spec import ScalingDemoSpec
+from ..api import Manifest, Owner
+from ..spec import TOPIC_ROLES, ScalingDemoSpec
+from . import dashboard, keda, monitoring, strimzi, vpa, workload
 
 
 def desired_children(
@@ -26,23 +22,18 @@ def desired_children(
     children: list[Manifest] = []
     if spec.kafka.topic_management == "Strimzi" and strimzi_version is not None:
         children += [
-            topics.kafka_topic(spec, owner, role, strimzi_version) for role in topics.ROLES
+            strimzi.kafka_topic(spec, owner, role, strimzi_version) for role in TOPIC_ROLES
         ]
     for name in spec.components():
         children.append(workload.service(owner, name))
         children.append(workload.deployment(spec, owner, name))
-    if autoscaling.needs_trigger_authentication(spec):
-        children.append(autoscaling.trigger_authentication(spec, owner))
+    if keda.needs_trigger_authentication(spec):
+        children.append(keda.trigger_authentication(spec, owner))
+    children += [keda.scaled_object(spec, owner, name) for name in spec.autoscaled()]
     children += [
-        autoscaling.scaled_object(spec, owner, name) for name in autoscaling.autoscaled(spec)
+        vpa.vertical_pod_autoscaler(spec, owner, name) for name in spec.vertically_scaled()
     ]
-    children += [
-        autoscaling.vertical_pod_autoscaler(spec, owner, name)
-        for name in autoscaling.vertically_scaled(spec)
-    ]
-    children += [
-        monitoring.service_monitor(spec, owner, name) for name in monitoring.service_monitored(spec)
-    ]
+    children += [monitoring.service_monitor(spec, owner, name) for name in spec.service_monitored()]
     if spec.monitoring.dashboard.enabled:
         children.append(dashboard.config_map(spec, owner))
     return children

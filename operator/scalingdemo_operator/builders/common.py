@@ -5,67 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-GROUP = "scalingdemo.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "ScalingDemo"
-PLURAL = "scalingdemos"
+from pydantic import BaseModel
 
-FIELD_MANAGER = "scalingdemo-operator"
-"""The server-side apply field manager; fixed so that every reconcile owns the same fields."""
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
-"""Hash of the manifest last applied: notices fields the spec dropped, which a live object keeps."""
-
-Manifest = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Identity of the ScalingDemo a child belongs to: all a builder needs besides the spec."""
-
-    namespace: str
-    name: str
-    uid: str
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Owner:
-        metadata = body["metadata"]
-        return cls(namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"])
-
-    def child_name(self, component: str) -> str:
-        return f"{self.name}-{component}"
-
-    def object_reference(self) -> dict[str, Any]:
-        """The ScalingDemo as a minimal object (what posting an event about it needs)."""
-        return {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
-        }
-
-    def reference(self) -> dict[str, Any]:
-        """ownerReference that lets the garbage collector delete the child with its demo."""
-        return {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+from ..api import (
+    APPLIED_HASH_ANNOTATION,
+    COMPONENT_LABEL,
+    FIELD_MANAGER,
+    INSTANCE_LABEL,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    PART_OF_LABEL,
+    Manifest,
+    Owner,
+)
 
 
 def selector_labels(owner: Owner, component: str) -> dict[str, str]:
     """The immutable part of the labels: Deployment selectors and Service selectors use these."""
     return {
-        "app.kubernetes.io/name": "scalingdemo",
+        NAME_LABEL: "scalingdemo",
         INSTANCE_LABEL: owner.name,
         COMPONENT_LABEL: component,
     }
@@ -75,14 +35,9 @@ def labels(owner: Owner, component: str) -> dict[str, str]:
     """Recommended app.kubernetes.io labels of every child and pod."""
     return {
         **selector_labels(owner, component),
-        "app.kubernetes.io/part-of": "scalingdemo",
+        PART_OF_LABEL: "scalingdemo",
         MANAGED_BY_LABEL: FIELD_MANAGER,
     }
-
-
-def ownership_selector(owner: Owner) -> str:
-    """Label selector that finds every child of one demo (to prune what it no longer wants)."""
-    return f"{MANAGED_BY_LABEL}={FIELD_MANAGER},{INSTANCE_LABEL}={owner.name}"
 
 
 def metadata(
@@ -98,6 +53,15 @@ def metadata(
         "namespace": owner.namespace,
         "labels": {**(extra_labels or {}), **labels(owner, component)},
         "ownerReferences": [owner.reference()],
+    }
+
+
+def api_shape(model: BaseModel) -> Any:
+    """A spec section in the API's shape: camelCase, unset fields and empty lists left out."""
+    return {
+        key: value
+        for key, value in model.model_dump(by_alias=True, exclude_none=True).items()
+        if value != []
     }
 
 

@@ -1,10 +1,8 @@
 """The Grafana dashboard of one ScalingDemo, in a ConfigMap for Grafana's dashboard sidecar.
 
-Every query is scoped to this demo with `autoscaling.scope` and aggregated across pods, so the
-panels stay right whatever the replica count: rates and histogram buckets are summed before a
-quantile is taken, lag is de-duplicated per (topic, group) because each consumer reports its
-group's whole lag. Windows are the triggers' (`autoscaling.RATE_WINDOW`), so a panel shows the
-number a trigger acts on.
+Every query comes from `promql`, the module the trigger presets use: scoped to this demo and
+aggregated across pods, so the panels stay right whatever the replica count, over the triggers'
+window, so a panel shows the number a trigger acts on.
 
 The scaling row explains each trigger as the HPA does: its value per replica against the
 threshold, drawn as a constant line from the current spec. The HPA adds replicas while the
@@ -17,17 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalingdemo_workload.contract import Metric
 
-from . import autoscaling
-from .common import Manifest, Owner, metadata, stamp
-
-if TYPE_CHECKING:
-    from ..spec import ScalingDemoSpec, Trigger
+from ..api import Manifest, Owner
+from ..quantities import amount
+from ..spec import ScalingDemoSpec, Trigger
+from .common import metadata, stamp
+from .keda import KEDA_HPA_PREFIX
+from .promql import (
+    KEDA_SCALER_VALUE,
+    UP,
+    constant,
+    keda_value,
+    lag,
+    quantile,
+    rate,
+    replicas,
+    scope,
+    topic_lag,
+    trigger_query,
+)
 
 COMPONENT = "dashboard"
 UID_LIMIT = 40
@@ -39,33 +49,11 @@ DATASOURCE = {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
 QUANTILES = (0.5, 0.95, 0.99)
 THRESHOLD_REF = "threshold"
 """refId prefix of the constant lines drawn from the spec (thresholds, maxReplicas)."""
-UP = "up"
-"""Prometheus' own per-target series: one per scraped pod, whatever the workload exports."""
 KSM_DEPLOYMENT_REPLICAS = "kube_deployment_status_replicas"
 KSM_HPA_DESIRED = "kube_horizontalpodautoscaler_status_desired_replicas"
-KEDA_SCALER_VALUE = "keda_scaler_metrics_value"
 EXTERNAL_METRICS = (KSM_DEPLOYMENT_REPLICAS, KSM_HPA_DESIRED, KEDA_SCALER_VALUE)
 """Series of kube-state-metrics and KEDA: queries on them are empty where those are not scraped."""
 PANEL_WIDTH, PANEL_HEIGHT, GRID_WIDTH = 12, 8, 24
-QUANTITY = re.compile(r"^([0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
-QUANTITY_SUFFIXES = {
-    "": 1.0,
-    "n": 1e-9,
-    "u": 1e-6,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
 RESOURCE_METRICS = {"cpu": Metric.CPU_UTILIZATION, "memory": Metric.MEMORY_RSS}
 """The workload's own reading of what a cpu/memory trigger measures (cores, bytes)."""
 
@@ -95,28 +83,11 @@ def uid(owner: Owner) -> str:
     return f"{UID_PREFIX}{digest}"[:UID_LIMIT]
 
 
-def quantity(text: str) -> float:
-    """A Kubernetes resource quantity as a number of base units (cores, bytes)."""
-    match = QUANTITY.match(text)
-    if match is None or match.group(2) not in QUANTITY_SUFFIXES:
-        raise ValueError(f"not a resource quantity: {text!r}")
-    return float(match.group(1)) * QUANTITY_SUFFIXES[match.group(2)]
-
-
-def _constant(value: float | int | str) -> str:
-    return f"vector({value})"
-
-
-def _replicas(owner: Owner, name: str) -> str:
-    """Pods of the component that Prometheus scrapes: the divisor of a per-replica value."""
-    return f"count({UP}{{{autoscaling.scope(owner, (name,))}}})"
-
-
 def _quantiles(histogram: str, labels: str, by: tuple[str, ...] = ()) -> tuple[Target, ...]:
     suffix = "".join(f" {{{{{label}}}}}" for label in by)
     return tuple(
         Target(
-            autoscaling.quantile(value, histogram, labels, by),
+            quantile(value, histogram, labels, by),
             f"p{round(value * 100)}{suffix}",
             chr(ord("A") + index),
         )
@@ -125,8 +96,8 @@ def _quantiles(histogram: str, labels: str, by: tuple[str, ...] = ()) -> tuple[T
 
 
 def _traffic(owner: Owner) -> list[Panel]:
-    labels = autoscaling.scope(owner)
-    requests = autoscaling.rate(Metric.HTTP_REQUESTS, labels)
+    labels = scope(owner)
+    requests = rate(Metric.HTTP_REQUESTS, labels)
     return [
         Panel(
             "Requests per second by route and status",
@@ -145,10 +116,10 @@ def _traffic(owner: Owner) -> list[Panel]:
 
 
 def _kafka(owner: Owner) -> list[Panel]:
-    labels = autoscaling.scope(owner)
-    produced = autoscaling.rate(Metric.RECORDS_PRODUCED, labels)
-    consumed = autoscaling.rate(Metric.RECORDS_CONSUMED, labels)
-    processed = autoscaling.rate(Metric.RECORDS_PROCESSED, labels)
+    labels = scope(owner)
+    produced = rate(Metric.RECORDS_PRODUCED, labels)
+    consumed = rate(Metric.RECORDS_CONSUMED, labels)
+    processed = rate(Metric.RECORDS_PROCESSED, labels)
     return [
         Panel(
             "Produced records per second by topic",
@@ -168,14 +139,14 @@ def _kafka(owner: Owner) -> list[Panel]:
         Panel(
             "Consumer lag by topic",
             "short",
-            (Target(autoscaling.lag(labels, ("topic",)), "{{topic}}", "A"),),
+            (Target(lag(labels, ("topic",)), "{{topic}}", "A"),),
             "Every consumer reports its group's whole lag: max per (topic, group) counts it once.",
         ),
     ]
 
 
 def _processing(owner: Owner) -> list[Panel]:
-    labels = autoscaling.scope(owner)
+    labels = scope(owner)
     return [
         Panel(
             "Tasks in progress",
@@ -196,7 +167,7 @@ def _processing(owner: Owner) -> list[Panel]:
 
 
 def _resources(owner: Owner) -> list[Panel]:
-    labels = autoscaling.scope(owner)
+    labels = scope(owner)
     return [
         Panel(
             "CPU per pod",
@@ -214,11 +185,11 @@ def _resources(owner: Owner) -> list[Panel]:
 
 
 def _replica_panel(spec: ScalingDemoSpec, owner: Owner) -> Panel:
-    scaled = autoscaling.autoscaled(spec)
-    deployments = autoscaling.scope(owner, list(spec.components()), label="deployment")
+    scaled = spec.autoscaled()
+    deployments = scope(owner, list(spec.components()), label="deployment")
     targets = [
         Target(
-            f"count by (service) ({UP}{{{autoscaling.scope(owner)}}})",
+            f"count by (service) ({UP}{{{scope(owner)}}})",
             "{{service}} pods scraped",
             "A",
         ),
@@ -229,9 +200,7 @@ def _replica_panel(spec: ScalingDemoSpec, owner: Owner) -> Panel:
         ),
     ]
     if scaled:
-        hpas = autoscaling.scope(
-            owner, scaled, label="horizontalpodautoscaler", prefix=autoscaling.KEDA_HPA_PREFIX
-        )
+        hpas = scope(owner, scaled, label="horizontalpodautoscaler", prefix=KEDA_HPA_PREFIX)
         targets.append(
             Target(
                 f"sum by (horizontalpodautoscaler) ({KSM_HPA_DESIRED}{{{hpas}}})",
@@ -241,7 +210,7 @@ def _replica_panel(spec: ScalingDemoSpec, owner: Owner) -> Panel:
         )
     targets += [
         Target(
-            _constant(getattr(spec, name).autoscaling.max_replicas),
+            constant(spec.component(name).autoscaling.max_replicas),
             f"{owner.child_name(name)} maxReplicas",
             f"{THRESHOLD_REF}-{name}",
         )
@@ -256,20 +225,6 @@ def _replica_panel(spec: ScalingDemoSpec, owner: Owner) -> Panel:
     )
 
 
-def _keda_value(owner: Owner, name: str, trigger: Trigger) -> str:
-    """KEDA's own reading of the trigger, whichever label KEDA's namespace ended up in.
-
-    Scraped without honorLabels, KEDA's `namespace` label becomes `exported_namespace`.
-    """
-    selectors = [
-        f'{label}="{owner.namespace}", scaledObject="{owner.child_name(name)}", '
-        f'scaler="{trigger.name}"'
-        for label in ("namespace", "exported_namespace")
-    ]
-    found = " or ".join(f"{KEDA_SCALER_VALUE}{{{selector}}}" for selector in selectors)
-    return f"max({found}) / {_replicas(owner, name)}"
-
-
 def _trigger_line(
     spec: ScalingDemoSpec, owner: Owner, name: str, trigger: Trigger
 ) -> tuple[str, str, float | int | str]:
@@ -279,20 +234,20 @@ def _trigger_line(
     replicas); cpu/memory Utilization is a percentage of the container's request, AverageValue
     an amount per pod. The workload's own CPU and memory gauges stand in for the kubelet's.
     """
-    replicas = _replicas(owner, name)
+    pods = replicas(owner, name)
     if trigger.kafka_lag is not None:
-        value = autoscaling.topic_lag(spec, owner, trigger.kafka_lag.topic)
-        return f"{value} / {replicas}", "short", trigger.kafka_lag.lag_threshold
+        value = topic_lag(spec, owner, trigger.kafka_lag.topic)
+        return f"{value} / {pods}", "short", trigger.kafka_lag.lag_threshold
     if trigger.prometheus is not None:
-        value = autoscaling.trigger_query(spec, owner, trigger.prometheus)
-        return f"({value}) / {replicas}", "short", trigger.prometheus.threshold
+        value = trigger_query(spec, owner, trigger.prometheus)
+        return f"({value}) / {pods}", "short", trigger.prometheus.threshold
     kind = trigger.kind
     resource = getattr(trigger, kind)
-    usage = f"avg({RESOURCE_METRICS[kind]}{{{autoscaling.scope(owner, (name,))}}})"
+    usage = f"avg({RESOURCE_METRICS[kind]}{{{scope(owner, (name,))}}})"
     unit = "short" if kind == "cpu" else "bytes"
     if resource.metric_type == "AverageValue":
-        return usage, unit, quantity(resource.value)
-    request = quantity(getattr(getattr(spec, name).resources.requests, kind))
+        return usage, unit, float(amount(resource.value))
+    request = float(amount(getattr(spec.component(name).resources.requests, kind)))
     return f"100 * {usage} / {request}", "percent", resource.value
 
 
@@ -305,8 +260,8 @@ def _trigger_panel(spec: ScalingDemoSpec, owner: Owner, name: str, trigger: Trig
     value, unit, threshold = _trigger_line(spec, owner, name, trigger)
     targets = [Target(value, "per replica", "A")]
     if trigger.kind in ("kafka_lag", "prometheus"):
-        targets.append(Target(_keda_value(owner, name, trigger), "per replica (KEDA)", "B"))
-    targets.append(Target(_constant(threshold), "threshold", THRESHOLD_REF))
+        targets.append(Target(keda_value(owner, name, trigger), "per replica (KEDA)", "B"))
+    targets.append(Target(constant(threshold), "threshold", THRESHOLD_REF))
     return Panel(
         f"{owner.child_name(name)}: trigger {trigger.name} ({_kind_name(trigger)})",
         unit,
@@ -318,10 +273,10 @@ def _trigger_panel(spec: ScalingDemoSpec, owner: Owner, name: str, trigger: Trig
 
 def _scaling(spec: ScalingDemoSpec, owner: Owner) -> list[Panel]:
     panels = [_replica_panel(spec, owner)]
-    for name in autoscaling.autoscaled(spec):
+    for name in spec.autoscaled():
         panels += [
             _trigger_panel(spec, owner, name, trigger)
-            for trigger in getattr(spec, name).autoscaling.triggers
+            for trigger in spec.component(name).autoscaling.triggers
         ]
     return panels
 

@@ -7,45 +7,18 @@ so the operator and the workload cannot disagree. Credentials are mounted from S
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalingdemo_workload.contract import Defaults, Env, Role
 
-from .common import Owner
-
-if TYPE_CHECKING:
-    from ..spec import ScalingDemoSpec
+from ..api import Owner
+from ..spec import ScalingDemoSpec
 
 PORT = Defaults.PORT
 PORT_NAME = "http"
 """Name of the container and Service port: probes, Services and ServiceMonitors refer to it."""
 SASL_DIR = "/var/run/secrets/scalingdemo/kafka-sasl"
 CA_DIR = "/var/run/secrets/scalingdemo/kafka-ca"
-
-MANAGED_ENV = frozenset(
-    {
-        Env.ROLE,
-        Env.PORT,
-        Env.SERVICE_NAME,
-        Env.POD_NAME,
-        Env.LOG_LEVEL,
-        Env.BOOTSTRAP_SERVERS,
-        Env.MESSAGES_TOPIC,
-        Env.TASKS_TOPIC,
-        Env.MESSAGES_GROUP,
-        Env.TASKS_GROUP,
-        Env.OFFSET_RESET,
-        Env.TASK_CONCURRENCY,
-        Env.SECURITY_PROTOCOL,
-        Env.SASL_MECHANISM,
-        Env.SASL_USERNAME,
-        Env.SASL_USERNAME_FILE,
-        Env.SASL_PASSWORD,
-        Env.SASL_PASSWORD_FILE,
-        Env.TLS_CA_FILE,
-    }
-)
-"""Variables derived from the spec; users may not set them through spec.<component>.env."""
 
 
 def role(spec: ScalingDemoSpec, component: str) -> str:
@@ -55,15 +28,14 @@ def role(spec: ScalingDemoSpec, component: str) -> str:
     return Role.WORKER
 
 
-def kafka_names(spec: ScalingDemoSpec, owner: Owner) -> dict[str, str]:
-    """Topic and group names, defaulting to names unique per ScalingDemo on a shared cluster."""
-    prefix = f"{owner.namespace}-{owner.name}"
-    topics, groups = spec.kafka.topics, spec.kafka.consumer_groups
+def _kafka_names(spec: ScalingDemoSpec, owner: Owner) -> dict[str, str]:
+    """The topic and group names by the workload variable that carries each."""
+    names = spec.kafka_names(owner)
     return {
-        Env.MESSAGES_TOPIC: topics.messages.name or f"{prefix}-messages",
-        Env.TASKS_TOPIC: topics.tasks.name or f"{prefix}-tasks",
-        Env.MESSAGES_GROUP: groups.messages or f"{prefix}-messages-consumer",
-        Env.TASKS_GROUP: groups.tasks or f"{prefix}-tasks-consumer",
+        Env.MESSAGES_TOPIC: names.topics["messages"],
+        Env.TASKS_TOPIC: names.topics["tasks"],
+        Env.MESSAGES_GROUP: names.groups["messages"],
+        Env.TASKS_GROUP: names.groups["tasks"],
     }
 
 
@@ -81,7 +53,7 @@ def environment(spec: ScalingDemoSpec, owner: Owner, component: str) -> list[dic
         {"name": Env.POD_NAME, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         _plain(Env.LOG_LEVEL, spec.log_level),
         _plain(Env.BOOTSTRAP_SERVERS, spec.kafka.bootstrap_servers),
-        *(_plain(name, value) for name, value in kafka_names(spec, owner).items()),
+        *(_plain(name, value) for name, value in _kafka_names(spec, owner).items()),
         _plain(Env.OFFSET_RESET, spec.kafka.offset_reset),
         _plain(Env.SECURITY_PROTOCOL, auth.security_protocol if auth else "PLAINTEXT"),
     ]
@@ -93,9 +65,9 @@ def environment(spec: ScalingDemoSpec, owner: Owner, component: str) -> list[dic
             _plain(Env.SASL_USERNAME_FILE, f"{SASL_DIR}/username"),
             _plain(Env.SASL_PASSWORD_FILE, f"{SASL_DIR}/password"),
         ]
-    if auth and auth.tls and auth.tls.enabled and auth.tls.ca_secret_name:
+    if auth and auth.ca_reference:
         env.append(_plain(Env.TLS_CA_FILE, f"{CA_DIR}/ca.crt"))
-    user = getattr(spec, component).env
+    user = spec.component(component).env
     return env + [_plain(variable.name, variable.value) for variable in user]
 
 
@@ -113,10 +85,9 @@ def secret_volumes(spec: ScalingDemoSpec) -> tuple[list[dict[str, Any]], list[di
             {"name": "kafka-sasl", "secret": {"secretName": auth.sasl.secret_name, "items": items}}
         )
         mounts.append({"name": "kafka-sasl", "mountPath": SASL_DIR, "readOnly": True})
-    if auth and auth.tls and auth.tls.enabled and auth.tls.ca_secret_name:
-        items = [{"key": auth.tls.ca_key, "path": "ca.crt"}]
-        volumes.append(
-            {"name": "kafka-ca", "secret": {"secretName": auth.tls.ca_secret_name, "items": items}}
-        )
+    if auth and auth.ca_reference:
+        secret, key = auth.ca_reference
+        items = [{"key": key, "path": "ca.crt"}]
+        volumes.append({"name": "kafka-ca", "secret": {"secretName": secret, "items": items}})
         mounts.append({"name": "kafka-ca", "mountPath": CA_DIR, "readOnly": True})
     return volumes, mounts

@@ -4,22 +4,19 @@ Two kinds of Prometheus setups exist side by side (DESIGN.md): the Prometheus Op
 (kube-prometheus-stack) discovers targets only through ServiceMonitors selected by label and
 ignores annotations; other setups discover pods by their `prometheus.io/*` annotations. Both
 point at the same port and path, taken from the workload contract. A ServiceMonitor gives every
-series the `namespace`, `service` and `pod` labels that `autoscaling.scope` matches on.
+series the `namespace`, `service` and `pod` labels that `promql.scope` matches on.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from scalingdemo_workload.contract import Paths
 
+from ..api import CHILDREN, Manifest, Owner
+from ..spec import ScalingDemoSpec
 from . import env
-from .common import Manifest, Owner, metadata, selector_labels, stamp
+from .common import metadata, selector_labels, stamp
 
-if TYPE_CHECKING:
-    from ..spec import ScalingDemoSpec
-
-SERVICE_MONITOR_API_VERSION = "monitoring.coreos.com/v1"
+SERVICE_MONITOR_API_VERSION = CHILDREN["ServiceMonitor"].api_version()
 SCRAPE_ANNOTATION_PREFIX = "prometheus.io"
 
 
@@ -32,11 +29,6 @@ def pod_annotations(spec: ScalingDemoSpec) -> dict[str, str]:
         f"{SCRAPE_ANNOTATION_PREFIX}/port": str(env.PORT),
         f"{SCRAPE_ANNOTATION_PREFIX}/path": Paths.METRICS,
     }
-
-
-def service_monitored(spec: ScalingDemoSpec) -> list[str]:
-    """Enabled components that get a ServiceMonitor."""
-    return list(spec.components()) if spec.monitoring.service_monitor.enabled else []
 
 
 def service_monitor(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:

@@ -7,15 +7,14 @@ capability dropped, RuntimeDefault seccomp and a read-only root filesystem (with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalingdemo_workload.contract import Paths
 
+from ..api import Manifest, Owner
+from ..spec import Component, ScalingDemoSpec
 from . import env, monitoring
-from .common import Manifest, Owner, labels, metadata, selector_labels, stamp
-
-if TYPE_CHECKING:
-    from ..spec import Component, ScalingDemoSpec
+from .common import labels, metadata, selector_labels, stamp
 
 CONTAINER = "workload"
 RUN_AS = 10001
@@ -42,7 +41,7 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
 
 
 def _container(spec: ScalingDemoSpec, owner: Owner, name: str) -> dict[str, Any]:
-    component: Component = getattr(spec, name)
+    component = spec.component(name)
     _, mounts = env.secret_volumes(spec)
     return {
         "name": CONTAINER,
@@ -73,7 +72,7 @@ def _pod_metadata(spec: ScalingDemoSpec, owner: Owner, name: str) -> dict[str, A
 
 def deployment(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     """The component's Deployment; without spec.replicas while KEDA scales it."""
-    component: Component = getattr(spec, name)
+    component = spec.component(name)
     volumes, _ = env.secret_volumes(spec)
     deployment_spec: dict[str, Any] = {
         "revisionHistoryLimit": 3,
@@ -127,10 +126,3 @@ def service(owner: Owner, name: str) -> Manifest:
             },
         }
     )
-
-
-def endpoint(owner: Owner, spec: ScalingDemoSpec) -> str:
-    """In-cluster URL of the API, empty when the API component is disabled."""
-    if not spec.api.enabled:
-        return ""
-    return f"http://{owner.child_name('api')}.{owner.namespace}.svc:{env.PORT}"

@@ -1,4 +1,4 @@
-"""Status of a ScalingDemo computed from what was observed: pure, so transitions are testable.
+"""Conditions of a ScalingDemo computed from what was observed: pure, so transitions are testable.
 
 Conditions follow metav1.Condition: lastTransitionTime moves only when the status flips, and
 every condition carries the generation it was computed for. Ready summarises the others.
@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .topics import TopicsResult
+from ..kafka.model import TopicsResult
 
 READY = "Ready"
 WORKLOAD_AVAILABLE = "WorkloadAvailable"
@@ -21,23 +20,6 @@ TOPICS_READY = "TopicsReady"
 MONITORING_READY = "MonitoringReady"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes event to post on the ScalingDemo."""
-
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Events to post, and whether to try again soon (Kafka could not be used)."""
-
-    events: list[Event]
-    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,14 +48,14 @@ def merge_conditions(
     merged = dict(old)
     for condition in current:
         before = old.get(condition.type)
-        flipped = before is None or before.get("status") != condition.status
+        kept = before is not None and before.get("status") == condition.status
         merged[condition.type] = {
             "type": condition.type,
             "status": condition.status,
             "reason": condition.reason,
             "message": condition.message,
             "observedGeneration": generation,
-            "lastTransitionTime": now if flipped else before["lastTransitionTime"],
+            "lastTransitionTime": before["lastTransitionTime"] if before and kept else now,
         }
     return [merged[key] for key in sorted(merged, key=lambda name: (name != READY, name))]
 
@@ -84,7 +66,7 @@ def _available(deployment: Mapping[str, Any]) -> bool:
         return False
     for condition in status.get("conditions", []):
         if condition.get("type") == "Available":
-            return condition.get("status") == "True"
+            return bool(condition.get("status") == "True")
     return False
 
 

@@ -1,4 +1,5 @@
-"""Run the real operator as a subprocess and install the CRD: shared by tests and benchmarks.
+"""Run the real operator as a subprocess and install the CRD: for tests, and for the benchmarks
+(which depend on tests, never the reverse).
 
 The operator is started exactly as a user would start it (`python -m scalingdemo_operator`),
 restricted to given namespaces so concurrent tests do not see each other's resources, with its

@@ -1,0 +1,243 @@
+"""One reconcile's observations -> the status to write, the events to post, whether to retry.
+
+The reconcile applies, prunes and talks to Kafka; everything it learned arrives here as an
+`Observation`, and everything it must write or say leaves as an `Assessment`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scalingdemo_workload.contract import Defaults
+
+from ..api import CHILDREN, AddOn, Event, Manifest, Owner
+from ..kafka.model import TopicsObserved
+from ..spec import ScalingDemoSpec
+from .conditions import (
+    KEDA,
+    MONITORING,
+    READY,
+    VPA,
+    Condition,
+    Scaler,
+    merge_conditions,
+    ready_condition,
+    replica_counts,
+    scaling_condition,
+    workload_condition,
+)
+from .topics_ready import NOT_MANAGED, TopicsView, through_admin_api, through_strimzi
+from .warnings import problem_warning, scaling_warnings, warnings_for
+
+SCALER_OF_ADD_ON = {AddOn.KEDA: KEDA, AddOn.VPA: VPA, AddOn.PROMETHEUS_OPERATOR: MONITORING}
+"""Add-ons reported in a condition of their own: their CRDs may be missing, which is reported,
+not an error (Strimzi's absence is found by discovery and reported in TopicsReady)."""
+COMPONENTS = ("api", "worker")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A child that could not be applied; `missing` when its kind's CRD is not installed."""
+
+    kind: str
+    message: str
+    missing: bool = False
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile of a valid spec saw and did.
+
+    `observed` holds every wanted child as it is now (applied or found unchanged), `events` the
+    changes made, `topics` the topic reconcile when the operator manages topics, `strimzi` the
+    KafkaTopic version the cluster serves (None: none, or not asked).
+    """
+
+    owner: Owner
+    spec: ScalingDemoSpec
+    body: Mapping[str, Any]
+    observed: Sequence[Manifest]
+    failures: Sequence[Failure] = ()
+    events: Sequence[Event] = ()
+    topics: TopicsObserved | None = None
+    strimzi: str | None = None
+
+    @property
+    def generation(self) -> int:
+        return int(self.body["metadata"].get("generation", 0))
+
+    @property
+    def previous(self) -> Mapping[str, Any]:
+        """The status the reconcile started from."""
+        return self.body.get("status") or {}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The status fields to write (None removes one), events to post, whether to try again
+    soon, and the reconcile's result for the metrics (applied, failed, invalid)."""
+
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    retry: bool = False
+    result: str = "applied"
+
+
+def invalid(body: Mapping[str, Any], problem: str, now: str) -> Assessment:
+    """A spec that cannot be used: Ready False with the problem, nothing else changes."""
+    previous = body.get("status") or {}
+    condition = Condition(READY, "False", "InvalidSpec", problem)
+    generation = int(body["metadata"].get("generation", 0))
+    conditions = merge_conditions(previous.get("conditions", []), [condition], generation, now)
+    return Assessment(
+        {"conditions": conditions}, warnings_for(previous, condition), False, "invalid"
+    )
+
+
+def assess(seen: Observation, now: str) -> Assessment:
+    """Conditions, replica counts, endpoint and topics; Warnings for what newly needs a person."""
+    spec, owner, previous = seen.spec, seen.owner, seen.previous
+    topics = _topics(seen)
+    monitored = _add_on_condition(MONITORING, spec.service_monitored(), seen)
+    failures = [failure for failure in seen.failures if not _advisory(failure)]
+    deployments = {
+        manifest["metadata"]["name"]: manifest
+        for manifest in seen.observed
+        if manifest["kind"] == "Deployment"
+    }
+    workload = workload_condition(
+        [owner.child_name(name) for name in spec.components()], deployments
+    )
+    known = topics.topics if topics.topics is not None else previous.get("topics") or []
+    notes = _scaling_notes(spec, owner, known)
+    scaling = [
+        _add_on_condition(KEDA, spec.autoscaled(), seen, failures, notes[KEDA.condition]),
+        _add_on_condition(VPA, spec.vertically_scaled(), seen, failures, notes[VPA.condition]),
+    ]
+    # A KafkaTopic that failed holds Ready through TopicsReady; listing it here too would
+    # announce the same problem twice.
+    broken = [
+        failure.message
+        for failure in failures
+        if not failure.missing and failure.kind != "KafkaTopic"
+    ]
+    problems = [Condition(READY, "False", "ApplyFailed", "; ".join(broken))] if broken else []
+    ready = ready_condition([*problems, *scaling, topics.condition, workload])
+    status: dict[str, Any] = {
+        "observedGeneration": previous.get("observedGeneration") if failures else seen.generation,
+        "conditions": merge_conditions(
+            previous.get("conditions", []),
+            [ready, *scaling, topics.condition, monitored, workload],
+            seen.generation,
+            now,
+        ),
+        "endpoint": endpoint(owner, spec),
+    }
+    if spec.kafka.topic_management != "Operator":
+        status["topics"] = None
+    elif topics.topics is not None:
+        status["topics"] = topics.topics
+    for name in COMPONENTS:
+        enabled = name in spec.components()
+        status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
+    events = [
+        *seen.events,
+        *topics.events,
+        *scaling_warnings(previous, [ready, *scaling], notes),
+        *problem_warning(previous, topics.condition),
+    ]
+    return Assessment(status, events, topics.retry, "failed" if failures else "applied")
+
+
+def endpoint(owner: Owner, spec: ScalingDemoSpec) -> str:
+    """In-cluster URL of the API, empty when the API component is disabled."""
+    if not spec.api.enabled:
+        return ""
+    return f"http://{owner.child_name('api')}.{owner.namespace}.svc:{Defaults.PORT}"
+
+
+def _topics(seen: Observation) -> TopicsView:
+    if seen.topics is not None:
+        return through_admin_api(seen.topics)
+    if seen.spec.kafka.topic_management == "None":
+        return TopicsView(NOT_MANAGED)
+    failed = [failure.message for failure in seen.failures if failure.kind == "KafkaTopic"]
+    return through_strimzi(seen.owner, seen.strimzi, seen.observed, failed)
+
+
+def partition_caps(
+    spec: ScalingDemoSpec, owner: Owner, actual: Mapping[str, int] | None = None
+) -> list[str]:
+    """Lag triggers that KEDA silently stops at the topic's partition count, below maxReplicas.
+
+    Without allowIdleConsumers KEDA never asks for more replicas than partitions (the extra
+    consumers would idle), so a maxReplicas above it is not what the demo will show. `actual`
+    holds partition counts the broker reported by topic name; they win over the spec's (a topic
+    may have more partitions than the spec, which Kafka cannot shrink).
+    """
+    names = spec.kafka_names(owner)
+    found = []
+    for name in spec.autoscaled():
+        bounds = spec.component(name).autoscaling
+        for trigger in bounds.triggers:
+            lag = trigger.kafka_lag
+            if lag is None or lag.allow_idle_consumers:
+                continue
+            topic = names.topics[lag.topic]
+            partitions = (actual or {}).get(topic, getattr(spec.kafka.topics, lag.topic).partitions)
+            if bounds.max_replicas > partitions:
+                found.append(
+                    f"{owner.child_name(name)} trigger {trigger.name} scales to at most the "
+                    f"{partitions} partitions of topic {topic}, not maxReplicas "
+                    f"{bounds.max_replicas}: add partitions or set allowIdleConsumers"
+                )
+    return found
+
+
+def _scaling_notes(
+    spec: ScalingDemoSpec, owner: Owner, topics: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """What the spec asks that will not happen as written, by the condition that reports it.
+
+    `topics` is status.topics as just observed: the broker's partition counts decide the cap.
+    """
+    actual = {item["name"]: item["partitions"] for item in topics if "partitions" in item}
+    narrowed = [
+        f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
+        for name in spec.vertically_scaled()
+        if (dropped := spec.component(name).resources_left_to_triggers())
+    ]
+    return {KEDA.condition: partition_caps(spec, owner, actual), VPA.condition: narrowed}
+
+
+def scaler_of(kind: str) -> Scaler | None:
+    """The add-on condition that reports on children of `kind` (None: a core kind)."""
+    add_on = CHILDREN[kind].add_on
+    return None if add_on is None else SCALER_OF_ADD_ON.get(add_on)
+
+
+def _advisory(failure: Failure) -> bool:
+    """A missing add-on that holds nothing back: the ServiceMonitor CRD."""
+    return failure.missing and scaler_of(failure.kind) == MONITORING
+
+
+def _add_on_condition(
+    scaler: Scaler,
+    components: Sequence[str],
+    seen: Observation,
+    failures: Sequence[Failure] | None = None,
+    notes: Sequence[str] = (),
+) -> Condition:
+    """The scaler's condition over its objects of the wanted `components`."""
+    checked = seen.failures if failures is None else failures
+    own = [failure for failure in checked if scaler_of(failure.kind) == scaler]
+    return scaling_condition(
+        scaler,
+        [seen.owner.child_name(name) for name in components],
+        seen.observed,
+        missing=any(failure.missing for failure in own),
+        failures=[failure.message for failure in own if not failure.missing],
+        notes=notes,
+    )

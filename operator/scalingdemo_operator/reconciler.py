@@ -1,0 +1,149 @@
+"""One object per operator that every reconcile goes through, whatever triggered it.
+
+It owns what the triggers share: one reconcile at a time per ScalingDemo, coalescing of bursts,
+posting the events, and the ONE requeue path. A reconcile that asks to be retried (Kafka could
+not be used) or fails is retried after a capped exponential backoff, whether a spec change, a
+child's event or the periodic resync started it; a later reconcile that needs no retry cancels
+the pending one and resets the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .api import Event, Outcome, Owner, controlling_owner
+from .builders.common import event
+from .kube import ApiException, Kube
+from .reconcile import now, reconcile
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CONFLICT_RERUNS = 3
+"""A status patch refused because the object changed since it was read is redone at once, with
+the object read again; after this many in a row the retry backoff takes over."""
+
+
+class Reconciler:
+    """Per-demo locking, coalescing and delayed retries; holds no state a restart would need."""
+
+    def __init__(self, kube: Kube, settings: Settings) -> None:
+        self._kube = kube
+        self._settings = settings
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._waiting: set[str] = set()
+        """UIDs with a reconcile pending (coalescing or queued on the lock) that has not read."""
+        self._attempts: dict[str, int] = {}
+        """Consecutive reconciles per UID that asked for a retry."""
+        self._retries: dict[str, asyncio.Task[None]] = {}
+        self._resync: asyncio.Task[None] | None = None
+
+    async def reconcile(self, owner: Owner, *, coalesce: bool = False) -> None:
+        """Reconcile now, post the events, and schedule the retry the outcome asks for.
+
+        With `coalesce`, a trigger returns at once when another reconcile of the same object is
+        pending (not yet reading): that one reads everything afresh, so it covers this trigger
+        too. A coalescing trigger also waits `coalesce_seconds` before it starts, so that the
+        burst of Deployment status updates of a rollout becomes one pass.
+        """
+        if coalesce and owner.uid in self._waiting:
+            return
+        lock = self._locks.setdefault(owner.uid, asyncio.Lock())
+        self._waiting.add(owner.uid)
+        try:
+            if coalesce:
+                await asyncio.sleep(self._settings.coalesce_seconds)
+            async with lock:
+                self._waiting.discard(owner.uid)
+                outcome = await self._run(owner)
+        finally:
+            self._waiting.discard(owner.uid)
+        await self.post(owner.object_reference(), outcome.events)
+        self._schedule(owner, outcome.retry)
+
+    async def _run(self, owner: Owner) -> Outcome:
+        """One reconcile; an error is logged and becomes a retry, like Kafka being unusable."""
+        for _ in range(CONFLICT_RERUNS):
+            try:
+                return await reconcile(self._kube, owner)
+            except ApiException as error:
+                if error.status != 409:
+                    logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
+                    return Outcome([], retry=True)
+            except Exception:
+                logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
+                return Outcome([], retry=True)
+        return Outcome([], retry=True)
+
+    def _schedule(self, owner: Owner, retry: bool) -> None:
+        """Replace the pending retry: none after success, a later one after another failure."""
+        pending = self._retries.pop(owner.uid, None)
+        if pending is not None and pending is not asyncio.current_task():
+            pending.cancel()
+        if not retry:
+            self._attempts.pop(owner.uid, None)
+            return
+        attempt = self._attempts.get(owner.uid, 0)
+        self._attempts[owner.uid] = attempt + 1
+        delay = self._settings.retry_delay(attempt)
+        logger.info("%s/%s is retried in %gs", owner.namespace, owner.name, delay)
+        self._retries[owner.uid] = asyncio.create_task(self._retry_later(owner, delay))
+
+    async def _retry_later(self, owner: Owner, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.reconcile(owner, coalesce=True)
+
+    async def child_changed(self, child: Mapping[str, Any]) -> None:
+        """A child was edited or deleted: reconcile the ScalingDemo that controls it."""
+        owner = controlling_owner(child)
+        if owner is not None:
+            await self.reconcile(owner, coalesce=True)
+
+    async def resync(self) -> None:
+        """Reconcile every ScalingDemo: the periodic drift repair.
+
+        Watching the children repairs what the operator is told about; a periodic pass also
+        repairs what it never saw (an event lost while it was disconnected, a change to
+        something it does not watch). Like any reconcile it writes nothing when nothing differs.
+        """
+        for owner in await self._kube.list_owners(self._settings.namespaces):
+            await self.reconcile(owner, coalesce=True)
+
+    def start_resync(self) -> None:
+        """The periodic resync as one operator-wide task (a kopf timer would add finalizers)."""
+        if self._settings.resync_seconds:
+            self._resync = asyncio.create_task(self._resync_periodically())
+
+    async def _resync_periodically(self) -> None:
+        seconds = self._settings.resync_seconds
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.resync()
+            except Exception:
+                logger.exception("periodic resync failed; the next one is due in %ss", seconds)
+
+    def stop(self) -> None:
+        """Cancel the resync and every pending retry (the operator is stopping)."""
+        for task in [*self._retries.values(), *([self._resync] if self._resync else [])]:
+            task.cancel()
+        self._retries.clear()
+
+    async def post(self, reference: Mapping[str, Any], events: Iterable[Event]) -> None:
+        """Post through the API client rather than kopf.event, which works only inside a kopf
+        handler: retries and the resync have events to post too. A lost event is logged."""
+        for item in events:
+            manifest = event(
+                reference, item.type, item.reason, item.message, socket.gethostname(), now()
+            )
+            try:
+                await self._kube.create(manifest)
+            except ApiException as error:
+                logger.warning(
+                    "event %s %s not posted: %s", item.reason, item.message, error.reason
+                )

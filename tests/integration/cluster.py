@@ -1,0 +1,173 @@
+"""Reading and writing ScalingDemos and their children on the bed, for the operator tests.
+
+Waits are bounded polls (a deadline is a failure bound, never a timing assertion).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from scalingdemo_operator.api import GROUP, KIND, PLURAL, VERSION
+
+from tests.support import eventually
+
+WAIT_SECONDS = 60
+
+
+QUIET_SECONDS = 5
+
+
+def settle(read: Callable[[], float], what: str) -> float:
+    """Wait until read() stops changing for QUIET_SECONDS; fail if it never does."""
+    readings = [read()]
+
+    def last_two() -> tuple[float, float]:
+        time.sleep(QUIET_SECONDS)
+        readings.append(read())
+        return readings[-2], readings[-1]
+
+    eventually(
+        last_two, f"{what} to stop changing", WAIT_SECONDS, accept=lambda two: two[0] == two[1]
+    )
+    return readings[-1]
+
+
+def demo(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "image": "registry.example/scalingdemo-workload:1",
+            # The workload's children are the subject here; topics have their own tests
+            # (test_operator_topics.py), so nothing reaches for this unresolvable broker.
+            "kafka": {
+                "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
+                "topicManagement": "None",
+            },
+            **spec,
+        },
+    }
+
+
+class Cluster:
+    """Small reads and writes the tests share, all through the real API."""
+
+    def __init__(
+        self,
+        custom: client.CustomObjectsApi,
+        apps: client.AppsV1Api,
+        core: client.CoreV1Api,
+        namespace: str,
+    ) -> None:
+        self.custom, self.apps, self.core, self.namespace = custom, apps, core, namespace
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body
+        )
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+
+    def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec}
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
+        conditions = self.get(name).get("status", {}).get("conditions", [])
+        return next((item for item in conditions if item["type"] == kind), {})
+
+    def converged(self, name: str) -> bool:
+        body = self.get(name)
+        status = body.get("status", {})
+        ready = self.condition(name)
+        return (
+            status.get("observedGeneration") == body["metadata"]["generation"]
+            and ready.get("status") == "True"
+        )
+
+    def deployments(self) -> dict[str, Any]:
+        return {
+            item.metadata.name: item
+            for item in self.apps.list_namespaced_deployment(self.namespace).items
+        }
+
+    def services(self) -> dict[str, Any]:
+        return {
+            item.metadata.name: item
+            for item in self.core.list_namespaced_service(self.namespace).items
+        }
+
+    def events(self, name: str) -> list[tuple[str, str, str]]:
+        found = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return [
+            (item.type, item.reason, item.message)
+            for item in found.items
+            if item.involved_object.kind == KIND
+        ]
+
+
+def _crd_exists(extensions: client.ApiextensionsV1Api, name: str) -> bool:
+    try:
+        extensions.read_custom_resource_definition(name)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
+    found = extensions.read_custom_resource_definition(name)
+    return any(
+        item.type == "Established" and item.status == "True"
+        for item in found.status.conditions or []
+    )
+
+
+class RemovedCrd:
+    """A real upstream CRD, removed from the bed; `restore` puts the same one back."""
+
+    def __init__(self, extensions: client.ApiextensionsV1Api, saved: dict[str, Any]) -> None:
+        self.extensions, self.saved = extensions, saved
+        self.name = saved["metadata"]["name"]
+
+    def restore(self) -> None:
+        if _crd_exists(self.extensions, self.name):
+            return
+        metadata = {
+            key: self.saved["metadata"][key]
+            for key in ("name", "labels", "annotations")
+            if key in self.saved["metadata"]
+        }
+        body = {key: self.saved[key] for key in ("apiVersion", "kind", "spec")}
+        self.extensions.create_custom_resource_definition({**body, "metadata": metadata})
+        eventually(lambda: _established(self.extensions, self.name), f"{self.name} to be served")
+
+
+@contextmanager
+def removing_crd(kube_api: client.ApiClient, name: str) -> Iterator[RemovedCrd]:
+    """No CRD `name` inside the block; it is back afterwards whatever happened."""
+    extensions = client.ApiextensionsV1Api(kube_api)
+    saved = kube_api.sanitize_for_serialization(extensions.read_custom_resource_definition(name))
+    extensions.delete_custom_resource_definition(name)
+    eventually(lambda: not _crd_exists(extensions, name), f"{name} to be gone")
+    crd = RemovedCrd(extensions, saved)
+    try:
+        yield crd
+    finally:
+        crd.restore()

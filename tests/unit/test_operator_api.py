@@ -1,0 +1,65 @@
+"""The ground module's kind table drives the rest: the handlers, the API paths, the env rules."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import kopf
+import pytest
+from scalingdemo_operator import handlers  # noqa: F401  (registers the handlers with kopf)
+from scalingdemo_operator.api import CHILD_KINDS, CHILDREN, resources
+from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.builders.env import environment
+from scalingdemo_operator.builders.keda import SASL_MECHANISMS
+from scalingdemo_operator.kafka.model import SASL_MECHANISMS as ADMIN_SASL_MECHANISMS
+from scalingdemo_operator.spec import RESERVED_ENV, SaslMechanism, parse
+
+from tests.unit.conftest import OWNER
+
+pytestmark = pytest.mark.unit
+
+EVERYTHING = {
+    "image": "registry.example/workload:1",
+    "kafka": {
+        "bootstrapServers": "kafka:9092",
+        "topicManagement": "Strimzi",
+        "strimziCluster": "main",
+        "auth": {
+            "sasl": {"mechanism": "PLAIN", "secretName": "kafka-user"},
+            "tls": {"caSecretName": "kafka-ca"},
+        },
+    },
+    "api": {"verticalScaling": {"enabled": True}},
+    "worker": {
+        "autoscaling": {"enabled": True, "triggers": [{"name": "lag", "kafkaLag": {}}]},
+    },
+}
+
+
+def test_every_variable_the_builder_sets_is_reserved() -> None:
+    for worker in (True, False):
+        spec = parse({**EVERYTHING, "worker": {**EVERYTHING["worker"], "enabled": worker}})
+        for component in spec.components():
+            names = {item["name"] for item in environment(spec, OWNER, component)}
+            assert names <= RESERVED_ENV, names - RESERVED_ENV
+
+
+def test_every_built_child_is_a_listed_kind_with_a_known_path() -> None:
+    children = desired_children(parse(EVERYTHING), OWNER, "v1")
+    assert {child["kind"] for child in children} == set(CHILDREN)
+    for child in children:
+        assert (child["apiVersion"], child["kind"]) in resources()
+
+
+def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
+    registered = {
+        (handler.selector.group, handler.selector.version, handler.selector.plural)
+        for handler in kopf.get_default_registry()._watching.get_all_handlers()
+    }
+    assert registered == {
+        (child.group, child.version, child.plural) for child in CHILD_KINDS if child.watched
+    }
+
+
+def test_the_sasl_mechanisms_are_the_specs_everywhere() -> None:
+    assert set(SASL_MECHANISMS) == set(get_args(SaslMechanism)) == ADMIN_SASL_MECHANISMS
