@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import assets, bed, processes
+from . import assets, bed, images, processes
 from .toolchain import BedError
 
 DEFAULT_RUN_DIR = Path(".testbed") / "manual"
@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         choices=["build", "up", "down"],
-        help="build: fetch and build everything, KEDA included, into the cache; "
+        help="build: fetch and build everything into the cache (KEDA, the real node, both "
+        "images); "
         "up: start a bed and print its kubeconfig and Kafka address; down: stop it",
     )
     parser.add_argument(
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 def _build(_: Path) -> int:
     assets.prepare()
     assets.keda()
+    assets.kubelet()
+    images.pause_image()
+    images.build_images(images.ARCHIVES)
     return 0
 
 
