@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.testbed import bed as testbed
+from tests.testbed.node import RealNode
 from tests.testbed.toolchain import tail
 
 NAMESPACE_READY_SECONDS = 60
@@ -59,6 +60,19 @@ def keda(bed: testbed.Bed) -> None:
     """KEDA's operator and metrics adapter, running (an existing cluster brings its own)."""
     if bed.local:
         bed.start_keda()
+
+
+@pytest.fixture(scope="session")
+def real_node(bed: testbed.Bed) -> RealNode:
+    """The bed's real node (containerd and a kubelet), started on first use.
+
+    Its pods need the node's toleration (``tests.testbed.node.TOLERATION``) and reach the
+    API server and Kafka through the bridge (``real_node.api_port``,
+    ``real_node.kafka_bootstrap``).
+    """
+    if not bed.local:
+        pytest.skip("the real node joins the local bed only; an existing cluster has its own")
+    return bed.start_node()
 
 
 @pytest.fixture(scope="session")

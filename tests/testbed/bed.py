@@ -16,9 +16,10 @@ from pathlib import Path
 
 import psutil
 
-from . import assets, control_plane, pki
+from . import assets, control_plane, images, pki
 from .kafka import KafkaBroker
 from .keda import Keda
+from .node import RealNode, restore_leftovers
 from .processes import Process, kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
@@ -44,6 +45,7 @@ class Bed:
     prometheus: PrometheusServer | None = None
     promtool: Path | None = None
     keda: Keda | None = None
+    node: RealNode | None = None
     processes: list[Process] = field(default_factory=list)
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
@@ -70,20 +72,57 @@ class Bed:
             self.keda = keda
         return self.keda
 
+    def start_node(self) -> RealNode:
+        """Start the real node once: only tests that run real pods pay for it.
+
+        The images are built (or found in buildah's layer cache) from this working tree first,
+        so pods run the code under test.
+        """
+        if self.node is None:
+            if self.run_dir is None or self.kafka is None:
+                raise BedError("a real node can only join the local bed")
+            kubelet = assets.kubelet()
+            sandbox = images.pause_image()
+            built = images.build_images(self.run_dir / "images")
+            started_at = time.monotonic()
+            node = RealNode(kubelet, self.kubectl, self.kubeconfig, self.run_dir / "node")
+            started: list[Process] = []
+            try:
+                node.start(
+                    list(built.values()),
+                    sandbox,
+                    (self.server, self.kafka.bootstrap, self.kafka.properties),
+                    started,
+                )
+            except BaseException:
+                for process in reversed(started):
+                    process.stop()
+                node.release()
+                raise
+            finally:
+                self.processes.extend(started)
+            say(f"real node up in {time.monotonic() - started_at:.1f}s")
+            self.node = node
+            _write_state(self)
+        return self.node
+
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""
         return [process.log for process in self.processes]
 
     def stop(self) -> None:
-        """Stop every process, last started first."""
+        """Stop every process, last started first; then undo what the real node changed."""
         for process in reversed(self.processes):
             process.stop()
+        if self.node is not None:
+            self.node.release()
 
 
 def start(run_dir: Path) -> Bed:
     """Build what is missing, then start everything; on failure stop what started."""
     started_at = time.monotonic()
     reap_orphans()
+    restore_leftovers()
     resolved = assets.prepare()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -175,6 +214,7 @@ def stop_detached(run_dir: Path) -> bool:
     for pid in pids:
         kill(pid)
     state_file.unlink()
+    restore_leftovers()
     return True
 
 

@@ -121,6 +121,9 @@ def start(binaries: Binaries, run_dir: Path, started: list[Process]) -> ControlP
             "--advertise-address=127.0.0.1",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",
+            # A namespace can then place its pods on the real node (node selector and
+            # toleration from its annotations) without the pods' owners knowing about it.
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             "--authorization-mode=RBAC",
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={certs.service_account_public_key}",

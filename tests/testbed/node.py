@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from . import bridge, namespaces
+from . import bridge, namespaces, pod_routes
 from .control_plane import kubectl_run, kubectl_succeeds
 from .images import Built
 from .kernel_state import KernelState
@@ -35,6 +35,21 @@ NODE_SELECTOR = {"kubernetes.io/hostname": NODE_NAME}
 START_TIMEOUT_SECONDS = 120.0
 K8S_NAMESPACE = "k8s.io"
 """containerd's namespace for the images and containers of the CRI (the kubelet's)."""
+
+
+def placement_annotations() -> dict[str, str]:
+    """Namespace annotations that put every pod of the namespace on the real node.
+
+    The API server's PodNodeSelector and PodTolerationRestriction admission plugins add the
+    selector and the toleration to each pod, so Deployments someone else generates (the
+    operator's) run here unchanged.
+    """
+    return {
+        "scheduler.alpha.kubernetes.io/node-selector": ",".join(
+            f"{key}={value}" for key, value in NODE_SELECTOR.items()
+        ),
+        "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([TOLERATION]),
+    }
 
 
 def owner_file() -> Path:
@@ -152,17 +167,40 @@ class RealNode:
     directory: Path
     kernel: KernelState | None = None
     processes: tuple[Process, ...] = ()
+    api_port: int = 0
+    """Where pods reach the API server: ``bridge.ADDRESS`` at this port."""
+    kafka_bootstrap: str = ""
+    """Kafka's listener on the bridge, for pods."""
 
     @property
     def socket(self) -> Path:
         return self.directory / "containerd" / "containerd.sock"
 
-    def start(self, images: list[Built], sandbox: Built, started: list[Process]) -> None:
-        """Bridge, containerd, images, kubelet; each process is appended to ``started``."""
+    def start(
+        self,
+        images: list[Built],
+        sandbox: Built,
+        bed_routes: tuple[str, str, Path],
+        started: list[Process],
+    ) -> None:
+        """Bridge, routes to the API server and Kafka, containerd, images, kubelet.
+
+        ``bed_routes`` is the API server URL, Kafka's bootstrap and its properties file.
+        Each process is appended to ``started`` as it starts, for the caller to stop.
+        """
         restore_leftovers()
         self.kernel = KernelState.record()
         _claim(psutil.Process(), self.kernel)
         bridge.create()
+        server, kafka_bootstrap, kafka_properties = bed_routes
+        forwarder, self.api_port = pod_routes.api_forwarder(
+            server, self.directory / "logs" / "api-forwarder.log"
+        )
+        started.append(forwarder.start())
+        forwarder.wait_ready(
+            lambda: pod_routes.listening(bridge.ADDRESS, self.api_port), START_TIMEOUT_SECONDS
+        )
+        self.kafka_bootstrap = pod_routes.add_kafka_listener(kafka_bootstrap, kafka_properties)
         self._write_configs(sandbox.reference)
         containerd = Process(
             "containerd",
@@ -203,7 +241,7 @@ class RealNode:
             self.directory / "logs" / "kubelet.log",
         )
         started.append(kubelet.start())
-        self.processes = (containerd, kubelet)
+        self.processes = (forwarder, containerd, kubelet)
         kubelet.wait_ready(self._node_schedulable, START_TIMEOUT_SECONDS)
 
     def _write_configs(self, sandbox_image: str) -> None:
@@ -268,17 +306,13 @@ class RealNode:
         taints = {taint["key"] for taint in node["spec"].get("taints") or []}
         return ready and taints == {TAINT["key"]}
 
-    def stop(self) -> None:
-        """Stop the kubelet, then containerd (its namespace takes every pod with it), then
-        put the kernel back and remove the bridge."""
-        for process in reversed(self.processes):
-            process.stop()
+    def release(self) -> None:
+        """Once its processes are stopped (containerd's namespace takes every pod with it):
+        put the kernel state back and remove the bridge."""
         if self.kernel is not None:
             self.kernel.restore()
         bridge.delete()
         owner_file().unlink(missing_ok=True)
-        with contextlib.suppress(BedError):
-            kubectl_run(self.kubectl, self.kubeconfig, "delete", "node", NODE_NAME, "--wait=false")
 
 
 def _claim(owner: psutil.Process, kernel: KernelState) -> None:
