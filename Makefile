@@ -48,12 +48,25 @@ bed-up: install
 bed-down: install
 	$(BIN)/python -m tests.testbed down
 
-# The kind quickstart (needs kind, kubectl, helm and docker; see README.md).
+# The demo: on kind where kind and docker are installed (the quickstart, see README.md),
+# otherwise on the project's own local cluster (the bed with a real node). DEMO=kind or
+# DEMO=local chooses; DEMO_DIR is where the local one keeps its state.
+DEMO ?= $(if $(and $(shell command -v kind),$(shell command -v docker)),kind,local)
+DEMO_DIR ?= .testbed/demo
+
+ifeq ($(DEMO),kind)
 demo:
 	examples/kind/up.sh
 
 demo-down:
 	examples/kind/down.sh
+else
+demo: bed-build
+	$(BIN)/python -m tests.testbed demo --run-dir $(DEMO_DIR)
+
+demo-down: install
+	$(BIN)/python -m tests.testbed down --run-dir $(DEMO_DIR)
+endif
 
 clean:
 	rm -rf $(VENV) .testbed .pytest_cache .ruff_cache

@@ -11,8 +11,6 @@ the real lag, the new pods consume, and the Deployment shrinks back once it is q
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import sys
@@ -28,13 +26,11 @@ import yaml
 from kubernetes import client
 
 from benchmarks.operator_harness import basic_example_on_the_bed
-from tests.support import INSTALL_DIRECTORY, SCALE_TIMEOUT, eventually
-from tests.testbed import bridge
+from tests.support import SCALE_TIMEOUT, eventually
 from tests.testbed.bed import Bed
+from tests.testbed.demo import OPERATOR, OPERATOR_NAMESPACE, operator_overlay
 from tests.testbed.node import NODE_NAME, RealNode, placement_annotations
 
-OPERATOR_NAMESPACE = "scalingdemo-system"
-OPERATOR = "scalingdemo-operator"
 NAME = "basic"
 API, WORKER = f"{NAME}-api", f"{NAME}-worker"
 POLLING_INTERVAL = 1
@@ -44,55 +40,6 @@ LOAD = ("--kind", "tasks", "--duration-ms", "100", "--rate", "20", "--duration",
 """400 tasks of 100 ms CPU: more than one worker of concurrency 4 drains before KEDA looks."""
 LOAD_GENERATOR = str(Path(sys.executable).parent / "scalingdemo-load")
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
-
-
-def operator_overlay(directory: Path, api_port: int) -> Path:
-    """deploy/operator as shipped, plus what only this bed needs.
-
-    The image name already is the one built locally (scalingdemo-operator:dev, loaded into
-    containerd), so ``images`` repeats it to show where another one would go. The namespace
-    sends its pods to the real node; the operator's container is pointed at the API server's
-    forwarder on the bridge, since nothing routes the ``kubernetes`` Service's ClusterIP here.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(INSTALL_DIRECTORY, directory)],
-        "images": [{"name": OPERATOR, "newName": OPERATOR, "newTag": "dev"}],
-        "patches": [
-            {
-                "target": {"kind": "Namespace", "name": OPERATOR_NAMESPACE},
-                "patch": yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {
-                            "name": OPERATOR_NAMESPACE,
-                            "annotations": placement_annotations(),
-                        },
-                    }
-                ),
-            },
-            {
-                "target": {"kind": "Deployment", "name": OPERATOR},
-                "patch": json.dumps(
-                    [
-                        {
-                            "op": "add",
-                            "path": "/spec/template/spec/containers/0/env",
-                            "value": [
-                                {"name": "KUBERNETES_SERVICE_HOST", "value": bridge.ADDRESS},
-                                {"name": "KUBERNETES_SERVICE_PORT", "value": str(api_port)},
-                            ],
-                        }
-                    ]
-                ),
-            },
-        ],
-    }
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    return directory
 
 
 def kubectl(bed: Bed, *args: str) -> str:
@@ -226,7 +173,6 @@ def test_the_demo_scales_real_worker_pods(
     for pod in pods(core, namespace, API) + pods(core, namespace, WORKER):
         assert pod.spec.node_name == NODE_NAME
         assert pod.spec.containers[0].image == "scalingdemo-workload:dev"
-    scrape_workers(bed, core, namespace)
 
     with port_forward(bed, namespace, f"svc/{API}") as port:
         loaded = time.monotonic()
@@ -240,7 +186,6 @@ def test_the_demo_scales_real_worker_pods(
     assert load.returncode == 0, load.stdout + load.stderr
 
     def new_workers_consuming() -> list[Any]:
-        scrape_workers(bed, core, namespace)
         return [
             pod
             for pod in pods(core, namespace, WORKER)
@@ -270,15 +215,3 @@ def test_the_demo_scales_real_worker_pods(
     described = kubectl(bed, "-n", namespace, "describe", "scalingdemo", NAME)
     assert f"Created Deployment {WORKER}" in described or "Created" in described
     kubectl(bed, "-n", namespace, "delete", "scalingdemo", NAME, "--timeout=60s")
-
-
-def scrape_workers(bed: Bed, core: client.CoreV1Api, namespace: str) -> None:
-    """Have the bed's Prometheus scrape the worker pods as the cluster's would (pod labels)."""
-    assert bed.prometheus is not None
-    for pod in pods(core, namespace, WORKER):
-        if pod.status.pod_ip:
-            bed.prometheus.scrape(
-                f"{namespace}-{pod.metadata.name}",
-                [f"{pod.status.pod_ip}:8080"],
-                {"namespace": namespace, "service": WORKER, "pod": pod.metadata.name},
-            )

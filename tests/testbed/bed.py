@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from . import assets, control_plane, images, pki
+from . import assets, control_plane, images, pki, pod_targets
 from .kafka import KafkaBroker
 from .keda import Keda
 from .node import RealNode, restore_leftovers
@@ -70,6 +70,7 @@ class Bed:
             finally:
                 self.processes.extend(keda.processes)
             self.keda = keda
+            _write_state(self)
         return self.keda
 
     def start_node(self) -> RealNode:
@@ -88,12 +89,12 @@ class Bed:
             node = RealNode(kubelet, self.kubectl, self.kubeconfig, self.run_dir / "node")
             started: list[Process] = []
             try:
-                node.start(
-                    list(built.values()),
-                    sandbox,
-                    (self.server, self.kafka.bootstrap, self.kafka.properties),
-                    started,
-                )
+                node.start(list(built.values()), sandbox, (self.server, self.kafka), started)
+                if self.prometheus is not None:
+                    scraper = pod_targets.process(
+                        self.kubeconfig, self.prometheus.targets, node.directory / "logs"
+                    )
+                    started.append(scraper.start())
             except BaseException:
                 for process in reversed(started):
                     process.stop()

@@ -22,6 +22,7 @@ import yaml
 from . import bridge, namespaces, pod_routes
 from .control_plane import kubectl_run, kubectl_succeeds
 from .images import Built
+from .kafka import KafkaBroker
 from .kernel_state import KernelState
 from .processes import Process, free_port
 from .toolchain import BedError, cache_root, capture, require, say, wait_until
@@ -180,19 +181,19 @@ class RealNode:
         self,
         images: list[Built],
         sandbox: Built,
-        bed_routes: tuple[str, str, Path],
+        bed_routes: tuple[str, KafkaBroker],
         started: list[Process],
     ) -> None:
         """Bridge, routes to the API server and Kafka, containerd, images, kubelet.
 
-        ``bed_routes`` is the API server URL, Kafka's bootstrap and its properties file.
+        ``bed_routes`` is the API server's URL and the bed's Kafka broker.
         Each process is appended to ``started`` as it starts, for the caller to stop.
         """
         restore_leftovers()
         self.kernel = KernelState.record()
         _claim(psutil.Process(), self.kernel)
         bridge.create()
-        server, kafka_bootstrap, kafka_properties = bed_routes
+        server, broker = bed_routes
         forwarder, self.api_port = pod_routes.api_forwarder(
             server, self.directory / "logs" / "api-forwarder.log"
         )
@@ -200,7 +201,7 @@ class RealNode:
         forwarder.wait_ready(
             lambda: pod_routes.listening(bridge.ADDRESS, self.api_port), START_TIMEOUT_SECONDS
         )
-        self.kafka_bootstrap = pod_routes.add_kafka_listener(kafka_bootstrap, kafka_properties)
+        self.kafka_bootstrap = pod_routes.add_kafka_listener(broker)
         self._write_configs(sandbox.reference)
         containerd = Process(
             "containerd",

@@ -3,9 +3,8 @@
 There is no kube-proxy, so Service ClusterIPs do not route, and pods have no way to
 loopback of the host. Both services are therefore offered on the bridge address:
 
-- Kafka gets a second listener there, advertised as itself, added to the running broker as
-  a dynamic per-broker setting (no restart, so the tests already connected keep their
-  connections). Clients on the host keep using the loopback listener.
+- Kafka gets a second listener there, advertised as itself; clients on the host keep using
+  the loopback listener.
 - The API server keeps serving on loopback only; a forwarder (socat) listens on the bridge
   address and passes TLS through untouched. The serving certificate names the bridge address,
   so in-cluster clients pointed there by ``KUBERNETES_SERVICE_HOST``/``_PORT`` verify it.
@@ -14,17 +13,14 @@ loopback of the host. Both services are therefore offered on the bridge address:
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
 from . import bridge
+from .kafka import KafkaBroker
 from .processes import Process, free_port
-from .toolchain import BedError, require, wait_until
+from .toolchain import require, wait_until
 
 KAFKA_LISTENER = "BRIDGE"
 START_TIMEOUT_SECONDS = 60.0
@@ -52,32 +48,25 @@ def bridge_listener_settings(properties: dict[str, str], port: int) -> dict[str,
     }
 
 
-def add_kafka_listener(bootstrap: str, properties: Path, node_id: str = "1") -> str:
-    """Add the bridge listener to the running broker; return the bootstrap pods use."""
+def add_kafka_listener(broker: KafkaBroker) -> str:
+    """Restart the broker with a listener on the bridge; return the bootstrap pods use.
+
+    Kafka takes new listeners at runtime but not a new ``advertised.listeners`` (KRaft
+    refuses it), and a listener must be advertised as itself for clients on the bridge, so
+    the broker restarts with the setting in its file. Its data and loopback address stay.
+    """
     port = free_port()
-    settings = bridge_listener_settings(read_properties(properties), port)
-    asyncio.run(_alter_broker(bootstrap, node_id, settings))
+    properties = read_properties(broker.properties)
+    properties |= bridge_listener_settings(properties, port)
+    broker.properties.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+    broker.stop()
+    broker.start()
     wait_until(
         lambda: listening(bridge.ADDRESS, port),
         START_TIMEOUT_SECONDS,
-        f"Kafka never listened on {bridge.ADDRESS}:{port} after adding the listener",
+        f"Kafka never listened on {bridge.ADDRESS}:{port} after its restart",
     )
     return f"{bridge.ADDRESS}:{port}"
-
-
-async def _alter_broker(bootstrap: str, node_id: str, settings: dict[str, str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        responses = await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.BROKER, node_id, settings)]
-        )
-    finally:
-        await admin.close()
-    for response in responses:
-        for error_code, message, *_ in response.resources:
-            if error_code:
-                raise BedError(f"Kafka refused the bridge listener: {message} ({error_code})")
 
 
 def api_forwarder(server: str, log: Path) -> tuple[Process, int]:
