@@ -1,14 +1,30 @@
 """The pure pieces of the image builds and the real node: build-step reporting, the pause
-version, namespace wrapping, generated configs, and how kernel state is put back."""
+version, namespace wrapping, generated configs, how kernel state is put back, which pods get
+scraped, and what the local demo changes in what a user applies."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
+from cryptography import x509
 
-from tests.testbed import bridge, images, kernel_state, namespaces, node, versions
+from tests.testbed import (
+    bridge,
+    demo,
+    images,
+    kernel_state,
+    namespaces,
+    node,
+    pki,
+    pod_targets,
+    versions,
+)
 from tests.testbed.toolchain import BedError
 
 pytestmark = pytest.mark.unit
@@ -129,3 +145,80 @@ def test_revert_deletes_new_rules_before_new_chains() -> None:
 def test_nothing_to_revert_when_nothing_changed() -> None:
     rules = ["-P INPUT ACCEPT", "-N MINE", "-A INPUT -j MINE"]
     assert kernel_state.revert_commands(rules, rules) == []
+
+
+def _pod(name: str, ip: str | None, labels: dict[str, str], scrape: bool = True) -> SimpleNamespace:
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080"} if scrape else {}
+    return SimpleNamespace(
+        metadata=SimpleNamespace(
+            name=name,
+            namespace="demo",
+            labels=labels,
+            annotations=annotations,
+            deletion_timestamp=None,
+        ),
+        status=SimpleNamespace(pod_ip=ip, phase="Running"),
+    )
+
+
+def _service(name: str, selector: dict[str, str]) -> SimpleNamespace:
+    return SimpleNamespace(
+        metadata=SimpleNamespace(name=name, namespace="demo"),
+        spec=SimpleNamespace(selector=selector),
+    )
+
+
+def test_pod_targets_carry_the_labels_kubernetes_discovery_gives() -> None:
+    worker = _pod("basic-worker-1", "10.244.0.12", {"app": "worker", "demo": "basic"})
+    services = [_service("basic-api", {"app": "api"}), _service("basic-worker", {"app": "worker"})]
+    assert pod_targets.targets([worker], services) == [
+        {
+            "targets": ["10.244.0.12:8080"],
+            "labels": {"namespace": "demo", "pod": "basic-worker-1", "service": "basic-worker"},
+        }
+    ]
+
+
+def test_only_annotated_pods_on_the_bridge_are_scraped() -> None:
+    pods = [
+        _pod("kwok-pod", "10.1.0.5", {}),
+        _pod("pending", None, {}),
+        _pod("quiet", "10.244.0.13", {}, scrape=False),
+    ]
+    assert pod_targets.targets(pods, []) == []
+
+
+def test_the_operator_overlay_changes_only_placement_and_the_api_route(tmp_path: Path) -> None:
+    overlay = yaml.safe_load(
+        (demo.operator_overlay(tmp_path, 43210) / "kustomization.yaml").read_text()
+    )
+    assert (tmp_path / overlay["resources"][0]).resolve() == demo.INSTALL
+    assert overlay["images"] == [
+        {"name": demo.OPERATOR, "newName": demo.OPERATOR, "newTag": images.TAG}
+    ]
+    namespace_patch = yaml.safe_load(overlay["patches"][0]["patch"])
+    assert namespace_patch["metadata"]["annotations"] == node.placement_annotations()
+    env = json.loads(overlay["patches"][1]["patch"])[0]["value"]
+    assert env == [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": bridge.ADDRESS},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": "43210"},
+    ]
+
+
+def test_the_local_demo_changes_only_the_example_addresses() -> None:
+    original = yaml.safe_load(demo.EXAMPLE.read_text())
+    changed = demo.example_with_addresses("10.244.0.1:9092", "http://127.0.0.1:9090")
+    assert changed["spec"]["kafka"].pop("bootstrapServers") == "10.244.0.1:9092"
+    assert changed["spec"]["monitoring"]["prometheus"].pop("serverAddress") == (
+        "http://127.0.0.1:9090"
+    )
+    del original["spec"]["kafka"]["bootstrapServers"]
+    del original["spec"]["monitoring"]["prometheus"]["serverAddress"]
+    assert changed == original
+
+
+def test_the_bridge_address_is_in_the_api_server_certificate(tmp_path: Path) -> None:
+    certs = pki.generate(tmp_path)
+    serving = x509.load_pem_x509_certificate(certs.serving_cert.read_bytes())
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address(bridge.ADDRESS) in names.get_values_for_type(x509.IPAddress)
