@@ -62,9 +62,10 @@ def keda(bed: testbed.Bed) -> None:
         bed.start_keda()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def real_node(bed: testbed.Bed) -> RealNode:
-    """The bed's real node (containerd and a kubelet), started on first use.
+    """The bed's real node (containerd and a kubelet), started on first use and kept for the
+    session (a test that stops it, for the machine's one node, has the next one start anew).
 
     Its pods need the node's toleration (``tests.testbed.node.TOLERATION``) and reach the
     API server and Kafka through the bridge (``real_node.api_port``,

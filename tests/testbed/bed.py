@@ -16,10 +16,10 @@ from pathlib import Path
 
 import psutil
 
-from . import assets, control_plane, images, pki, pod_targets
+from . import assets, control_plane, images, pki
 from .kafka import KafkaBroker
 from .keda import Keda
-from .node import RealNode, restore_leftovers
+from .node import BedEndpoints, RealNode, restore_leftovers
 from .processes import Process, kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
@@ -80,7 +80,7 @@ class Bed:
         so pods run the code under test.
         """
         if self.node is None:
-            if self.run_dir is None or self.kafka is None:
+            if self.run_dir is None or self.kafka is None or self.prometheus is None:
                 raise BedError("a real node can only join the local bed")
             kubelet = assets.kubelet()
             sandbox = images.pause_image()
@@ -89,12 +89,8 @@ class Bed:
             node = RealNode(kubelet, self.kubectl, self.kubeconfig, self.run_dir / "node")
             started: list[Process] = []
             try:
-                node.start(list(built.values()), sandbox, (self.server, self.kafka), started)
-                if self.prometheus is not None:
-                    scraper = pod_targets.process(
-                        self.kubeconfig, self.prometheus.targets, node.directory / "logs"
-                    )
-                    started.append(scraper.start())
+                endpoints = BedEndpoints(self.server, self.kafka, self.prometheus.targets)
+                node.start(list(built.values()), sandbox, endpoints, started)
             except BaseException:
                 for process in reversed(started):
                     process.stop()
@@ -106,6 +102,20 @@ class Bed:
             self.node = node
             _write_state(self)
         return self.node
+
+    def stop_node(self) -> None:
+        """Stop the real node and undo what it changed; ``start_node`` starts a fresh one.
+
+        For a test that needs the machine's one real node for a bed of its own (make demo).
+        """
+        if self.node is None:
+            return
+        for process in reversed(self.node.processes):
+            process.stop()
+        self.processes = [p for p in self.processes if p not in self.node.processes]
+        self.node.release()
+        self.node = None
+        _write_state(self)
 
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""

@@ -15,11 +15,12 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import yaml
 
-from . import bridge, namespaces, pod_routes
+from . import bridge, namespaces, pod_routes, pod_targets
 from .control_plane import kubectl_run, kubectl_succeeds
 from .images import Built
 from .kafka import KafkaBroker
@@ -158,6 +159,16 @@ def kubelet_config(directory: Path, port: int, healthz_port: int) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class BedEndpoints:
+    """What the node connects to pods: the API server's URL, the bed's Kafka broker and the
+    directory of Prometheus's file-discovered targets."""
+
+    server: str
+    kafka: KafkaBroker
+    scrape_targets: Path
+
+
 @dataclass
 class RealNode:
     """containerd and the kubelet of one bed, and the kernel state to put back."""
@@ -181,27 +192,25 @@ class RealNode:
         self,
         images: list[Built],
         sandbox: Built,
-        bed_routes: tuple[str, KafkaBroker],
+        bed: BedEndpoints,
         started: list[Process],
     ) -> None:
-        """Bridge, routes to the API server and Kafka, containerd, images, kubelet.
-
-        ``bed_routes`` is the API server's URL and the bed's Kafka broker.
-        Each process is appended to ``started`` as it starts, for the caller to stop.
-        """
+        """Bridge, routes to the API server and Kafka, containerd, images, kubelet, and the
+        discovery of its pods for Prometheus. Each process is appended to ``started`` as it
+        starts, for the caller to stop."""
         restore_leftovers()
         self.kernel = KernelState.record()
         _claim(psutil.Process(), self.kernel)
         bridge.create()
-        server, broker = bed_routes
-        forwarder, self.api_port = pod_routes.api_forwarder(
-            server, self.directory / "logs" / "api-forwarder.log"
+        api = urlsplit(bed.server)
+        first = len(started)
+        self.api_port = pod_routes.start_forwarders(
+            (str(api.hostname), int(api.port or 443)),
+            (int(bed.kafka.pod_bootstrap.rsplit(":", 1)[1]), bed.kafka.pod_listener_port),
+            self.directory / "logs",
+            started,
         )
-        started.append(forwarder.start())
-        forwarder.wait_ready(
-            lambda: pod_routes.listening(bridge.ADDRESS, self.api_port), START_TIMEOUT_SECONDS
-        )
-        self.kafka_bootstrap = pod_routes.add_kafka_listener(broker)
+        self.kafka_bootstrap = bed.kafka.pod_bootstrap
         self._write_configs(sandbox.reference)
         containerd = Process(
             "containerd",
@@ -242,8 +251,10 @@ class RealNode:
             self.directory / "logs" / "kubelet.log",
         )
         started.append(kubelet.start())
-        self.processes = (forwarder, containerd, kubelet)
         kubelet.wait_ready(self._node_schedulable, START_TIMEOUT_SECONDS)
+        scraper = pod_targets.process(self.kubeconfig, bed.scrape_targets, self.directory / "logs")
+        started.append(scraper.start())
+        self.processes = tuple(started[first:])
 
     def _write_configs(self, sandbox_image: str) -> None:
         for sub in ("containerd", "cni/net.d", "kubelet", "logs"):

@@ -1,88 +1,71 @@
 """How pods on the real node reach Kafka and the API server: through the bed's bridge.
 
-There is no kube-proxy, so Service ClusterIPs do not route, and pods have no way to
-loopback of the host. Both services are therefore offered on the bridge address:
+There is no kube-proxy, so Service ClusterIPs do not route, and a pod's loopback is its own.
+Both services keep listening on the host's loopback only; a forwarder (socat) on the bridge
+address passes each connection through untouched, so nothing is exposed beyond the bed:
 
-- Kafka gets a second listener there, advertised as itself; clients on the host keep using
-  the loopback listener.
-- The API server keeps serving on loopback only; a forwarder (socat) listens on the bridge
-  address and passes TLS through untouched. The serving certificate names the bridge address,
-  so in-cluster clients pointed there by ``KUBERNETES_SERVICE_HOST``/``_PORT`` verify it.
-  Binding the API server itself to every interface would expose it beyond the bed.
+- Kafka has a listener for pods on loopback that advertises the forwarder's address
+  (``KafkaBroker.pod_bootstrap``), so clients on the bridge are sent back to the bridge.
+- The API server's serving certificate names the bridge address, so in-cluster clients
+  pointed there by ``KUBERNETES_SERVICE_HOST``/``_PORT`` verify it as usual. Binding the API
+  server itself to every interface would expose it beyond the bed.
 """
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from . import bridge
-from .kafka import KafkaBroker
 from .processes import Process, free_port
-from .toolchain import require, wait_until
+from .toolchain import require
 
-KAFKA_LISTENER = "BRIDGE"
 START_TIMEOUT_SECONDS = 60.0
 
 
-def read_properties(path: Path) -> dict[str, str]:
-    """A Java properties file of ``key=value`` lines, as the bed writes Kafka's."""
-    pairs = (
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
-def bridge_listener_settings(properties: dict[str, str], port: int) -> dict[str, str]:
-    """The broker's listener settings with a plaintext listener on the bridge added."""
-    listener = f"{KAFKA_LISTENER}://{bridge.ADDRESS}:{port}"
-    return {
-        "listeners": f"{properties['listeners']},{listener}",
-        "advertised.listeners": f"{properties['advertised.listeners']},{listener}",
-        "listener.security.protocol.map": (
-            f"{properties['listener.security.protocol.map']},{KAFKA_LISTENER}:PLAINTEXT"
-        ),
-    }
-
-
-def add_kafka_listener(broker: KafkaBroker) -> str:
-    """Restart the broker with a listener on the bridge; return the bootstrap pods use.
-
-    Kafka takes new listeners at runtime but not a new ``advertised.listeners`` (KRaft
-    refuses it), and a listener must be advertised as itself for clients on the bridge, so
-    the broker restarts with the setting in its file. Its data and loopback address stay.
-    """
-    port = free_port()
-    properties = read_properties(broker.properties)
-    properties |= bridge_listener_settings(properties, port)
-    broker.properties.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-    broker.stop()
-    broker.start()
-    wait_until(
-        lambda: listening(bridge.ADDRESS, port),
-        START_TIMEOUT_SECONDS,
-        f"Kafka never listened on {bridge.ADDRESS}:{port} after its restart",
-    )
-    return f"{bridge.ADDRESS}:{port}"
-
-
-def api_forwarder(server: str, log: Path) -> tuple[Process, int]:
-    """A TCP forwarder from the bridge address to the API server's loopback port."""
-    target = urlsplit(server)
-    port = free_port()
-    process = Process(
-        "api-forwarder",
+def forwarder(name: str, listen_port: int, target: str, log: Path) -> Process:
+    """A TCP forwarder from ``bridge.ADDRESS:listen_port`` to ``target`` (host:port)."""
+    return Process(
+        name,
         [
-            require("socat", "forward the API server's port to the real node's bridge"),
-            f"TCP-LISTEN:{port},bind={bridge.ADDRESS},fork,reuseaddr",
-            f"TCP:{target.hostname}:{target.port}",
+            require("socat", "forward ports to the real node's bridge"),
+            f"TCP-LISTEN:{listen_port},bind={bridge.ADDRESS},fork,reuseaddr",
+            f"TCP:{target}",
         ],
         log,
     )
-    return process, port
+
+
+def start_forwarders(
+    api_server: tuple[str, int], kafka: tuple[int, int], logs: Path, started: list[Process]
+) -> int:
+    """Forward the API server (host, port) and Kafka (bridge port, loopback port) to the
+    bridge, appending each process to ``started``; return the API server's bridge port."""
+    api_port = free_port()
+    host, port = api_server
+    kafka_port, kafka_listener = kafka
+    routes = (
+        (
+            forwarder("api-forwarder", api_port, f"{host}:{port}", logs / "api-forwarder.log"),
+            api_port,
+        ),
+        (
+            forwarder(
+                "kafka-forwarder",
+                kafka_port,
+                f"127.0.0.1:{kafka_listener}",
+                logs / "kafka-forwarder.log",
+            ),
+            kafka_port,
+        ),
+    )
+    for process, listen_port in routes:
+        started.append(process.start())
+        process.wait_ready(
+            lambda listen_port=listen_port: listening(bridge.ADDRESS, listen_port),
+            START_TIMEOUT_SECONDS,
+        )
+    return api_port
 
 
 def listening(host: str, port: int) -> bool:
