@@ -5,6 +5,7 @@ kwok nodes."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import uuid
@@ -113,7 +114,7 @@ async def test_a_pod_runs_the_workload_image_and_reaches_kafka_and_the_api_serve
     assert kubectl(bed, "exec", "-n", namespace, name, "--", "id", "-u").strip() != "0"
     pod = core.read_namespaced_pod(name, namespace)
     assert pod.spec.node_name == NODE_NAME
-    assert pod.status.pod_ip in bridge.SUBNET
+    assert ipaddress.ip_address(pod.status.pod_ip) in bridge.SUBNET
 
 
 def _running(core: client.CoreV1Api, namespace: str, name: str) -> bool:
