@@ -105,7 +105,7 @@ def installed_operator(bed: Bed, real_node: RealNode, tmp_path: Path) -> Iterato
     """The operator installed with ``kubectl apply -k``; removed after, its CRD kept (other
     tests of the session use it)."""
     overlay = operator_overlay(tmp_path / "overlay", real_node.api_port)
-    kubectl(bed, "apply", "--server-side", "-k", str(overlay))
+    kubectl(bed, "apply", "-k", str(overlay))
     try:
         kubectl(
             bed,

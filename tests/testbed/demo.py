@@ -92,7 +92,6 @@ def up(run_dir: Path) -> int:
         kubectl_run(
             *kubectl,
             "apply",
-            "--server-side",
             "-k",
             str(operator_overlay(run_dir / "operator", node.api_port)),
         )
