@@ -37,11 +37,15 @@ for tool in kind kubectl helm docker; do
   fi
 done
 
-if kind get clusters 2>/dev/null | grep -qx "${cluster}"; then
+# Listed first, then searched: `kind get clusters | grep -q` can die of SIGPIPE under pipefail
+# when grep exits at the first match while kind is still writing.
+clusters="$(kind get clusters 2>/dev/null)"
+if grep -qx "${cluster}" <<<"${clusters}"; then
   say "kind cluster ${cluster} exists"
 else
   say "creating kind cluster ${cluster}"
-  kind create cluster --name "${cluster}" --config "${here}/cluster.yaml" --wait 180s
+  kind create cluster --name "${cluster}" --config "${here}/cluster.yaml" \
+    --image "${KIND_NODE_IMAGE}" --wait 180s
 fi
 
 say "Helm repositories"

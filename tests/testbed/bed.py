@@ -17,10 +17,11 @@ from pathlib import Path
 
 import psutil
 
-from . import assets, control_plane, pki
+from . import assets, control_plane, images, pki
 from .component import Stack
 from .kafka import KafkaBroker
 from .keda import Keda
+from .node import BedEndpoints, RealNode, restore_leftovers
 from .processes import kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
@@ -46,6 +47,7 @@ class Bed:
     prometheus: PrometheusServer | None = None
     promtool: Path | None = None
     keda: Keda | None = None
+    node: RealNode | None = None
     stack: Stack = field(default_factory=Stack)
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
@@ -73,21 +75,64 @@ class Bed:
             keda = Keda(operator, adapter, self.kubectl, self.kubeconfig, self.run_dir)
             keda.start(self.stack)
             self.keda = keda
+            _write_state(self)
         return self.keda
+
+    def start_node(self) -> RealNode:
+        """Start the real node once: only tests that run real pods pay for it.
+
+        The images are built (or found in buildah's layer cache) from this working tree first,
+        so pods run the code under test.
+        """
+        if self.node is None:
+            if self.run_dir is None or self.kafka is None or self.prometheus is None:
+                raise BedError("a real node can only join the local bed")
+            kubelet = assets.kubelet()
+            sandbox = images.pause_image()
+            built = images.build_images(self.run_dir / "images")
+            started_at = time.monotonic()
+            node = RealNode(kubelet, self.kubectl, self.kubeconfig, self.run_dir)
+            before = list(self.stack.components)
+            try:
+                endpoints = BedEndpoints(self.server, self.kafka, self.prometheus.targets)
+                node.start(list(built.values()), sandbox, endpoints, self.stack)
+            except BaseException:
+                self.stack.stop_part(c for c in self.stack.components if c not in before)
+                node.release()
+                raise
+            say(f"real node up in {time.monotonic() - started_at:.1f}s")
+            self.node = node
+            _write_state(self)
+        return self.node
+
+    def stop_node(self) -> None:
+        """Stop the real node and undo what it changed; ``start_node`` starts a fresh one.
+
+        For a test that needs the machine's one real node for a bed of its own (make demo).
+        """
+        if self.node is None:
+            return
+        self.stack.stop_part(self.node.components)
+        self.node.release()
+        self.node = None
+        _write_state(self)
 
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""
         return self.stack.logs()
 
     def stop(self) -> None:
-        """Stop every process, last started first."""
+        """Stop every process, last started first; then undo what the real node changed."""
         self.stack.stop()
+        if self.node is not None:
+            self.node.release()
 
 
 def start(run_dir: Path) -> Bed:
     """Build what is missing, then start everything; on failure stop what started."""
     started_at = time.monotonic()
     reap_orphans()
+    restore_leftovers()
     resolved = assets.prepare()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -178,6 +223,7 @@ def stop_detached(run_dir: Path) -> bool:
     for pid in pids:
         kill(pid)
     state_file.unlink()
+    restore_leftovers()
     return True
 
 

@@ -138,6 +138,9 @@ class KubeApiServer(Component):
             "--advertise-address": "127.0.0.1",
             "--service-cluster-ip-range": SERVICE_CLUSTER_IP_RANGE,
             "--allow-privileged": "true",
+            # A namespace can then place its pods on the real node (node selector and
+            # toleration from its annotations) without the pods' owners knowing about it.
+            "--enable-admission-plugins": "PodNodeSelector,PodTolerationRestriction",
             "--authorization-mode": "RBAC",
             "--service-account-issuer": SERVICE_ACCOUNT_ISSUER,
             "--service-account-key-file": str(certs.service_account_public_key),
