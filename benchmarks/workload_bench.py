@@ -36,7 +36,7 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.record import default_records
 from rich.console import Console
 from scalingdemo_workload.config import load_settings
@@ -45,6 +45,8 @@ from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 from scalingdemo_workload.worker import Worker
+
+from tests.support import kafka_admin
 
 BARE_APP = """
 import sys
@@ -221,11 +223,15 @@ async def ingest_via_api(port: int, seconds: float) -> float:
     return sent / (time.monotonic() - started)
 
 
-async def ingest_raw(bootstrap: str, topic: str, seconds: float) -> float:
+async def ingest_raw(bootstrap: str, topic: str, seconds: float, *, atomic: bool) -> float:
+    """Records/s from a raw producer with the workload's guarantee; with ``atomic``, every
+    1000-record batch is its own transaction (what all-or-nothing batches would cost)."""
+    transactional_id = f"bench-{uuid.uuid4().hex[:8]}" if atomic else None
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=True,
+        transactional_id=transactional_id,
         linger_ms=2,
         max_batch_size=256 * 1024,
     )
@@ -235,36 +241,16 @@ async def ingest_raw(bootstrap: str, topic: str, seconds: float) -> float:
     started = time.monotonic()
     try:
         while time.monotonic() - started < seconds:
-            futures = [
-                await producer.send(topic, json.dumps({**record, "n": n}).encode())
-                for n in range(BATCH)
-            ]
-            await asyncio.gather(*futures)
-            sent += BATCH
-    finally:
-        await producer.stop()
-    return sent / (time.monotonic() - started)
-
-
-async def ingest_transactional(bootstrap: str, topic: str, seconds: float) -> float:
-    """Records/s when every 1000-record batch is its own transaction (atomic batches)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        transactional_id=f"bench-{uuid.uuid4().hex[:8]}",
-        linger_ms=2,
-        max_batch_size=256 * 1024,
-    )
-    await producer.start()
-    record = {"id": str(uuid.uuid4()), "content": "benchmark message", "attributes": {"k": "v"}}
-    sent = 0
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < seconds:
-            async with producer.transaction():
-                for n in range(BATCH):
+            if atomic:
+                async with producer.transaction():
+                    for n in range(BATCH):
+                        await producer.send(topic, json.dumps({**record, "n": n}).encode())
+            else:
+                futures = [
                     await producer.send(topic, json.dumps({**record, "n": n}).encode())
+                    for n in range(BATCH)
+                ]
+                await asyncio.gather(*futures)
             sent += BATCH
     finally:
         await producer.stop()
@@ -276,8 +262,8 @@ def ingest_phase(env: dict[str, str], bootstrap: str, topic: str, seconds: float
     with server(WORKLOAD, port, {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"}):
         asyncio.run(wait_ready(port))
         workload = asyncio.run(ingest_via_api(port, seconds))
-    raw = asyncio.run(ingest_raw(bootstrap, topic, seconds))
-    transactional = asyncio.run(ingest_transactional(bootstrap, topic, seconds))
+    raw = asyncio.run(ingest_raw(bootstrap, topic, seconds, atomic=False))
+    transactional = asyncio.run(ingest_raw(bootstrap, topic, seconds, atomic=True))
     return {"workload": workload, "raw": raw, "transactional": transactional}
 
 
@@ -347,12 +333,8 @@ def tasks_phase(env: dict[str, str], bootstrap: str, topic: str, count: int) -> 
 
 
 async def create_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
-    finally:
-        await admin.close()
 
 
 def main() -> None:

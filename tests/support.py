@@ -4,6 +4,7 @@ Kafka backlogs and workload processes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,8 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
 from scalingdemo_operator.kafka.admin import DYNAMIC_TOPIC_CONFIG
 from scalingdemo_workload.config import Settings, load_settings
 from scalingdemo_workload.contract import Env, Role
@@ -112,6 +115,30 @@ def deployment(name: str, replicas: int, owner_references: list[dict] | None = N
             },
         },
     }
+
+
+def apply_reading_warnings(dynamic: DynamicClient, manifest: dict) -> tuple[dict, list[str]]:
+    """Server-side apply ``manifest``; return the object and the response's admission warnings.
+
+    Warnings travel only as ``Warning`` headers, which the typed and dynamic clients
+    drop, so the request is sent through the API client's lower layer; a refusal
+    raises ``ApiException`` with the API server's message.
+    """
+    api, metadata = dynamic.client, manifest["metadata"]
+    resource = dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+    method, url, headers, body, _ = api.param_serialize(
+        method="PATCH",
+        resource_path=resource.path(name=metadata["name"], namespace=metadata.get("namespace")),
+        query_params=[("fieldManager", "scalingdemo-tests"), ("force", "true")],
+        header_params={"Content-Type": "application/apply-patch+yaml"},
+        body=manifest,
+        auth_settings=["BearerToken"],
+    )
+    response = api.call_api(method, url, header_params=headers, body=body)
+    data = response.read()
+    if not 200 <= response.status <= 299:
+        raise ApiException(http_resp=response)
+    return json.loads(data), response.headers.getlist("Warning")
 
 
 def rendered_install(kubectl: Path, kubeconfig: Path) -> list[dict]:

@@ -9,10 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
+from scalingdemo_workload.app import create_app
+from scalingdemo_workload.config import Settings
+from scalingdemo_workload.contract import Role
 
-from tests.support import Wiring, WorkloadProcess, kafka_admin
+from tests.support import Wiring, WorkloadProcess, eventually_async, kafka_admin
 
 PARTITIONS = 3
 
@@ -68,3 +73,43 @@ async def raw_exchange(address: str, data: bytes, wait: float = 10) -> bytes:
             return head + await reader.readexactly(int(length.group(1)) if length else 0)
     finally:
         writer.close()
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def until_ready(client: TestClient, within: float = 60) -> None:
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status == 200
+
+    await eventually_async(ready, "/readyz to answer 200", within)
+
+
+async def read_topic(bootstrap: str, topic: str, count: int) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(records) < count:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def post_ok(client: TestClient, path: str, **kwargs: object) -> list[str]:
+    response = await client.post(path, **kwargs)
+    assert response.status == 202, await response.text()
+    return (await response.json())["ids"]
+
+
+async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        body = {"tasks": [{"duration_ms": duration_ms}] * count}
+        return set(await post_ok(client, "/tasks", json=body))

@@ -12,12 +12,11 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
 
-from tests.support import deployment, eventually, group_consumer
+from tests.support import deployment, eventually, group_consumer, kafka_admin
 from tests.testbed.bed import Bed
 
 FIELD_MANAGER = "scalingdemo-testbed-smoke"
@@ -220,12 +219,8 @@ async def test_kafka_produce_consume_and_committed_offset(kafka_bootstrap: str) 
         assert (record.key, record.value) == (b"k1", b"hello")
         await consumer.commit()
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka_bootstrap) as admin:
         offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
     assert offsets[TopicPartition(topic, 0)].offset == 1
 
 

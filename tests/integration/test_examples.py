@@ -6,6 +6,10 @@ manifests (Helm values and the kind cluster config are not Kubernetes objects an
 A server-side dry run checks schemas, defaults, CEL rules and admission, Pod Security included:
 the namespaces that enforce the restricted profile warn about a pod template that breaks it,
 and any warning fails the test.
+
+The objects the operator builds from each example are applied for real, in the operator's
+order, so KEDA's admission webhook judges the ScaledObjects it would write: a warning from
+it (a setting that does not apply) would teach the wrong thing too.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+from scalingdemo_operator.api import KAFKA_TOPIC, Owner
+from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.spec import parse
 
 from tests.operator_harness import install_crd
-from tests.support import EXAMPLES, REPOSITORY, rendered_install
+from tests.support import EXAMPLES, REPOSITORY, apply_reading_warnings, rendered_install
 from tests.testbed.bed import Bed
 from tests.testbed.control_plane import kubectl_run
 
@@ -83,6 +92,32 @@ def test_example_passes_server_side_dry_run(
     documents = [item for item in yaml.safe_load_all(example.read_text()) if item]
     output = dry_run(bed, documents, tmp_path, "-n", namespace)
     assert output.count("(server dry run)") == len(documents)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_the_objects_built_from_an_example_draw_no_admission_warning(
+    bed: Bed, kube_api: client.ApiClient, namespace: str, example: Path
+) -> None:
+    """The example's own documents, then each demo's children built from its spec as the
+    API server stored it (defaults filled in), which is what the operator reads."""
+    install_crd(bed.kubectl, bed.kubeconfig)
+    dynamic = DynamicClient(kube_api)
+    warnings: dict[str, list[str]] = {}
+
+    def apply(manifest: dict[str, Any]) -> dict[str, Any]:
+        applied, warnings[f"{manifest['kind']} {manifest['metadata']['name']}"] = (
+            apply_reading_warnings(dynamic, manifest)
+        )
+        return applied
+
+    for document in (item for item in yaml.safe_load_all(example.read_text()) if item):
+        document["metadata"]["namespace"] = namespace
+        applied = apply(document)
+        if applied["kind"] == "ScalingDemo":
+            owner = Owner.from_body(applied)
+            for child in desired_children(parse(applied["spec"]), owner, KAFKA_TOPIC.versions[0]):
+                apply(child)
+    assert {name: found for name, found in warnings.items() if found} == {}, sorted(warnings)
 
 
 def test_the_operator_install_passes_server_side_dry_run(bed: Bed, tmp_path: Path) -> None:

@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.partitioner import murmur2
 from scalingdemo_workload.app import create_app
 from scalingdemo_workload.contract import Metric, Role
 from scalingdemo_workload.keys import METRICS
 
-from tests.integration.test_workload_service import read_topic, until_ready
-from tests.support import Wiring
-from tests.workload_support import fresh_topics
+from tests.support import Wiring, kafka_admin
+from tests.workload_support import fresh_topics, read_topic, until_ready
 
 PARTITIONS = 3
 TOPIC_MAX_MESSAGE_BYTES = 2048
@@ -36,16 +35,12 @@ def key_for(partition: int) -> str:
 @pytest.fixture
 async def small_record_topic(kafka_bootstrap: str) -> AsyncIterator[Wiring]:
     async with fresh_topics(kafka_bootstrap) as wiring:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
         limited = f"{wiring.messages_topic}-limited"
         config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
-        try:
+        async with kafka_admin(kafka_bootstrap) as admin:
             await admin.create_topics([NewTopic(limited, PARTITIONS, 1, topic_configs=config)])
             yield Wiring(kafka_bootstrap, limited, wiring.tasks_topic, wiring.suffix)
             await admin.delete_topics([limited])
-        finally:
-            await admin.close()
 
 
 async def test_a_record_refused_mid_batch_is_reported_with_what_landed(small_record_topic: Wiring):

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from scalingdemo_workload.contract import Env, Role
 
-from tests.integration.test_workload_service import produce_tasks
 from tests.support import WorkerProcess, WorkloadProcess, eventually_async
-from tests.workload_support import fresh_topics
+from tests.workload_support import fresh_topics, produce_tasks
 
 TASKS = 600
 LANES = 2

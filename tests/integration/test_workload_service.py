@@ -5,23 +5,18 @@ Workers that must be killed or drained run as real processes (`python -m scaling
 the rest run in-process through aiohttp's test server.
 """
 
-import asyncio
 import io
 import json
 import signal
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiohttp.test_utils import TestClient
+from aiokafka import TopicPartition
 from rich.console import Console
-from scalingdemo_workload.app import create_app
-from scalingdemo_workload.config import Settings
 from scalingdemo_workload.contract import Env, Metric, Role
 from scalingdemo_workload.keys import METRICS
 from scalingdemo_workload.lag import LagMonitor
@@ -29,8 +24,15 @@ from scalingdemo_workload.loadgen import build_parser
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 
-from tests.support import Wiring, WorkerProcess, eventually_async
-from tests.workload_support import fresh_topics
+from tests.support import Wiring, WorkerProcess, eventually_async, kafka_admin
+from tests.workload_support import (
+    fresh_topics,
+    post_ok,
+    produce_tasks,
+    read_topic,
+    serving,
+    until_ready,
+)
 
 
 @pytest.fixture
@@ -39,42 +41,9 @@ async def wiring(kafka_bootstrap: str) -> AsyncIterator[Wiring]:
         yield topics
 
 
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings))) as client:
-        yield client
-
-
-async def until_ready(client: TestClient, within: float = 60) -> None:
-    async def ready() -> bool:
-        return (await client.get("/readyz")).status == 200
-
-    await eventually_async(ready, "/readyz to answer 200", within)
-
-
-async def read_topic(bootstrap: str, topic: str, count: int) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    records: list[ConsumerRecord] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(records) < count:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
 def sample(client: TestClient, name: str, **labels: str) -> float:
     value = client.server.app[METRICS].registry.get_sample_value(name, labels)
     return value or 0.0
-
-
-async def post_ok(client: TestClient, path: str, **kwargs: object) -> list[str]:
-    response = await client.post(path, **kwargs)
-    assert response.status == 202, await response.text()
-    return (await response.json())["ids"]
 
 
 async def test_post_lands_on_the_topic_with_key_and_value(wiring: Wiring):
@@ -190,13 +159,6 @@ async def test_broker_outage_answers_503_quickly_and_recovers(bed, wiring: Wirin
         await eventually_async(accepted, "POST /messages to answer 202 again", 60)
 
 
-async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str]:
-    async with serving(wiring.settings(Role.API)) as client:
-        await until_ready(client)
-        body = {"tasks": [{"duration_ms": duration_ms}] * count}
-        return set(await post_ok(client, "/tasks", json=body))
-
-
 async def test_sigkilled_worker_loses_no_accepted_task(wiring: Wiring, tmp_path: Path):
     accepted = await produce_tasks(wiring, 300, duration_ms=20)
     first = WorkerProcess(wiring, tmp_path / "first.log")
@@ -220,12 +182,8 @@ async def test_sigkilled_worker_loses_no_accepted_task(wiring: Wiring, tmp_path:
 
 
 async def committed_offsets(wiring: Wiring) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=wiring.bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(wiring.bootstrap) as admin:
         offsets = await admin.list_consumer_group_offsets(f"tasks-{wiring.suffix}")
-    finally:
-        await admin.close()
     return {tp: meta.offset for tp, meta in offsets.items()}
 
 

@@ -60,6 +60,7 @@ class Binaries:
     kwok: Path
     prometheus: Path
     promtool: Path
+    keda_webhooks: Path
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def prepare() -> Assets:
         kwok=cached(root / f"kwok-{versions.KWOK}", _build_kwok) / "kwok",
         prometheus=prometheus / "prometheus",
         promtool=prometheus / "promtool",
+        keda_webhooks=keda_webhooks(),
     )
     kafka_libs = cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
     strimzi = cached(root / f"strimzi-crds-{versions.STRIMZI}", _generate_strimzi_crds)
@@ -104,6 +106,18 @@ def keda() -> tuple[Path, Path]:
     """
     built = cached(cache_root() / f"keda-{versions.KEDA}", _build_keda)
     return built / "operator", built / "adapter"
+
+
+def keda_webhooks() -> Path:
+    """KEDA's admission webhook server.
+
+    Every bed runs it, unlike KEDA's operator and adapter, so it has a cache directory
+    of its own: its build is small (no scalers), and adding it left the operator's
+    cached build valid.
+    """
+    return (
+        cached(cache_root() / f"keda-webhooks-{versions.KEDA}", _build_keda_webhooks) / "webhooks"
+    )
 
 
 def helm() -> Path:
@@ -306,9 +320,17 @@ def _build_kwok(out: Path, logs: Path) -> None:
 
 
 def _build_keda(out: Path, logs: Path) -> None:
+    _build_keda_commands("keda", ("operator", "adapter"), out, logs)
+
+
+def _build_keda_webhooks(out: Path, logs: Path) -> None:
+    _build_keda_commands("keda-webhooks", ("webhooks",), out, logs)
+
+
+def _build_keda_commands(name: str, commands: tuple[str, ...], out: Path, logs: Path) -> None:
+    """Build main packages of KEDA's module, one binary per command in ``out``."""
     module = "github.com/kedacore/keda/v2"
-    commands = ("operator", "adapter")
-    wrapper = Wrapper("keda", module, versions.KEDA, tuple(f"{module}/cmd/{c}" for c in commands))
+    wrapper = Wrapper(name, module, versions.KEDA, tuple(f"{module}/cmd/{c}" for c in commands))
     _build_wrapped(wrapper, upstream_go_mod(module, versions.KEDA), f"{out}/", [], logs)
 
 

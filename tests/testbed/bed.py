@@ -20,7 +20,7 @@ import psutil
 from . import assets, control_plane, images, pki
 from .component import Stack
 from .kafka import KafkaBroker
-from .keda import Keda
+from .keda import Keda, KedaWebhooks, register_webhooks
 from .node import BedEndpoints, RealNode, restore_leftovers
 from .processes import kill, reap_orphans, terminate
 from .prometheus import PrometheusServer
@@ -145,8 +145,14 @@ def start(run_dir: Path) -> Bed:
         stack.launch(broker, prometheus)
         plane = control_plane.start(resolved.binaries, run_dir, stack)
         install_crds(resolved.binaries.kubectl, plane.kubeconfig, resolved.crds)
+        # KEDA's webhooks index ScaledObjects at start, so they need the CRDs; every
+        # test that applies a KEDA object goes through them, with or without KEDA itself.
+        webhooks = KedaWebhooks(run_dir, resolved.binaries.keda_webhooks, plane.kubeconfig)
+        stack.launch(webhooks)
         broker.wait_ready()
         prometheus.wait_ready()
+        webhooks.wait_ready()
+        register_webhooks(webhooks, resolved.binaries.kubectl)
     except BaseException:
         stack.stop()
         raise

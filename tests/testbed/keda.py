@@ -1,17 +1,19 @@
-"""KEDA's operator and metrics adapter, run out of cluster against the bed.
+"""KEDA's operator, metrics adapter and admission webhooks, run out of cluster against the bed.
 
 The adapter serves ``external.metrics.k8s.io`` through the API server's
 aggregation layer. With no kube-proxy there is no ClusterIP routing, so the
 APIService points at an ExternalName Service whose name is ``localhost``: the
 aggregator dials ExternalName services by their DNS name and the APIService's
 port. The operator and the adapter talk gRPC over mutual TLS with one
-certificate that serves both ends.
+certificate that serves both ends. The admission webhooks are registered by URL
+on loopback, so they need no Service either.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 
 import yaml
@@ -19,11 +21,59 @@ import yaml
 from . import pki
 from .component import Component, Stack
 from .control_plane import kubectl_run, kubectl_succeeds
-from .processes import free_port, http_ok
+from .processes import free_port, http_ok, serves_tls
+from .toolchain import BedError, say, wait_until
 
 NAMESPACE = "keda"
 ADAPTER_SERVICE = "keda-metrics-apiserver"
 EXTERNAL_METRICS_API = "v1beta1.external.metrics.k8s.io"
+WEBHOOK_CONFIGURATION = "keda-admission"
+# What KEDA's own configuration (config/webhooks) registers, one validating webhook per
+# kind: (API group, resource, webhook name, the path controller-runtime serves it on).
+VALIDATED_KINDS = (
+    ("keda.sh", "scaledobjects", "vscaledobject.kb.io", "keda-sh-v1alpha1-scaledobject"),
+    ("keda.sh", "scaledjobs", "vscaledjob.kb.io", "keda-sh-v1alpha1-scaledjob"),
+    (
+        "keda.sh",
+        "triggerauthentications",
+        "vstriggerauthentication.kb.io",
+        "keda-sh-v1alpha1-triggerauthentication",
+    ),
+    (
+        "keda.sh",
+        "clustertriggerauthentications",
+        "vsclustertriggerauthentication.kb.io",
+        "keda-sh-v1alpha1-clustertriggerauthentication",
+    ),
+    (
+        "eventing.keda.sh",
+        "cloudeventsources",
+        "vcloudeventsource.kb.io",
+        "eventing-keda-sh-v1alpha1-cloudeventsource",
+    ),
+    (
+        "eventing.keda.sh",
+        "clustercloudeventsources",
+        "vclustercloudeventsource.kb.io",
+        "eventing-keda-sh-v1alpha1-clustercloudeventsource",
+    ),
+)
+# KEDA ships 10 s. The first request of a run waits for the webhook's informers to sync,
+# which on a loaded machine can take longer; a timeout still fails the request.
+WEBHOOK_TIMEOUT_SECONDS = 30
+WEBHOOK_ENFORCED_SECONDS = 60.0
+# A ScaledObject the CRD's schema accepts and KEDA's webhook refuses (a scaling formula that
+# names no trigger): once the API server refuses it, the webhook is in the path of every apply.
+REFUSED_SCALED_OBJECT = {
+    "apiVersion": "keda.sh/v1alpha1",
+    "kind": "ScaledObject",
+    "metadata": {"name": "webhook-probe", "namespace": "default"},
+    "spec": {
+        "scaleTargetRef": {"name": "webhook-probe"},
+        "advanced": {"scalingModifiers": {"formula": "unknown", "target": "1"}},
+        "triggers": [{"type": "cron", "name": "known", "metadata": {}}],
+    },
+}
 
 
 class _KedaProcess(Component):
@@ -33,7 +83,7 @@ class _KedaProcess(Component):
         super().__init__(run_dir)
         self.binary = binary
         self.kubeconfig = kubeconfig
-        self.certs = run_dir / "keda" / "certs"
+        self.certs = self.directory / "certs"
 
     @property
     def directory(self) -> Path:
@@ -175,3 +225,114 @@ class Keda:
         manifest = self.directory / "registration.yaml"
         manifest.write_text(yaml.safe_dump_all(objects))
         kubectl_run(self.kubectl, self.kubeconfig, "apply", "--server-side", "-f", str(manifest))
+
+
+class KedaWebhooks(_KedaProcess):
+    """KEDA's admission webhook server, which warns about and refuses KEDA objects.
+
+    It reads the scale target, HPAs and other ScaledObjects through the bed's
+    kubeconfig. The webhook port has no bind-address flag, so it listens on every
+    interface; the API server reaches it on 127.0.0.1 only.
+    """
+
+    name = "keda-webhooks"
+
+    def __init__(self, run_dir: Path, binary: Path, kubeconfig: Path) -> None:
+        super().__init__(run_dir, binary, kubeconfig)
+        self.port = free_port()
+        self.probe_port = free_port()
+
+    @property
+    def directory(self) -> Path:
+        return self.run_dir / self.name
+
+    def prepare(self) -> None:
+        pki.service_certificate(
+            pki.Pki.at(self.kubeconfig.parent / "pki"), self.certs, self.name, []
+        )
+
+    def default_flags(self) -> dict[str, str | None]:
+        return {
+            "--kubeconfig": str(self.kubeconfig),
+            "--port": str(self.port),
+            "--cert-dir": str(self.certs),
+            "--health-probe-bind-address": f"127.0.0.1:{self.probe_port}",
+            "--metrics-bind-address": "0",
+            # A workload created just before its ScaledObject may not be in the webhook's
+            # informer cache yet; without this, the cpu/memory check refuses it as not found.
+            "--cache-miss-to-direct-client": "true",
+            "--zap-log-level": "info",
+        }
+
+    def ready(self) -> bool:
+        return http_ok(f"http://127.0.0.1:{self.probe_port}/readyz")() and serves_tls(
+            self.port, self.certs / "ca.crt"
+        )
+
+    def url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.port}/validate-{path}"
+
+
+def register_webhooks(webhooks: KedaWebhooks, kubectl: Path) -> None:
+    """Point the API server at ``webhooks`` and wait until it really asks them.
+
+    failurePolicy is Fail, where KEDA's own configuration says Ignore: a webhook that
+    is down must fail the test that depends on it rather than let the apply through.
+    The API server picks up a new configuration asynchronously, so registration ends
+    only once a ScaledObject that KEDA refuses is refused.
+    """
+    started = time.monotonic()
+    manifest = webhooks.directory / "registration.yaml"
+    manifest.write_text(yaml.safe_dump(_webhook_configuration(webhooks)))
+    kubectl_run(kubectl, webhooks.kubeconfig, "apply", "--server-side", "-f", str(manifest))
+    probe = webhooks.directory / "refused.yaml"
+    probe.write_text(yaml.safe_dump(REFUSED_SCALED_OBJECT))
+    dry_run = ("create", "--dry-run=server", "-f", str(probe))
+    answers: list[str] = []
+
+    def refused() -> bool:
+        try:
+            kubectl_run(kubectl, webhooks.kubeconfig, *dry_run)
+        except BedError as error:
+            answers.append(str(error))
+            return f'admission webhook "{VALIDATED_KINDS[0][2]}" denied' in str(error)
+        answers.append("accepted")
+        return False
+
+    try:
+        wait_until(refused, WEBHOOK_ENFORCED_SECONDS, "")
+    except BedError:
+        raise BedError(
+            f"the API server never let KEDA's webhook refuse {probe}; last answer: {answers[-1]}"
+        ) from None
+    say(f"{webhooks.name} registered and refusing in {time.monotonic() - started:.1f}s")
+
+
+def _webhook_configuration(webhooks: KedaWebhooks) -> dict:
+    """KEDA's ValidatingWebhookConfiguration, by URL on loopback instead of by Service."""
+    ca_bundle = base64.b64encode((webhooks.certs / "ca.crt").read_bytes()).decode()
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": WEBHOOK_CONFIGURATION},
+        "webhooks": [
+            {
+                "name": name,
+                "admissionReviewVersions": ["v1"],
+                "clientConfig": {"url": webhooks.url(path), "caBundle": ca_bundle},
+                "failurePolicy": "Fail",
+                "matchPolicy": "Equivalent",
+                "sideEffects": "None",
+                "timeoutSeconds": WEBHOOK_TIMEOUT_SECONDS,
+                "rules": [
+                    {
+                        "apiGroups": [group],
+                        "apiVersions": ["v1alpha1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [resource],
+                    }
+                ],
+            }
+            for group, resource, name, path in VALIDATED_KINDS
+        ],
+    }

@@ -86,6 +86,19 @@ def http_ok(url: str, context: ssl.SSLContext | None = None) -> Callable[[], boo
     return probe
 
 
+def serves_tls(port: int, ca: Path) -> bool:
+    """Whether 127.0.0.1:``port`` completes a TLS handshake with a certificate ``ca`` signed."""
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2) as sock,
+            context.wrap_socket(sock, server_hostname="127.0.0.1"),
+        ):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
 def insecure_tls() -> ssl.SSLContext:
     """Controllers serve health checks on self-signed certs; only liveness matters here."""
     context = ssl.create_default_context()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from scalingdemo_operator.assess.status import partition_caps
 from scalingdemo_operator.builders import desired_children
@@ -42,8 +44,6 @@ def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
                 "kind": "Deployment",
                 "name": "demo-worker",
             },
-            "pollingInterval": 15,
-            "cooldownPeriod": 300,
             "minReplicaCount": 1,
             "maxReplicaCount": 6,
             "advanced": {
@@ -96,6 +96,31 @@ def test_the_seeds_three_triggers_with_its_defects_fixed() -> None:
             ],
         },
     }
+
+
+LAG_ONLY = [SEED_TRIGGERS[0]]
+MODIFIERS = {"formula": "taskLag", "target": "5"}
+SET = {"pollingInterval": 5, "cooldownPeriod": 60}
+
+
+@pytest.mark.parametrize(
+    ("autoscaling", "timing"),
+    [
+        ({"minReplicas": 1}, {}),
+        ({"minReplicas": 1, **SET}, SET),
+        ({"minReplicas": 0}, {"pollingInterval": 15, "cooldownPeriod": 300}),
+        ({"minReplicas": 0, **SET}, SET),
+        ({"minReplicas": 1, "scalingModifiers": MODIFIERS}, {"pollingInterval": 15}),
+    ],
+    ids=["min-1", "min-1-set", "min-0", "min-0-set", "min-1-formula"],
+)
+def test_polling_and_cooldown_only_where_keda_uses_them_or_the_user_set_them(
+    autoscaling: dict[str, Any], timing: dict[str, int]
+) -> None:
+    """KEDA's admission webhook warns about either setting where it cannot matter."""
+    worker = {"autoscaling": {"enabled": True, "triggers": LAG_ONLY, **autoscaling}}
+    scaled = scaled_object(worker_spec(worker), OWNER, "worker")["spec"]
+    assert {key: scaled[key] for key in SET if key in scaled} == timing
 
 
 def test_every_trigger_metadata_value_is_a_string() -> None:

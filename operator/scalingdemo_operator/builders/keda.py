@@ -32,6 +32,10 @@ KEDA_API_VERSION = CHILDREN["ScaledObject"].api_version()
 SCALED_OBJECT_NAME_LIMIT = 54
 """KEDA names the HPA keda-hpa-<name>, which must fit in 63 characters."""
 KEDA_HPA_PREFIX = "keda-hpa-"
+POLLING_INTERVAL_SECONDS = 15
+"""pollingInterval where it applies and the spec leaves it out (KEDA's own default is 30)."""
+COOLDOWN_PERIOD_SECONDS = 300
+"""cooldownPeriod where it applies and the spec leaves it out (KEDA's own default too)."""
 SASL_MECHANISMS: Mapping[SaslMechanism, str] = {
     "PLAIN": "plaintext",
     "SCRAM-SHA-256": "scram_sha256",
@@ -158,6 +162,26 @@ def _advanced(autoscaling: Autoscaling) -> dict[str, Any]:
     return advanced
 
 
+def _timing(autoscaling: Autoscaling) -> dict[str, int]:
+    """pollingInterval and cooldownPeriod where KEDA uses them, or where the user set them.
+
+    KEDA's admission webhook warns about either one that cannot matter: pollingInterval when
+    the HPA drives the queries (minReplicas >= 1 and no scaling formula), cooldownPeriod when
+    nothing scales to zero (minReplicas >= 1). A value the user wrote is passed on regardless.
+    """
+    scales_to_zero = autoscaling.min_replicas == 0
+    polled = scales_to_zero or autoscaling.scaling_modifiers is not None
+    chosen = {
+        "pollingInterval": (autoscaling.polling_interval, polled, POLLING_INTERVAL_SECONDS),
+        "cooldownPeriod": (autoscaling.cooldown_period, scales_to_zero, COOLDOWN_PERIOD_SECONDS),
+    }
+    return {
+        key: value if value is not None else default
+        for key, (value, applies, default) in chosen.items()
+        if value is not None or applies
+    }
+
+
 def scaled_object(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     """The component's ScaledObject: it scales the Deployment the operator leaves replicas of."""
     autoscaling = spec.component(name).autoscaling
@@ -166,8 +190,7 @@ def scaled_object(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
         raise ValueError(f"ScaledObject name {object_name} exceeds {SCALED_OBJECT_NAME_LIMIT}")
     scaled: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": object_name},
-        "pollingInterval": autoscaling.polling_interval,
-        "cooldownPeriod": autoscaling.cooldown_period,
+        **_timing(autoscaling),
         "minReplicaCount": autoscaling.min_replicas,
         "maxReplicaCount": autoscaling.max_replicas,
     }

@@ -113,8 +113,9 @@ class Autoscaling(SpecModel):
     enabled: bool = False
     min_replicas: int = Field(1, ge=0, le=1000)
     max_replicas: int = Field(10, ge=1, le=1000)
-    polling_interval: int = Field(15, ge=1, le=3600)
-    cooldown_period: int = Field(300, ge=0, le=86400)
+    # No default: the builder writes each only where KEDA uses it, unless the user set it.
+    polling_interval: int | None = Field(None, ge=1, le=3600)
+    cooldown_period: int | None = Field(None, ge=0, le=86400)
     behavior: Behavior | None = None
     fallback: Fallback | None = None
     triggers: list[Trigger] = Field(default_factory=list, max_length=16)
