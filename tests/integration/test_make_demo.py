@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.testbed import bridge
 from tests.testbed.bed import STATE_FILE, Bed
@@ -23,6 +27,14 @@ from tests.testbed.demo import REPOSITORY
 from tests.testbed.node import NODE_NAME, owner_file
 
 MAKE_TIMEOUT = 1200
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory shallow enough for containerd's unix sockets (pytest's tmp_path is not)."""
+    directory = Path(tempfile.mkdtemp(prefix="sd-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def make(target: str, demo_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -42,9 +54,9 @@ def printed(pattern: str, output: str) -> str:
     return match.group(1)
 
 
-def test_make_demo_runs_locally_and_demo_down_leaves_nothing(bed: Bed, tmp_path: Path) -> None:
+def test_make_demo_runs_locally_and_demo_down_leaves_nothing(bed: Bed, short_dir: Path) -> None:
     bed.stop_node()
-    demo_dir = tmp_path / "demo"
+    demo_dir = short_dir / "demo"
     up = make("demo", demo_dir)
     pids = json.loads((demo_dir / STATE_FILE).read_text())["pids"] if up.returncode == 0 else []
     try:

@@ -36,6 +36,7 @@ TAINT = {"key": "scalingdemo.dev/real-node", "value": "true", "effect": "NoSched
 TOLERATION = {"key": TAINT["key"], "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 NODE_SELECTOR = {"kubernetes.io/hostname": NODE_NAME}
 START_TIMEOUT_SECONDS = 120.0
+SOCKET_PATH_LIMIT = 104
 K8S_NAMESPACE = "k8s.io"
 """containerd's namespace for the images and containers of the CRI (the kubelet's)."""
 
@@ -294,6 +295,7 @@ class RealNode:
         """Bridge, routes to the API server and Kafka, containerd, images, kubelet, and the
         discovery of its pods for Prometheus, each started onto ``stack`` for the caller to
         stop."""
+        _check_socket_room(self.directory)
         restore_leftovers()
         self.kernel = KernelState.record()
         _claim(psutil.Process(), self.kernel)
@@ -365,6 +367,22 @@ class RealNode:
             self.kernel.restore()
         bridge.delete()
         owner_file().unlink(missing_ok=True)
+
+
+def _check_socket_room(directory: Path) -> None:
+    """Refuse a node directory too deep for containerd's sockets, naming the directory.
+
+    A unix socket path holds at most 107 bytes (104 on some systems, which containerd
+    enforces); otherwise containerd exits with a message that names neither the bed's run
+    directory nor what to change.
+    """
+    longest = Containerd(directory.parent, directory).socket.with_suffix(".sock.ttrpc")
+    if len(str(longest).encode()) > SOCKET_PATH_LIMIT:
+        raise BedError(
+            f"the run directory {directory.parent} is too deep for a real node: containerd's "
+            f"socket {longest} would exceed {SOCKET_PATH_LIMIT} bytes; use a shorter "
+            "--run-dir (or DEMO_DIR for make demo)"
+        )
 
 
 def _claim(owner: psutil.Process, kernel: KernelState) -> None:

@@ -222,3 +222,10 @@ def test_the_bridge_address_is_in_the_api_server_certificate(tmp_path: Path) -> 
     serving = x509.load_pem_x509_certificate(certs.serving_cert.read_bytes())
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address(bridge.ADDRESS) in names.get_values_for_type(x509.IPAddress)
+
+
+def test_a_node_directory_too_deep_for_containerds_sockets_is_refused_by_name() -> None:
+    node._check_socket_room(Path("/tmp/sd-demo/node"))
+    deep = Path("/tmp") / ("d" * 80) / "node"
+    with pytest.raises(BedError, match=r"run directory /tmp/d+ is too deep.*--run-dir"):
+        node._check_socket_room(deep)
