@@ -18,13 +18,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.testbed import bridge
 from tests.testbed.bed import STATE_FILE, Bed
 from tests.testbed.demo import REPOSITORY
 from tests.testbed.node import NODE_NAME, owner_file
+from tests.testbed.processes import alive
 
 MAKE_TIMEOUT = 1200
 
@@ -94,4 +94,4 @@ def test_make_demo_runs_locally_and_demo_down_leaves_nothing(bed: Bed, short_dir
     assert down.returncode == 0, down.stdout + down.stderr
     assert not bridge.exists()
     assert not owner_file().exists()
-    assert not [pid for pid in pids if psutil.pid_exists(pid)]
+    assert not [pid for pid in pids if alive(pid)]

@@ -15,14 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from . import assets, control_plane, images, pki
 from .component import Stack
 from .kafka import KafkaBroker
 from .keda import Keda, KedaWebhooks, register_webhooks
 from .node import BedEndpoints, RealNode, restore_leftovers
-from .processes import kill, reap_orphans, terminate
+from .processes import STOP_GRACE_SECONDS, kill, reap_orphans, terminate, wait_gone
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
 
@@ -223,11 +221,10 @@ def stop_detached(run_dir: Path) -> bool:
     pids = json.loads(state_file.read_text())["pids"]
     for pid in reversed(pids):
         terminate(pid)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in pids):
-        time.sleep(0.2)
-    for pid in pids:
+    for pid in wait_gone(pids, STOP_GRACE_SECONDS):
         kill(pid)
+    if survivors := wait_gone(pids, STOP_GRACE_SECONDS):
+        raise BedError(f"pids {survivors} of the bed in {run_dir} survived SIGKILL")
     state_file.unlink()
     restore_leftovers()
     return True
