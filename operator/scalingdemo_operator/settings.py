@@ -23,6 +23,8 @@ class Settings:
     """First delay of the retry a reconcile asks for; it doubles per failed attempt..."""
     max_retry_seconds: float = 300.0
     """...up to this, so a broker that is down for long is not hammered."""
+    resync_concurrency: int = 16
+    """Reconciles a resync runs at a time (they read memory; only what differs is written)."""
     coalesce_seconds: float = 0.5
     """A child event waits this long, so the burst of updates of a rollout is one reconcile."""
     topic_delete_attempts: int = 5

@@ -21,7 +21,7 @@ from .component import Component, Stack
 from .processes import free_port, http_ok, insecure_tls
 from .toolchain import BedError, capture, wait_until
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/20"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 HPA_SYNC_SECONDS = 5
 """Short so scaling tests and benchmarks see the HPA act within seconds (default 15 s)."""
