@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import metrics
 from .api import (
     CHILD_KINDS,
     INSTANCE_LABEL,
@@ -99,6 +100,11 @@ class Cache:
     def bind(self, demos: Index, children: Mapping[str, Index], crds: Index) -> None:
         """Take the live indexes (kopf keeps filling the same objects)."""
         self._demos, self._children, self._crds = demos, children, crds
+
+    def listed(self) -> None:
+        """Every index has been listed: reconciles may read."""
+        self.complete.set()
+        metrics.CACHE_COMPLETE.set(1)
 
     def demo(self, owner: Owner) -> Manifest | None:
         """The demo as last watched, or as our own status write left it if the watch has not

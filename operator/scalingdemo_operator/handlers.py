@@ -162,7 +162,7 @@ def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
 @kopf.on.event(group=CRDS[0], version=CRDS[1], plural=CRDS[2], field="metadata.name", value=OWN_CRD)
 async def indexes_listed(memo: Operator, **_: Any) -> None:
     """kopf runs this only once every index has been listed (see the module docstring)."""
-    memo.cache.complete.set()
+    memo.cache.listed()
 
 
 CHILD_LABELS: dict[str, Any] = {**MANAGED, INSTANCE_LABEL: kopf.PRESENT}

@@ -149,14 +149,20 @@ class Reconciler:
 
     async def post(self, reference: Mapping[str, Any], events: Iterable[Event]) -> None:
         """Post through the API client rather than kopf.event, which works only inside a kopf
-        handler: retries and the resync have events to post too. A lost event is logged."""
-        for item in events:
-            manifest = event(
-                reference, item.type, item.reason, item.message, socket.gethostname(), now()
+        handler: retries and the resync have events to post too. They go out together (a new
+        demo has one per child); a lost event is logged."""
+        host, posted = socket.gethostname(), now()
+        await asyncio.gather(
+            *(
+                self._post(event(reference, item.type, item.reason, item.message, host, posted))
+                for item in events
             )
-            try:
-                await self._kube.create(manifest)
-            except ApiException as error:
-                logger.warning(
-                    "event %s %s not posted: %s", item.reason, item.message, error.reason
-                )
+        )
+
+    async def _post(self, manifest: Mapping[str, Any]) -> None:
+        try:
+            await self._kube.create(dict(manifest))
+        except ApiException as error:
+            logger.warning(
+                "event %s %s not posted: %s", manifest["reason"], manifest["message"], error.reason
+            )

@@ -25,8 +25,9 @@ class Settings:
     """...up to this, so a broker that is down for long is not hammered."""
     resync_concurrency: int = 16
     """Reconciles a resync runs at a time (they read memory; only what differs is written)."""
-    coalesce_seconds: float = 0.5
-    """A child event waits this long, so the burst of updates of a rollout is one reconcile."""
+    coalesce_seconds: float = 0.2
+    """A child event waits this long, so the burst of updates of a rollout is one reconcile (a
+    reconcile reads memory; only a status that changed is written)."""
     topic_delete_attempts: int = 5
     """Attempts to delete the topics (deletionPolicy Delete) before the demo is let go; with the
     retry backoff (10, 20, 40, 80 s) the default is about two and a half minutes."""

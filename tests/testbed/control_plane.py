@@ -285,8 +285,11 @@ def _admin_tls(certs: pki_module.Pki) -> ssl.SSLContext:
 
 
 def fake_node(name: str) -> dict:
-    """A Node that kwok manages: it reports Ready and runs whatever is scheduled."""
-    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    """A Node that kwok manages: it reports Ready and runs whatever is scheduled.
+
+    Room for the benchmark's 1,000 demos (2,000 pods of 100m and 128Mi) on two of them.
+    """
+    capacity = {"cpu": "256", "memory": "1Ti", "pods": "1500"}
     return {
         "apiVersion": "v1",
         "kind": "Node",
