@@ -52,10 +52,11 @@ import psutil
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client
-from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owner
+from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Event, Owner
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.common import event
 from scalingdemo_operator.kafka.model import desired_topics
+from scalingdemo_operator.kafka.plan import creation_event
 from scalingdemo_operator.kube import Kube
 from scalingdemo_operator.reconcile import now
 from scalingdemo_operator.spec import parse
@@ -260,7 +261,10 @@ class BareClient:
         spec = parse(body["spec"])
         children = desired_children(spec, owner)
         steps: list[Awaitable[Any]] = [self.kube.apply(child) for child in children]
+        events = [Event("Normal", "Created", _created(child)) for child in children]
         if admin is not None:
+            wanted = desired_topics(spec, owner).values()
+            events += [creation_event(topic) for topic in wanted]
             topics = [
                 NewTopic(
                     topic.name,
@@ -268,7 +272,7 @@ class BareClient:
                     topic.replication_factor,
                     topic_configs=dict(topic.config),
                 )
-                for topic in desired_topics(spec, owner).values()
+                for topic in wanted
             ]
             steps.append(admin.create_topics(topics))
         await asyncio.gather(*steps)

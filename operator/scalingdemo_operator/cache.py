@@ -58,6 +58,19 @@ def child_key(body: Mapping[str, Any]) -> Key:
     return (body["metadata"]["namespace"], labels.get(INSTANCE_LABEL, ""))
 
 
+Basis = tuple[Any, ...]
+"""What the desired children follow besides the owner: the spec's generation, the Strimzi
+version in use."""
+
+
+def versions(children: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str, str]]:
+    """(kind, name, resourceVersion) of each child: any change to any of them changes this."""
+    return frozenset(
+        (item["kind"], item["metadata"]["name"], item["metadata"].get("resourceVersion", ""))
+        for item in children
+    )
+
+
 @dataclass(frozen=True)
 class CrdFacts:
     """What the reconcile needs of an add-on's CRD."""
@@ -92,6 +105,9 @@ class Cache:
         self._demos: Index = {}
         self._children: Mapping[str, Index] = {}
         self._crds: Index = {}
+        self._verified: dict[str, tuple[Basis, frozenset[tuple[str, str, str]]]] = {}
+        """uid -> the basis and the children's versions of the last reconcile that left every
+        child as wanted."""
         self._written: dict[str, tuple[str, Manifest]] = {}
         """uid -> (resourceVersion read, the demo our status patch returned): the watch may not
         have brought our own write yet, and a status computed on the older body would be refused."""
@@ -112,6 +128,8 @@ class Cache:
         found: list[Manifest] = list(self._demos.get((owner.namespace, owner.name), ()))
         body = next((item for item in found if item["metadata"]["uid"] == owner.uid), None)
         written = self._written.pop(owner.uid, None)
+        if body is None:
+            self._verified.pop(owner.uid, None)
         if body is None or written is None:
             return body
         read_version, after = written
@@ -132,13 +150,27 @@ class Cache:
                 return None
             await asyncio.sleep(POLL_SECONDS)
 
+    def verified(self, owner: Owner, basis: Basis, children: Iterable[Manifest]) -> None:
+        """These children are exactly what `basis` wants (nothing failed, nothing is left)."""
+        self._verified[owner.uid] = (basis, versions(children))
+
+    def unchanged(self, owner: Owner, basis: Basis, children: Iterable[Manifest]) -> bool:
+        """Same basis and the very same child versions as when last verified."""
+        return self._verified.get(owner.uid) == (basis, versions(children))
+
     def wrote(self, owner: Owner, read_version: str | None, after: Mapping[str, Any]) -> None:
         """Our status patch turned the demo read at `read_version` into `after`."""
         if read_version is not None:
             self._written[owner.uid] = (read_version, trimmed(after))
 
     def owners(self) -> list[Owner]:
-        return [Owner.from_body(body) for bodies in self._demos.values() for body in bodies]
+        """Every demo watched; what is remembered of demos no longer there is forgotten."""
+        owners = [Owner.from_body(body) for bodies in self._demos.values() for body in bodies]
+        present = {owner.uid for owner in owners}
+        for memory in (self._verified, self._written):
+            for uid in memory.keys() - present:
+                del memory[uid]
+        return owners
 
     def served_version(self, child: ChildKind) -> str | None:
         """The first of the kind's versions its CRD serves; None when the CRD is absent."""

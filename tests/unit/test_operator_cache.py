@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from scalingdemo_operator.api import CHILDREN, INSTANCE_LABEL
+from scalingdemo_operator.api import CHILDREN, INSTANCE_LABEL, Owner
 from scalingdemo_operator.cache import Cache, child_key, crd_facts, demo_key, trimmed
 
 from tests.unit.conftest import OWNER
@@ -96,3 +96,25 @@ def test_index_entries_are_keyed_by_demo_and_drop_managed_fields() -> None:
     assert demo_key({"metadata": {"namespace": "team", "name": "demo"}}) == ("team", "demo")
     assert "managedFields" not in trimmed(body)["metadata"]
     assert "managedFields" in body["metadata"]
+
+
+def test_children_unchanged_since_verified_need_no_check_and_any_change_brings_it_back() -> None:
+    api = _object("Deployment", "demo-api", OWNER.uid, resourceVersion="5")
+    worker = _object("Deployment", "demo-worker", OWNER.uid, resourceVersion="6")
+    cache = _cache({}, {})
+    basis = (1, None)
+    assert not cache.unchanged(OWNER, basis, [api, worker])
+    cache.verified(OWNER, basis, [api, worker])
+    assert cache.unchanged(OWNER, basis, [worker, api])
+    assert not cache.unchanged(OWNER, (2, None), [api, worker]), "the spec changed"
+    assert not cache.unchanged(OWNER, basis, [api]), "a child is gone"
+    edited = {**worker, "metadata": {**worker["metadata"], "resourceVersion": "7"}}
+    assert not cache.unchanged(OWNER, basis, [api, edited]), "a child was edited"
+
+
+def test_what_is_remembered_of_a_demo_goes_with_it() -> None:
+    cache = _cache({}, {})
+    gone = Owner(OWNER.namespace, "gone", "uid-gone")
+    cache.verified(gone, (1, None), [])
+    assert cache.owners() == [OWNER]
+    assert not cache.unchanged(gone, (1, None), [])
