@@ -65,6 +65,9 @@ from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 1800
 POLL_SECONDS = 0.2
+POLLED_PER_SECOND = 1000
+"""The harness's polls list every demo (or Deployment): beyond this many objects per second
+they would load the API server they measure, so larger runs poll less often."""
 SETTLE_SECONDS = 3
 """After the last demo is Ready, trailing requests (kopf's annotations, events) still count."""
 MIB = 1024 * 1024
@@ -185,7 +188,7 @@ class Bench:
         while sum(1 for item in self.demos(namespace) if done(item)) != count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{namespace}: not converged after {TIMEOUT_SECONDS}s")
-            time.sleep(POLL_SECONDS)
+            time.sleep(_poll_seconds(count))
         return time.monotonic()
 
     def wait_available(self, namespace: str, count: int) -> None:
@@ -198,7 +201,7 @@ class Bench:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{namespace}: Deployments not available")
-            time.sleep(POLL_SECONDS)
+            time.sleep(_poll_seconds(count))
 
     def edit(self, namespace: str, count: int) -> float:
         """Edit `count` demos at once (the worker's concurrency); seconds until all observed."""
@@ -220,6 +223,10 @@ class Bench:
             )
         total = len(self.demos(namespace))
         return self.wait(namespace, total, _observed) - started
+
+
+def _poll_seconds(objects: int) -> float:
+    return max(POLL_SECONDS, objects / POLLED_PER_SECOND)
 
 
 def _resource(reference: dict[str, str]) -> str:
