@@ -287,9 +287,9 @@ class BareClient:
         await asyncio.gather(
             *(
                 self.kube.create(
-                    event(reference, "Normal", "Created", _created(child), host, now())
+                    event(reference, item.type, item.reason, item.message, host, now())
                 )
-                for child in children
+                for item in events
             )
         )
         await self.kube.patch_status(owner, {"observedGeneration": body["metadata"]["generation"]})
