@@ -379,6 +379,8 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
     figures.converged_rss = process.memory_info().rss / MIB
     if edit:
         figures.edit_seconds = bench.edit(namespace, min(edit, count))
+        bench.wait(namespace, count, _ready)  # the edited rollouts are over before idling
+        time.sleep(SETTLE_SECONDS)
     if idle_seconds:
         operator.stop()
         resyncing = OperatorProcess(
