@@ -180,7 +180,7 @@ class Bench:
         manifest = self.workdir / f"{namespace}.yaml"
         demos = _demos(count, self.bootstrap, self.topic_management, namespace)
         manifest.write_text(yaml.safe_dump_all(demos))
-        self.kubectl_run("apply", "-n", namespace, "-f", str(manifest))
+        self.kubectl_run("apply", "--server-side", "-n", namespace, "-f", str(manifest))
 
     def demos(self, namespace: str) -> list[dict]:
         found: list[dict] = self.custom.list_namespaced_custom_object(
