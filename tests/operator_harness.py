@@ -83,6 +83,14 @@ class OperatorProcess:
             http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz"), STARTUP_SECONDS
         )
 
+    def wait_listed(self) -> None:
+        """Until the operator has listed every watched kind into memory (its watches run)."""
+        wait_until(
+            lambda: self.metric("scalingdemo_operator_cache_complete") == 1,
+            STARTUP_SECONDS,
+            "the operator never finished listing what it watches",
+        )
+
     def stop(self) -> None:
         """SIGTERM (kopf stops gracefully), SIGKILL if it does not."""
         if self.process is not None:

@@ -104,17 +104,19 @@ def main(argv: list[str] | None = None) -> None:
     """Run the operator until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     settings = settings_from(_arguments(argv))
     kopf.configure(verbose=settings.verbose)
+    from .cache import Cache
     from .handlers import Operator  # importing registers the handlers with kopf
     from .kube import Kube, client_from_environment
     from .reconciler import Reconciler
 
     kube = Kube(client_from_environment(), settings.request_seconds)
+    cache = Cache()
     kopf.run(
         standalone=True,
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=settings.liveness,
-        memo=Operator(settings, kube, Reconciler(kube, settings)),
+        memo=Operator(settings, kube, cache, Reconciler(kube, cache, settings)),
     )
 
 

@@ -1,8 +1,9 @@
 """Ground floor: the operator's own API, its identity on the cluster, and the kinds it owns.
 
 Every other module reads these facts from here, so a new child kind is one row in CHILD_KINDS:
-the Kubernetes access learns its plural, the reconcile lists it to prune, the handlers watch it
-when `watched`, and the status knows which optional add-on's absence explains a 404.
+the Kubernetes access learns its plural, the handlers watch it into the cache the reconcile
+compares and prunes from (and reconcile its demo on its events when `watched`), and the status
+knows which optional add-on's absence explains a 404.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ class AddOn(Enum):
 
 
 class Listing(Enum):
-    """How the reconcile finds existing children of a kind to compare and prune."""
+    """Which version of a kind is watched into the cache the reconcile compares and prunes from."""
 
     OWNED = "owned"
-    """Listed by the ownership label selector in the demo's namespace."""
+    """The kind's one version."""
     SERVED = "served"
-    """Listed like OWNED, in the one version discovery found served (Strimzi's KafkaTopic)."""
+    """The version the cluster prefers, and used only while its CRD serves one of `versions`
+    (Strimzi's KafkaTopic)."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,10 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
         listing=Listing.SERVED,
     ),
 )
-"""Every kind a ScalingDemo owns, in prune order. Watched kinds trigger a reconcile of their
-owner when edited or deleted; a TriggerAuthentication changes only with the spec, and Strimzi
-reports on KafkaTopics in their status, which the reconcile reads when it runs."""
+"""Every kind a ScalingDemo owns, in prune order; all are watched into the cache. `watched`
+kinds also trigger a reconcile of their owner when edited or deleted; a TriggerAuthentication
+changes only with the spec, and Strimzi reports on KafkaTopics in their status, which the
+reconcile reads when it runs."""
 
 CHILDREN: Mapping[str, ChildKind] = {child.kind: child for child in CHILD_KINDS}
 """Child kinds by kind name (kind names are unique among the children)."""
@@ -206,8 +209,3 @@ def controlling_owner(child: Mapping[str, Any]) -> Owner | None:
     if found is None:
         return None
     return Owner(namespace=metadata["namespace"], name=found["name"], uid=found["uid"])
-
-
-def ownership_selector(owner: Owner) -> str:
-    """Label selector that finds every child of one demo (to prune what it no longer wants)."""
-    return f"{MANAGED_BY_LABEL}={FIELD_MANAGER},{INSTANCE_LABEL}={owner.name}"
