@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from scalingdemo_operator import reconcile as reconcile_module
 from scalingdemo_operator import reconciler as module
 from scalingdemo_operator.api import Event, Outcome, Owner
 from scalingdemo_operator.reconciler import Reconciler
@@ -124,3 +125,44 @@ async def test_triggers_that_arrive_while_one_waits_are_coalesced(
     await asyncio.gather(*(reconciler.reconcile(OWNER, coalesce=True) for _ in range(5)))
     assert calls == 1
     reconciler.stop()
+
+
+class Demo:
+    """API access holding one demo: reads return it, status patches are recorded."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.body = {
+            "metadata": {"name": OWNER.name, "uid": OWNER.uid, "generation": 1},
+            "spec": spec,
+        }
+        self.patches: list[dict[str, Any]] = []
+
+    async def get(self, *_: str) -> dict[str, Any]:
+        return self.body
+
+    async def patch_status(self, owner: Owner, patch: dict[str, Any], version: str | None) -> None:
+        self.patches.append(patch)
+        self.body = {**self.body, "status": {**self.body.get("status", {}), **patch}}
+
+
+async def test_an_unforeseen_error_ends_in_a_condition_a_warning_once_and_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def observe(*_: Any) -> None:
+        raise UnicodeError("label too long")
+
+    monkeypatch.setattr(reconcile_module, "_observe", observe)
+    kube = Demo({"image": "workload:1", "kafka": {"bootstrapServers": "kafka:9092"}})
+    first = await reconcile_module.reconcile(kube, OWNER)
+    again = await reconcile_module.reconcile(kube, OWNER)
+    ((ready,),) = [patch["conditions"] for patch in kube.patches]
+    assert (ready["type"], ready["status"], ready["reason"]) == (
+        "Ready",
+        "False",
+        "ReconcileFailed",
+    )
+    assert "UnicodeError: label too long" in ready["message"]
+    assert [event.reason for event in first.events] == ["ReconcileFailed"]
+    assert first.retry
+    assert again.retry
+    assert again.events == []
