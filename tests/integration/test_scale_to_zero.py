@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from scalingdemo_workload.contract import Env
 
 from tests.integration.cluster import Cluster
-from tests.operator_harness import OperatorProcess
+from tests.operator_harness import OperatorProcess, scale_to_zero_example_on_the_bed
 from tests.support import (
-    REPOSITORY,
     SCALE_TIMEOUT,
     Wiring,
     WorkerProcess,
@@ -30,7 +28,6 @@ from tests.support import (
 )
 from tests.workload_support import produce_tasks
 
-EXAMPLE = REPOSITORY / "examples" / "scale-to-zero.yaml"
 NAME = "scale-to-zero"
 WORKER = f"{NAME}-worker"
 POLLING_INTERVAL = 1
@@ -38,25 +35,6 @@ COOLDOWN = 10
 BACKLOG = 200
 """Lag 200 at the example's lagThreshold 10 asks for 20 workers; its 4 partitions cap them at 4."""
 TASK_MS = 5
-
-
-def example_on_the_bed(namespace: str, bootstrap: str) -> dict[str, Any]:
-    """The example changed only where the bed differs from the cluster it was written for.
-
-    The broker is the bed's; topics and group get the namespace as a prefix (one broker serves
-    the whole session); pollingInterval and cooldownPeriod are shortened so a cycle fits in a
-    test. Bounds, thresholds and partitions are the example's.
-    """
-    body = yaml.safe_load(EXAMPLE.read_text())
-    kafka = body["spec"]["kafka"]
-    kafka["bootstrapServers"] = bootstrap
-    for topic in kafka["topics"].values():
-        topic["name"] = f"{namespace}-{topic['name']}"
-    kafka["consumerGroups"]["tasks"] = f"{namespace}-{kafka['consumerGroups']['tasks']}"
-    autoscaling = body["spec"]["worker"]["autoscaling"]
-    autoscaling["pollingInterval"] = POLLING_INTERVAL
-    autoscaling["cooldownPeriod"] = COOLDOWN
-    return body
 
 
 class Zero:
@@ -104,7 +82,9 @@ async def test_workers_wake_from_zero_on_a_backlog_scale_out_and_return_to_zero(
     operator: OperatorProcess,
     tmp_path: Path,
 ) -> None:
-    body = example_on_the_bed(cluster.namespace, bed.kafka_bootstrap)
+    body = scale_to_zero_example_on_the_bed(
+        cluster.namespace, bed.kafka_bootstrap, POLLING_INTERVAL, COOLDOWN
+    )
     kafka = body["spec"]["kafka"]
     topics = kafka["topics"]
     group = kafka["consumerGroups"]["tasks"]
