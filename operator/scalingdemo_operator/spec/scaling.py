@@ -117,8 +117,7 @@ class Fallback(SpecModel):
 
 
 FORMULA_WORDS = frozenset(
-    {"and", "or", "not", "in", "matches", "contains", "startsWith", "endsWith", "true", "false"}
-    | {"nil", "let", "if", "else"}
+    "and or not in matches contains startsWith endsWith true false nil let if else".split()
 )
 """Words of KEDA's formula language (expr) that are not variables."""
 FORMULA_STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")
