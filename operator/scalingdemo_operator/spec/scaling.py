@@ -117,7 +117,22 @@ class Fallback(SpecModel):
 
 
 FORMULA_WORDS = frozenset(
-    "and or not in matches contains startsWith endsWith true false nil let if else".split()
+    {
+        "and",
+        "or",
+        "not",
+        "in",
+        "matches",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "true",
+        "false",
+        "nil",
+        "let",
+        "if",
+        "else",
+    }
 )
 """Words of KEDA's formula language (expr) that are not variables."""
 FORMULA_STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")
