@@ -24,6 +24,7 @@ from tests.testbed.toolchain import wait_until
 REPOSITORY = Path(__file__).resolve().parents[1]
 CRD_DIRECTORY = REPOSITORY / "crds"
 BASIC_EXAMPLE = REPOSITORY / "examples" / "basic.yaml"
+SCALE_TO_ZERO_EXAMPLE = REPOSITORY / "examples" / "scale-to-zero.yaml"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
 
@@ -137,6 +138,27 @@ def basic_example_on_the_bed(
     autoscaling = spec["worker"]["autoscaling"]
     autoscaling["pollingInterval"] = polling_interval
     autoscaling["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = scale_down_window
+    return body
+
+
+def scale_to_zero_example_on_the_bed(
+    namespace: str, kafka_bootstrap: str, polling_interval: int, cooldown_period: int
+) -> dict[str, Any]:
+    """examples/scale-to-zero.yaml changed only where the bed differs from its cluster.
+
+    The broker is the bed's; topics and the tasks group get the namespace as a prefix (one
+    broker serves every run of a session); pollingInterval and cooldownPeriod are the caller's,
+    so a cycle fits in a test. Bounds, thresholds and partitions are the example's.
+    """
+    body = yaml.safe_load(SCALE_TO_ZERO_EXAMPLE.read_text())
+    kafka = body["spec"]["kafka"]
+    kafka["bootstrapServers"] = kafka_bootstrap
+    for topic in kafka["topics"].values():
+        topic["name"] = f"{namespace}-{topic['name']}"
+    kafka["consumerGroups"]["tasks"] = f"{namespace}-{kafka['consumerGroups']['tasks']}"
+    autoscaling = body["spec"]["worker"]["autoscaling"]
+    autoscaling["pollingInterval"] = polling_interval
+    autoscaling["cooldownPeriod"] = cooldown_period
     return body
 
 

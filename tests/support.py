@@ -184,11 +184,18 @@ async def topic_partitions(bootstrap: str) -> dict[str, int]:
 
 
 async def wait_for_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Wait until every topic in ``names`` exists with ``partitions`` partitions."""
+    """Wait until every topic in ``names`` exists with ``partitions`` partitions, each with a
+    leader: records produced before a new topic's leaders are elected fail and are retried,
+    which on a loaded machine delays them by tens of seconds."""
 
     async def sizes() -> dict[str, int | None]:
-        existing = await topic_partitions(bootstrap)
-        return {name: existing.get(name) for name in names}
+        async with kafka_admin(bootstrap) as admin:
+            described = await admin.describe_topics(None)
+        led = {
+            topic["topic"]: sum(item["leader"] >= 0 for item in topic["partitions"])
+            for topic in described
+        }
+        return {name: led.get(name) for name in names}
 
     await eventually_async(
         sizes,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,13 +27,23 @@ from .api import (
     Outcome,
     Owner,
 )
-from .assess.status import Assessment, Failure, Observation, assess, invalid, scaler_of
+from .assess.status import (
+    Assessment,
+    Failure,
+    Observation,
+    assess,
+    failed,
+    invalid,
+    scaler_of,
+)
 from .builders import desired_children
 from .cache import Basis, Cache
 from .diff import needs_apply
 from .kafka.reconcile import reconcile_topics
 from .kube import ApiException, Kube, is_transient
 from .spec import ScalingDemoSpec, SpecError, parse
+
+logger = logging.getLogger(__name__)
 
 MAX_LISTED_CHANGES = 6
 STATUS_ATTEMPTS = 3
@@ -61,11 +72,24 @@ async def reconcile(kube: Kube, cache: Cache, owner: Owner) -> Outcome:
     with metrics.RECONCILE_DURATION.time():
         try:
             assessment = await _reconcile(kube, cache, owner, body)
-        except Exception:
-            metrics.RECONCILES.labels("error").inc()
-            raise
+        except Exception as error:
+            if isinstance(error, ApiException) and error.status == 409:
+                # The demo changed since it was read: the reconciler runs again at once.
+                metrics.RECONCILES.labels("error").inc()
+                raise
+            logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
+            assessment = failed(body, _failure(error), now())
+            await _write_status(kube, cache, owner, body, assessment.status)
     metrics.RECONCILES.labels(assessment.result).inc()
     return Outcome(assessment.events, assessment.retry)
+
+
+def _failure(error: Exception) -> str:
+    """What went wrong, the same words on every attempt, so a failure that persists is
+    announced once."""
+    if isinstance(error, ApiException):
+        return f"request to the Kubernetes API failed: {_api_message(error)}"
+    return f"unexpected {type(error).__name__}: {error}"
 
 
 async def _reconcile(kube: Kube, cache: Cache, owner: Owner, body: Mapping[str, Any]) -> Assessment:

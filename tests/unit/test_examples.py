@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from scalingdemo_operator.api import Owner
-from scalingdemo_operator.assess.status import partition_caps
+from scalingdemo_operator.assess.status import partition_caps, zero_notes
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.spec import parse
 
@@ -36,6 +36,7 @@ def test_the_examples_are_there() -> None:
         "multi-trigger.yaml",
         "kafka-auth.yaml",
         "strimzi.yaml",
+        "scale-to-zero.yaml",
     } <= names
 
 
@@ -50,6 +51,7 @@ def test_example_parses_and_builds_without_notes(example: Path) -> None:
         owner = Owner(namespace="demo", name=demo["metadata"]["name"], uid="uid-1")
         assert desired_children(spec, owner)
         assert partition_caps(spec, owner) == []
+        assert zero_notes(spec, owner) == []
         auth = spec.kafka.auth
         wanted = []
         if auth and auth.sasl:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from scalingdemo_operator import reconcile as reconcile_module
 from scalingdemo_operator import reconciler as module
 from scalingdemo_operator.api import Event, Outcome, Owner
 from scalingdemo_operator.cache import Cache
@@ -189,3 +190,54 @@ async def test_a_resync_reconciles_every_cached_demo_a_bounded_number_at_a_time(
     assert sorted(seen, key=lambda owner: owner.uid) == sorted(owners, key=lambda o: o.uid)
     assert most == 4
     reconciler.stop()
+
+
+class Demo:
+    """API access to one demo, which the cache holds as watched: status patches are recorded
+    and answered with the patched object, as the API server does."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.body: dict[str, Any] = {
+            "metadata": {
+                "namespace": OWNER.namespace,
+                "name": OWNER.name,
+                "uid": OWNER.uid,
+                "generation": 1,
+                "resourceVersion": "1",
+            },
+            "spec": spec,
+        }
+        self.patches: list[dict[str, Any]] = []
+        self.cache = Cache()
+        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body]}, {}, {})
+        self.cache.complete.set()
+
+    async def patch_status(
+        self, owner: Owner, patch: dict[str, Any], version: str | None
+    ) -> dict[str, Any]:
+        self.patches.append(patch)
+        metadata = {**self.body["metadata"], "resourceVersion": str(len(self.patches) + 1)}
+        return {**self.body, "metadata": metadata, "status": patch}
+
+
+async def test_an_unforeseen_error_ends_in_a_condition_a_warning_once_and_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def observe(*_: Any) -> None:
+        raise UnicodeError("label too long")
+
+    monkeypatch.setattr(reconcile_module, "_observe", observe)
+    kube = Demo({"image": "workload:1", "kafka": {"bootstrapServers": "kafka:9092"}})
+    first = await reconcile_module.reconcile(kube, kube.cache, OWNER)
+    again = await reconcile_module.reconcile(kube, kube.cache, OWNER)
+    ((ready,),) = [patch["conditions"] for patch in kube.patches]
+    assert (ready["type"], ready["status"], ready["reason"]) == (
+        "Ready",
+        "False",
+        "ReconcileFailed",
+    )
+    assert "UnicodeError: label too long" in ready["message"]
+    assert [event.reason for event in first.events] == ["ReconcileFailed"]
+    assert first.retry
+    assert again.retry
+    assert again.events == []

@@ -29,7 +29,16 @@ from .conditions import (
     workload_condition,
 )
 from .topics_ready import NOT_MANAGED, TopicsView, through_admin_api, through_strimzi
-from .warnings import problem_warning, scaling_warnings, warnings_for
+from .warnings import (
+    CAPPED_BY_PARTITIONS,
+    SCALE_FROM_ZERO_UNVERIFIED,
+    SCALE_TO_ZERO_HELD_AT_ONE,
+    VERTICAL_SCALING_NARROWED,
+    Note,
+    problem_warning,
+    scaling_warnings,
+    warnings_for,
+)
 
 SCALER_OF_ADD_ON = {AddOn.KEDA: KEDA, AddOn.VPA: VPA, AddOn.PROMETHEUS_OPERATOR: MONITORING}
 """Add-ons reported in a condition of their own: their CRDs may be missing, which is reported,
@@ -87,13 +96,26 @@ class Assessment:
 
 def invalid(body: Mapping[str, Any], problem: str, now: str) -> Assessment:
     """A spec that cannot be used: Ready False with the problem, nothing else changes."""
+    return _not_ready(body, Condition(READY, "False", "InvalidSpec", problem), now, "invalid")
+
+
+def failed(body: Mapping[str, Any], problem: str, now: str) -> Assessment:
+    """A reconcile that ended in an error nobody foresaw: Ready False saying so, one Warning
+    (not one per attempt), and a retry, which the reconciler backs off."""
+    condition = Condition(
+        READY, "False", "ReconcileFailed", f"{problem}; the operator retries with backoff"
+    )
+    return _not_ready(body, condition, now, "error", retry=True)
+
+
+def _not_ready(
+    body: Mapping[str, Any], condition: Condition, now: str, result: str, retry: bool = False
+) -> Assessment:
+    """Ready as given, announced once; every other condition and field is left as it was."""
     previous = body.get("status") or {}
-    condition = Condition(READY, "False", "InvalidSpec", problem)
     generation = int(body["metadata"].get("generation", 0))
     conditions = merge_conditions(previous.get("conditions", []), [condition], generation, now)
-    return Assessment(
-        {"conditions": conditions}, warnings_for(previous, condition), False, "invalid"
-    )
+    return Assessment({"conditions": conditions}, warnings_for(previous, condition), retry, result)
 
 
 def assess(seen: Observation, now: str) -> Assessment:
@@ -198,18 +220,59 @@ def partition_caps(
 
 def _scaling_notes(
     spec: ScalingDemoSpec, owner: Owner, topics: Sequence[Mapping[str, Any]]
-) -> dict[str, list[str]]:
+) -> dict[str, list[Note]]:
     """What the spec asks that will not happen as written, by the condition that reports it.
 
     `topics` is status.topics as just observed: the broker's partition counts decide the cap.
     """
     actual = {item["name"]: item["partitions"] for item in topics if "partitions" in item}
     narrowed = [
-        f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling trigger(s)"
+        Note(
+            VERTICAL_SCALING_NARROWED,
+            f"{owner.child_name(name)} leaves {' and '.join(dropped)} to its autoscaling "
+            "trigger(s)",
+        )
         for name in spec.vertically_scaled()
         if (dropped := spec.component(name).resources_left_to_triggers())
     ]
-    return {KEDA.condition: partition_caps(spec, owner, actual), VPA.condition: narrowed}
+    capped = [Note(CAPPED_BY_PARTITIONS, cap) for cap in partition_caps(spec, owner, actual)]
+    return {KEDA.condition: [*capped, *zero_notes(spec, owner)], VPA.condition: narrowed}
+
+
+def zero_notes(spec: ScalingDemoSpec, owner: Owner) -> list[Note]:
+    """Components at minReplicas 0 that may not wake, or may not go back to zero.
+
+    The spec refuses zero when no trigger can see demand without the component's pods; a raw
+    Prometheus query may or may not, which only its author knows. With offsetReset latest,
+    KEDA counts a lag of 1 on every partition where the group never committed (keda#2033), and
+    the workload commits only what it processed: until every partition has carried a task, the
+    component stays at 1.
+    """
+    found = []
+    for name in spec.autoscaled():
+        autoscaling = spec.component(name).autoscaling
+        if autoscaling.min_replicas != 0:
+            continue
+        child = owner.child_name(name)
+        lag = [trigger for trigger in autoscaling.triggers if trigger.kafka_lag is not None]
+        if not lag:
+            found.append(
+                Note(
+                    SCALE_FROM_ZERO_UNVERIFIED,
+                    f"{child} scales to zero and only Prometheus queries can wake it: each "
+                    f"must read series that exist while no {child} pod runs",
+                )
+            )
+        elif spec.kafka.offset_reset == "latest":
+            found.append(
+                Note(
+                    SCALE_TO_ZERO_HELD_AT_ONE,
+                    f"{child} scales to zero on lag with offsetReset latest: KEDA counts a lag "
+                    "of 1 on each partition the group never committed on, so it stays at 1 "
+                    "until every partition has carried a task; offsetReset earliest avoids it",
+                )
+            )
+    return found
 
 
 def scaler_of(kind: str) -> Scaler | None:
@@ -228,7 +291,7 @@ def _add_on_condition(
     components: Sequence[str],
     seen: Observation,
     failures: Sequence[Failure] | None = None,
-    notes: Sequence[str] = (),
+    notes: Sequence[Note] = (),
 ) -> Condition:
     """The scaler's condition over its objects of the wanted `components`."""
     checked = seen.failures if failures is None else failures
@@ -239,5 +302,5 @@ def _add_on_condition(
         seen.observed,
         missing=any(failure.missing for failure in own),
         failures=[failure.message for failure in own if not failure.missing],
-        notes=notes,
+        notes=[note.message for note in notes],
     )

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from scalingdemo_workload.contract import Env
 
 from ..api import Owner
+from ..quantities import amount
 from .base import (
     DURATION_PATTERN,
     QUANTITY_PATTERN,
@@ -251,6 +252,11 @@ def problems(spec: ScalingDemoSpec) -> list[str]:
     return found
 
 
+def _requested(component: Component, resource: str) -> bool:
+    request = getattr(component.resources.requests, resource)
+    return request is not None and amount(request) > 0
+
+
 def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) -> list[str]:
     """Triggers that KEDA would accept but that cannot scale this component correctly.
 
@@ -277,6 +283,9 @@ def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) ->
             found.append(
                 f"{where}.prometheus: needs spec.monitoring.prometheus.serverAddress to query"
             )
-        if kind in ("cpu", "memory") and getattr(component.resources.requests, kind) is None:
-            found.append(f"{where}.{kind}: needs spec.{name}.resources.requests.{kind}")
+        if kind in ("cpu", "memory") and not _requested(component, kind):
+            found.append(
+                f"{where}.{kind}: needs spec.{name}.resources.requests.{kind} above 0 (the "
+                "trigger's target is a share of it)"
+            )
     return found

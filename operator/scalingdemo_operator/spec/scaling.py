@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
+from ..quantities import amount
 from .base import (
     NUMBER_PATTERN,
     QUANTITY_PATTERN,
@@ -36,6 +38,7 @@ class KafkaLagTrigger(SpecModel):
 
 
 PrometheusPreset = Literal["queueDepth", "tasksInProgress", "requestRate", "p95Latency"]
+"""Every preset queries series the scaled pods report themselves: at zero pods they vanish."""
 
 
 class PrometheusTrigger(SpecModel):
@@ -81,6 +84,15 @@ class Trigger(SpecModel):
         """Which of the trigger kinds this one is (exactly one is set)."""
         return next(kind for kind in TRIGGER_KINDS if getattr(self, kind) is not None)
 
+    @property
+    def sees_demand_at_zero(self) -> bool:
+        """Kafka measures lag without any consumer running; cpu, memory and the presets read
+        what the scaled pods report, which is gone at zero replicas. A raw query may read
+        anything: only its author can tell (a Warning says so, see assess)."""
+        return self.kafka_lag is not None or (
+            self.prometheus is not None and self.prometheus.query is not None
+        )
+
 
 class ScalingPolicy(SpecModel):
     type: Literal["Pods", "Percent"]
@@ -104,9 +116,39 @@ class Fallback(SpecModel):
     replicas: int = Field(ge=0, le=1000)
 
 
+FORMULA_WORDS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "in",
+        "matches",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "true",
+        "false",
+        "nil",
+        "let",
+        "if",
+        "else",
+    }
+)
+"""Words of KEDA's formula language (expr) that are not variables."""
+FORMULA_STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")
+FORMULA_NAME = re.compile(r"(?<![\w.#$])[A-Za-z_][A-Za-z0-9_]*\b(?!\s*\()")
+
+
 class ScalingModifiers(SpecModel):
     formula: str = Field(min_length=1, max_length=1024)
     target: str = Field(pattern=NUMBER_PATTERN, max_length=32)
+
+    def names(self) -> set[str]:
+        """The variables the formula reads: KEDA binds each trigger's value to its name and
+        refuses (in its webhook) or fails on any other. Function calls, member access
+        (a.b), string literals and the language's words are not variables."""
+        code = FORMULA_STRINGS.sub(" ", self.formula)
+        return {name for name in FORMULA_NAME.findall(code) if name not in FORMULA_WORDS}
 
 
 class Autoscaling(SpecModel):
@@ -131,12 +173,28 @@ class Autoscaling(SpecModel):
         external = any(trigger.kind in ("kafka_lag", "prometheus") for trigger in self.triggers)
         if self.fallback and not self.scaling_modifiers and not external:
             raise ValueError("fallback needs a kafkaLag or prometheus trigger")
-        if self.min_replicas == 0 and not external:
-            raise ValueError("minReplicas 0 needs a kafkaLag or prometheus trigger")
+        if self.min_replicas == 0 and not self.wakes_from_zero:
+            raise ValueError(
+                "minReplicas 0 needs a kafkaLag trigger or a prometheus query: cpu, memory and "
+                "the prometheus presets read what the scaled pods report, which is gone at zero"
+            )
         names = [trigger.name for trigger in self.triggers]
         if len(set(names)) != len(names):
             raise ValueError("trigger names must be unique")
+        unknown = (
+            sorted(self.scaling_modifiers.names() - set(names)) if self.scaling_modifiers else []
+        )
+        if unknown:
+            raise ValueError(
+                f"scalingModifiers.formula names {', '.join(unknown)}, which no trigger is "
+                f"called (triggers: {', '.join(names)})"
+            )
         return self
+
+    @property
+    def wakes_from_zero(self) -> bool:
+        """Some trigger can see demand while no pod of the component runs."""
+        return any(trigger.sees_demand_at_zero for trigger in self.triggers)
 
 
 class ResourceBounds(QuantitiesModel):
@@ -153,3 +211,16 @@ class VerticalScaling(SpecModel):
         default_factory=lambda: list(get_args(ResourceName)), max_length=2
     )
     controlled_values: Literal["RequestsAndLimits", "RequestsOnly"] = "RequestsAndLimits"
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> VerticalScaling:
+        """The VPA takes crossed bounds without complaint and then cannot honour both."""
+        if self.min_allowed is None or self.max_allowed is None:
+            return self
+        for resource in get_args(ResourceName):
+            low, high = getattr(self.min_allowed, resource), getattr(self.max_allowed, resource)
+            if low is not None and high is not None and amount(low) > amount(high):
+                raise ValueError(
+                    f"minAllowed.{resource} ({low}) must not exceed maxAllowed.{resource} ({high})"
+                )
+        return self
