@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from scalingdemo_workload.contract import Defaults
 
 from ..api import CHILDREN, AddOn, Event, Manifest, Owner
 from ..kafka.model import TopicsObserved
-from ..spec import ScalingDemoSpec
+from ..spec import Autoscaling, ScalingDemoSpec
 from .conditions import (
     KEDA,
     MONITORING,
@@ -35,6 +36,8 @@ SCALER_OF_ADD_ON = {AddOn.KEDA: KEDA, AddOn.VPA: VPA, AddOn.PROMETHEUS_OPERATOR:
 """Add-ons reported in a condition of their own: their CRDs may be missing, which is reported,
 not an error (Strimzi's absence is found by discovery and reported in TopicsReady)."""
 COMPONENTS = ("api", "worker")
+HPA_DEFAULT_TOLERANCE = Decimal("0.1")
+"""The controller manager's --horizontal-pod-autoscaler-tolerance default."""
 
 
 @dataclass(frozen=True)
@@ -168,14 +171,21 @@ def _topics(seen: Observation) -> TopicsView:
 
 
 def partition_caps(
-    spec: ScalingDemoSpec, owner: Owner, actual: Mapping[str, int] | None = None
+    spec: ScalingDemoSpec,
+    owner: Owner,
+    actual: Mapping[str, int] | None = None,
+    *,
+    tolerance_served: bool = True,
 ) -> list[str]:
-    """Lag triggers that KEDA silently stops at the topic's partition count, below maxReplicas.
+    """Lag triggers that KEDA silently stops at the topic's partition count, below maxReplicas,
+    or that the HPA's tolerance stops one replica short of it.
 
-    Without allowIdleConsumers KEDA never asks for more replicas than partitions (the extra
-    consumers would idle), so a maxReplicas above it is not what the demo will show. `actual`
-    holds partition counts the broker reported by topic name; they win over the spec's (a topic
-    may have more partitions than the spec, which Kafka cannot shrink).
+    Without allowIdleConsumers (and with ensureEvenDistributionOfPartitions) KEDA never asks for
+    more replicas than partitions (the extra consumers would idle), so a maxReplicas above it is
+    not what the demo will show. `actual` holds partition counts the broker reported by topic
+    name; they win over the spec's (a topic may have more partitions than the spec, which Kafka
+    cannot shrink). `tolerance_served` is False when the API server drops the HPA's tolerance,
+    so the cluster's default applies whatever the spec says.
     """
     names = spec.kafka_names(owner)
     found = []
@@ -183,17 +193,50 @@ def partition_caps(
         bounds = spec.component(name).autoscaling
         for trigger in bounds.triggers:
             lag = trigger.kafka_lag
-            if lag is None or lag.allow_idle_consumers:
+            if lag is None or not lag.caps_at_partitions:
                 continue
             topic = names.topics[lag.topic]
             partitions = (actual or {}).get(topic, getattr(spec.kafka.topics, lag.topic).partitions)
+            where = f"{owner.child_name(name)} trigger {trigger.name}"
             if bounds.max_replicas > partitions:
+                remedy = (
+                    ""
+                    if lag.ensure_even_distribution_of_partitions
+                    else (" or set allowIdleConsumers")
+                )
                 found.append(
-                    f"{owner.child_name(name)} trigger {trigger.name} scales to at most the "
-                    f"{partitions} partitions of topic {topic}, not maxReplicas "
-                    f"{bounds.max_replicas}: add partitions or set allowIdleConsumers"
+                    f"{where} scales to at most the {partitions} partitions of topic {topic}, "
+                    f"not maxReplicas {bounds.max_replicas}: add partitions{remedy}"
+                )
+            tolerance = _scale_up_tolerance(bounds, tolerance_served)
+            if bounds.max_replicas >= partitions and one_short(partitions, tolerance):
+                found.append(
+                    f"{where} stops at {partitions - 1} replicas, one short of the "
+                    f"{partitions} partitions: KEDA caps the lag at {partitions} x lagThreshold, "
+                    f"which is {100 / (partitions - 1):.1f}% above the target of "
+                    f"{partitions - 1} replicas, within the HPA's scale-up tolerance of "
+                    f"{tolerance * 100:g}%; set behavior.scaleUp.tolerance below "
+                    f"{1 / Decimal(partitions - 1):.4f}"
                 )
     return found
+
+
+def one_short(partitions: int, tolerance: Decimal) -> bool:
+    """Whether the HPA never takes the last step to `partitions` replicas (keda#2908).
+
+    With the lag capped at partitions x lagThreshold, the HPA at partitions - 1 replicas sees a
+    ratio of partitions / (partitions - 1) to its target, and moves only when the ratio exceeds
+    1 + tolerance: with the default 10%, at 11 partitions or more it never does.
+    """
+    return partitions > 1 and Decimal(1) / (partitions - 1) <= tolerance
+
+
+def _scale_up_tolerance(autoscaling: Autoscaling, served: bool) -> Decimal:
+    """The scale-up tolerance the HPA applies: the spec's if the cluster keeps it, else 10%."""
+    rules = autoscaling.behavior.scale_up if autoscaling.behavior else None
+    if served and rules is not None and rules.tolerance is not None:
+        return Decimal(rules.tolerance)
+    return HPA_DEFAULT_TOLERANCE
 
 
 def _scaling_notes(
