@@ -28,10 +28,18 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
 """Hash of the manifest last applied: notices fields the spec dropped, which a live object keeps."""
+PAUSED_ANNOTATION = f"{GROUP}/paused"
+"""`"true"` on a ScalingDemo: the operator writes nothing for it until the annotation goes."""
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 """The label every child carries: what the child watches select on."""
 
 Manifest = dict[str, Any]
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    """Whether the ScalingDemo carries the paused annotation set to "true"."""
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    return bool(annotations.get(PAUSED_ANNOTATION) == "true")
 
 
 class AddOn(Enum):

@@ -26,9 +26,10 @@ from .api import (
     Manifest,
     Outcome,
     Owner,
+    is_paused,
     ownership_selector,
 )
-from .assess.status import Assessment, Failure, Observation, assess, invalid, scaler_of
+from .assess.status import Assessment, Failure, Observation, assess, invalid, paused, scaler_of
 from .builders import desired_children
 from .diff import needs_apply
 from .kafka.reconcile import reconcile_topics
@@ -67,6 +68,11 @@ async def reconcile(kube: Kube, owner: Owner) -> Outcome:
 
 
 async def _reconcile(kube: Kube, owner: Owner, body: Mapping[str, Any]) -> Assessment:
+    """Children, topics and status; with the demo paused, only the status saying so (once)."""
+    if is_paused(body):
+        assessment = paused(body, now())
+        await _write_status(kube, owner, body, assessment.status)
+        return assessment
     try:
         spec = parse(body.get("spec") or {})
     except SpecError as error:

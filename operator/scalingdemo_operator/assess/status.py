@@ -13,12 +13,13 @@ from typing import Any
 
 from scalingdemo_workload.contract import Defaults
 
-from ..api import CHILDREN, AddOn, Event, Manifest, Owner
+from ..api import CHILDREN, PAUSED_ANNOTATION, AddOn, Event, Manifest, Owner
 from ..kafka.model import TopicsObserved
 from ..spec import Autoscaling, ScalingDemoSpec
 from .conditions import (
     KEDA,
     MONITORING,
+    PAUSED,
     READY,
     VPA,
     Condition,
@@ -93,10 +94,51 @@ def invalid(body: Mapping[str, Any], problem: str, now: str) -> Assessment:
     previous = body.get("status") or {}
     condition = Condition(READY, "False", "InvalidSpec", problem)
     generation = int(body["metadata"].get("generation", 0))
-    conditions = merge_conditions(previous.get("conditions", []), [condition], generation, now)
-    return Assessment(
-        {"conditions": conditions}, warnings_for(previous, condition), False, "invalid"
+    conditions = merge_conditions(_carried(previous), [condition], generation, now)
+    events = [*_resumed(previous), *warnings_for(previous, condition)]
+    return Assessment({"conditions": conditions}, events, False, "invalid")
+
+
+def paused(body: Mapping[str, Any], now: str) -> Assessment:
+    """A paused demo: said once (Paused True, Ready Unknown, one event), then nothing at all.
+
+    Once the status says Paused it is left as it is, even when the spec changes meanwhile: a
+    write of any kind would be the operator touching a demo the user took over.
+    """
+    previous = body.get("status") or {}
+    if _was_paused(previous):
+        return Assessment({}, result="paused")
+    message = (
+        f'the operator writes nothing for this demo while annotation {PAUSED_ANNOTATION} is "true"'
+        "; its children stay as they are, for editing by hand"
     )
+    conditions = [
+        Condition(READY, "Unknown", "Paused", message),
+        Condition(PAUSED, "True", "PausedByAnnotation", message),
+    ]
+    generation = int(body["metadata"].get("generation", 0))
+    merged = merge_conditions(previous.get("conditions", []), conditions, generation, now)
+    return Assessment({"conditions": merged}, [Event("Normal", "Paused", message)], False, "paused")
+
+
+def _was_paused(previous: Mapping[str, Any]) -> bool:
+    return any(
+        item.get("type") == PAUSED and item.get("status") == "True"
+        for item in previous.get("conditions", [])
+    )
+
+
+def _carried(previous: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The previous conditions a reconcile builds on: a Paused condition ends with the pause."""
+    return [item for item in previous.get("conditions", []) if item.get("type") != PAUSED]
+
+
+def _resumed(previous: Mapping[str, Any]) -> list[Event]:
+    """One Normal event when the first reconcile after a pause takes over again."""
+    if not _was_paused(previous):
+        return []
+    message = f"annotation {PAUSED_ANNOTATION} is gone: the operator reconciles the demo again"
+    return [Event("Normal", "Resumed", message)]
 
 
 def assess(seen: Observation, now: str) -> Assessment:
@@ -131,7 +173,7 @@ def assess(seen: Observation, now: str) -> Assessment:
     status: dict[str, Any] = {
         "observedGeneration": previous.get("observedGeneration") if failures else seen.generation,
         "conditions": merge_conditions(
-            previous.get("conditions", []),
+            _carried(previous),
             [ready, *scaling, topics.condition, monitored, workload],
             seen.generation,
             now,
@@ -146,6 +188,7 @@ def assess(seen: Observation, now: str) -> Assessment:
         enabled = name in spec.components()
         status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
     events = [
+        *_resumed(previous),
         *seen.events,
         *topics.events,
         *scaling_warnings(previous, [ready, *scaling], notes),
