@@ -133,6 +133,7 @@ OTHER_RESOURCES: Mapping[tuple[str, str], str] = {
     ("v1", "Secret"): "secrets",
     ("v1", "Event"): "events",
     (API_VERSION, KIND): PLURAL,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
 }
 """Kinds the operator reads or writes that are not children: (apiVersion, kind) -> plural."""
 

@@ -96,16 +96,23 @@ async def _observe(
     strimzi = None
     if spec.kafka.topic_management == "Strimzi":
         strimzi = await kube.served_version(KAFKA_TOPIC.group, KAFKA_TOPIC.versions)
+    tolerance = None
+    if any(spec.component(name).autoscaling.sets_tolerance for name in spec.autoscaled()):
+        tolerance = await kube.keeps_hpa_tolerance(owner.namespace)
     if spec.kafka.topic_management != "Operator":
         events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
-        return Observation(owner, spec, body, observed, failures, events, strimzi=strimzi)
+        return Observation(
+            owner, spec, body, observed, failures, events, strimzi=strimzi, tolerance=tolerance
+        )
     topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
     try:
         events, observed, failures = await _apply_children(kube, owner, spec, strimzi)
     except BaseException:
         topics.cancel()
         raise
-    return Observation(owner, spec, body, observed, failures, events, await topics)
+    return Observation(
+        owner, spec, body, observed, failures, events, await topics, tolerance=tolerance
+    )
 
 
 def _listed_kinds(strimzi: str | None) -> list[tuple[str, str]]:

@@ -56,7 +56,8 @@ class Observation:
 
     `observed` holds every wanted child as it is now (applied or found unchanged), `events` the
     changes made, `topics` the topic reconcile when the operator manages topics, `strimzi` the
-    KafkaTopic version the cluster serves (None: none, or not asked).
+    KafkaTopic version the cluster serves (None: none, or not asked), `tolerance` whether the
+    API server keeps the HPA's tolerance (None: not asked, as no spec sets one, or not allowed).
     """
 
     owner: Owner
@@ -67,6 +68,7 @@ class Observation:
     events: Sequence[Event] = ()
     topics: TopicsObserved | None = None
     strimzi: str | None = None
+    tolerance: bool | None = None
 
     @property
     def generation(self) -> int:
@@ -156,7 +158,7 @@ def assess(seen: Observation, now: str) -> Assessment:
         [owner.child_name(name) for name in spec.components()], deployments
     )
     known = topics.topics if topics.topics is not None else previous.get("topics") or []
-    notes = _scaling_notes(spec, owner, known)
+    notes = _scaling_notes(spec, owner, known, seen.tolerance)
     scaling = [
         _add_on_condition(KEDA, spec.autoscaled(), seen, failures, notes[KEDA.condition]),
         _add_on_condition(VPA, spec.vertically_scaled(), seen, failures, notes[VPA.condition]),
@@ -283,11 +285,15 @@ def _scale_up_tolerance(autoscaling: Autoscaling, served: bool) -> Decimal:
 
 
 def _scaling_notes(
-    spec: ScalingDemoSpec, owner: Owner, topics: Sequence[Mapping[str, Any]]
+    spec: ScalingDemoSpec,
+    owner: Owner,
+    topics: Sequence[Mapping[str, Any]],
+    tolerance: bool | None = None,
 ) -> dict[str, list[str]]:
     """What the spec asks that will not happen as written, by the condition that reports it.
 
     `topics` is status.topics as just observed: the broker's partition counts decide the cap.
+    `tolerance` False: the API server drops the HPA's tolerance that the spec sets.
     """
     actual = {item["name"]: item["partitions"] for item in topics if "partitions" in item}
     narrowed = [
@@ -295,7 +301,25 @@ def _scaling_notes(
         for name in spec.vertically_scaled()
         if (dropped := spec.component(name).resources_left_to_triggers())
     ]
-    return {KEDA.condition: partition_caps(spec, owner, actual), VPA.condition: narrowed}
+    capped = partition_caps(spec, owner, actual, tolerance_served=tolerance is not False)
+    dropped = tolerance_dropped(spec, owner) if tolerance is False else []
+    return {KEDA.condition: [*dropped, *capped], VPA.condition: narrowed}
+
+
+def tolerance_dropped(spec: ScalingDemoSpec, owner: Owner) -> list[str]:
+    """The note for components whose behavior sets a tolerance this API server does not keep."""
+    names = [
+        owner.child_name(name)
+        for name in spec.autoscaled()
+        if spec.component(name).autoscaling.sets_tolerance
+    ]
+    if not names:
+        return []
+    return [
+        f"{', '.join(names)}: behavior tolerance is not served by this API server (the "
+        "HPAConfigurableTolerance feature gate is off), so the HPA drops it and applies the "
+        "cluster's default tolerance"
+    ]
 
 
 def scaler_of(kind: str) -> Scaler | None:

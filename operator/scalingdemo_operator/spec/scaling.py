@@ -210,6 +210,12 @@ class Autoscaling(SpecModel):
         return self
 
     @property
+    def sets_tolerance(self) -> bool:
+        """Whether a scaling direction sets the HPA's tolerance, a field not every API serves."""
+        rules = [self.behavior.scale_up, self.behavior.scale_down] if self.behavior else []
+        return any(rule is not None and rule.tolerance is not None for rule in rules)
+
+    @property
     def idles(self) -> bool:
         """Whether KEDA takes the component below the HPA's range when every trigger is
         inactive (to zero, or to idleReplicaCount): then pollingInterval and the cooldowns
