@@ -22,7 +22,7 @@ import kopf
 import prometheus_client
 
 from .api import CHILD_KINDS, FIELD_MANAGER, GROUP, MANAGED, PLURAL, VERSION, Owner, is_paused
-from .assess.conditions import PAUSED
+from .assess.status import says_paused
 from .kafka.reconcile import delete_topics
 from .kube import Kube
 from .reconciler import Reconciler
@@ -97,10 +97,7 @@ def _resumed(body: kopf.Body, **_: Any) -> bool:
     When nothing but the annotation changed, kopf finds the configuration it last handled (the
     one before the pause) and calls no update handler; the status tells that the demo waits.
     """
-    conditions = body.get("status", {}).get("conditions", [])
-    return not is_paused(body) and any(
-        item.get("type") == PAUSED and item.get("status") == "True" for item in conditions
-    )
+    return not is_paused(body) and says_paused(body.get("status", {}))
 
 
 @kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_resumed)

@@ -182,10 +182,9 @@ def _caps(partitions: int, served: bool = True, **settings: Any) -> list[str]:
 
 def test_the_partition_cap_note_names_the_missing_replica_and_the_tolerance_that_fixes_it() -> None:
     assert _caps(12, maxReplicas=12) == [
-        "demo-worker trigger taskLag stops at 11 replicas, one short of the 12 partitions: KEDA "
-        "caps the lag at 12 x lagThreshold, which is 9.1% above the target of 11 replicas, "
-        "within the HPA's scale-up tolerance of 10.0%; set behavior.scaleUp.tolerance below "
-        "0.0909"
+        "demo-worker trigger taskLag stops at 11 replicas, one short of the 12 partitions: "
+        "there KEDA's capped lag (12 x lagThreshold) is 9.1% above the HPA's target, within its "
+        "scale-up tolerance of 10.0%; set behavior.scaleUp.tolerance below 0.0909"
     ]
     assert _caps(12, maxReplicas=12, behavior={"scaleUp": {"tolerance": "0.05"}}) == []
     assert _caps(10, maxReplicas=10) == []

@@ -108,7 +108,7 @@ def paused(body: Mapping[str, Any], now: str) -> Assessment:
     write of any kind would be the operator touching a demo the user took over.
     """
     previous = body.get("status") or {}
-    if _was_paused(previous):
+    if says_paused(previous):
         return Assessment({}, result="paused")
     message = (
         f'the operator writes nothing for this demo while annotation {PAUSED_ANNOTATION} is "true"'
@@ -123,10 +123,11 @@ def paused(body: Mapping[str, Any], now: str) -> Assessment:
     return Assessment({"conditions": merged}, [Event("Normal", "Paused", message)], False, "paused")
 
 
-def _was_paused(previous: Mapping[str, Any]) -> bool:
+def says_paused(status: Mapping[str, Any]) -> bool:
+    """Whether a status carries Paused=True."""
     return any(
         item.get("type") == PAUSED and item.get("status") == "True"
-        for item in previous.get("conditions", [])
+        for item in status.get("conditions", [])
     )
 
 
@@ -137,7 +138,7 @@ def _carried(previous: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _resumed(previous: Mapping[str, Any]) -> list[Event]:
     """One Normal event when the first reconcile after a pause takes over again."""
-    if not _was_paused(previous):
+    if not says_paused(previous):
         return []
     message = f"annotation {PAUSED_ANNOTATION} is gone: the operator reconciles the demo again"
     return [Event("Normal", "Resumed", message)]
@@ -255,13 +256,13 @@ def partition_caps(
                 )
             tolerance = _scale_up_tolerance(bounds, tolerance_served)
             if bounds.max_replicas >= partitions and one_short(partitions, tolerance):
+                step = 1 / Decimal(partitions - 1)
                 found.append(
                     f"{where} stops at {partitions - 1} replicas, one short of the "
-                    f"{partitions} partitions: KEDA caps the lag at {partitions} x lagThreshold, "
-                    f"which is {100 / (partitions - 1):.1f}% above the target of "
-                    f"{partitions - 1} replicas, within the HPA's scale-up tolerance of "
-                    f"{tolerance * 100:g}%; set behavior.scaleUp.tolerance below "
-                    f"{1 / Decimal(partitions - 1):.4f}"
+                    f"{partitions} partitions: there KEDA's capped lag ({partitions} x "
+                    f"lagThreshold) is {float(step):.1%} above the HPA's target, within its "
+                    f"scale-up tolerance of {float(tolerance):.1%}; set "
+                    f"behavior.scaleUp.tolerance below {step:.4f}"
                 )
     return found
 
