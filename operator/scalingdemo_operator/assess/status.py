@@ -245,11 +245,8 @@ def partition_caps(
             partitions = (actual or {}).get(topic, getattr(spec.kafka.topics, lag.topic).partitions)
             where = f"{owner.child_name(name)} trigger {trigger.name}"
             if bounds.max_replicas > partitions:
-                remedy = (
-                    ""
-                    if lag.ensure_even_distribution_of_partitions
-                    else (" or set allowIdleConsumers")
-                )
+                even = lag.ensure_even_distribution_of_partitions
+                remedy = "" if even else " or set allowIdleConsumers"
                 found.append(
                     f"{where} scales to at most the {partitions} partitions of topic {topic}, "
                     f"not maxReplicas {bounds.max_replicas}: add partitions{remedy}"
