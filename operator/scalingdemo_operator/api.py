@@ -29,10 +29,18 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
 """Hash of the manifest last applied: notices fields the spec dropped, which a live object keeps."""
+PAUSED_ANNOTATION = f"{GROUP}/paused"
+"""`"true"` on a ScalingDemo: the operator writes nothing for it until the annotation goes."""
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 """The label every child carries: what the child watches select on."""
 
 Manifest = dict[str, Any]
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    """Whether the ScalingDemo carries the paused annotation set to "true"."""
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    return bool(annotations.get(PAUSED_ANNOTATION) == "true")
 
 
 class AddOn(Enum):
@@ -128,6 +136,7 @@ OTHER_RESOURCES: Mapping[tuple[str, str], str] = {
     ("v1", "Secret"): "secrets",
     ("v1", "Event"): "events",
     (API_VERSION, KIND): PLURAL,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
 }
 """Kinds the operator reads or writes that are not children: (apiVersion, kind) -> plural."""
 

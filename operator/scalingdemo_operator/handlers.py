@@ -37,7 +37,9 @@ from .api import (
     VERSION,
     Listing,
     Owner,
+    is_paused,
 )
+from .assess.status import says_paused
 from .cache import ADD_ON_CRDS, Cache, child_key, crd_facts, demo_key, trimmed
 from .kafka.reconcile import delete_topics
 from .kube import Kube
@@ -48,6 +50,19 @@ IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
 """None is kopf's initial listing (on.resume reconciles every demo anyway); ADDED is a child the
 reconcile itself just created. Edits (MODIFIED, including the Deployment's status) and deletions
 are what need a reconcile."""
+
+
+class PauseKeepingDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's record of the configuration it last handled, left alone while a demo is paused.
+
+    kopf patches the record onto the demo after each change it handled. While the demo is
+    paused that patch would be the operator writing to a demo the user took over, so it waits
+    for the first change handled after the pause.
+    """
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        if not is_paused(body):
+            super().store(body=body, patch=patch, essence=essence)
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: 
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = PauseKeepingDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
@@ -110,6 +125,21 @@ async def stop(memo: Operator, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL)
 async def reconcile_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
     await memo.reconciler.reconcile(Owner.from_body(body))
+
+
+def _resumed(body: kopf.Body, **_: Any) -> bool:
+    """Unpaused, but the status still says Paused.
+
+    When nothing but the annotation changed, kopf finds the configuration it last handled (the
+    one before the pause) and calls no update handler; the status tells that the demo waits.
+    """
+    return not is_paused(body) and says_paused(body.get("status", {}))
+
+
+@kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_resumed)
+async def resume_demo(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
+    if type != "DELETED":
+        await memo.reconciler.reconcile(Owner.from_body(body), coalesce=True)
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:

@@ -68,6 +68,7 @@ class Kube:
     def __init__(self, client: kubernetes.client.ApiClient, request_seconds: float = 30) -> None:
         self._client = client
         self._request_seconds = request_seconds
+        self._keeps_tolerance: bool | None = None
 
     def _send(
         self,
@@ -124,6 +125,45 @@ class Kube:
             if error.status == 404:
                 return None
             raise
+
+    async def keeps_hpa_tolerance(self, namespace: str) -> bool | None:
+        """Whether the API server keeps an HPA's behavior tolerance; None when not allowed to ask.
+
+        The field exists only while the HPAConfigurableTolerance feature gate is on, and an API
+        server with the gate off drops it silently; its OpenAPI schema lists the field either
+        way. So an HPA that sets it is created as a server-side dry run (nothing is stored) and
+        read back. The gate changes only with an API server restart: asked once per process.
+        """
+        if self._keeps_tolerance is not None:
+            return self._keeps_tolerance
+        probe = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"generateName": "scalingdemo-tolerance-probe-", "namespace": namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "probe"},
+                "maxReplicas": 1,
+                "behavior": {"scaleUp": {"tolerance": "0.05"}},
+            },
+        }
+        path = _path("autoscaling/v2", "HorizontalPodAutoscaler", namespace)
+        try:
+            created = await self._call(
+                "create",
+                "HorizontalPodAutoscaler",
+                "POST",
+                path,
+                query=[("dryRun", "All"), ("fieldManager", FIELD_MANAGER)],
+                body=probe,
+            )
+        except ApiException as error:
+            if error.status == 403:
+                return None
+            raise
+        self._keeps_tolerance = "tolerance" in created["spec"].get("behavior", {}).get(
+            "scaleUp", {}
+        )
+        return self._keeps_tolerance
 
     async def read_secret_values(
         self, namespace: str, references: Sequence[tuple[str, str]]

@@ -26,6 +26,7 @@ from .api import (
     Manifest,
     Outcome,
     Owner,
+    is_paused,
 )
 from .assess.status import (
     Assessment,
@@ -34,6 +35,7 @@ from .assess.status import (
     assess,
     failed,
     invalid,
+    paused,
     scaler_of,
 )
 from .builders import desired_children
@@ -93,6 +95,11 @@ def _failure(error: Exception) -> str:
 
 
 async def _reconcile(kube: Kube, cache: Cache, owner: Owner, body: Mapping[str, Any]) -> Assessment:
+    """Children, topics and status; with the demo paused, only the status saying so (once)."""
+    if is_paused(body):
+        assessment = paused(body, now())
+        await _write_status(kube, cache, owner, body, assessment.status)
+        return assessment
     try:
         spec = parse(body.get("spec") or {})
     except SpecError as error:
@@ -117,16 +124,23 @@ async def _observe(
     if spec.kafka.topic_management == "Strimzi":
         strimzi = cache.served_version(KAFKA_TOPIC)
     basis = (body["metadata"].get("generation"), strimzi)
+    tolerance = None
+    if any(spec.component(name).autoscaling.sets_tolerance for name in spec.autoscaled()):
+        tolerance = await kube.keeps_hpa_tolerance(owner.namespace)
     if spec.kafka.topic_management != "Operator":
         events, observed, failures = await _children(kube, cache, owner, spec, basis)
-        return Observation(owner, spec, body, observed, failures, events, strimzi=strimzi)
+        return Observation(
+            owner, spec, body, observed, failures, events, strimzi=strimzi, tolerance=tolerance
+        )
     topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
     try:
         events, observed, failures = await _children(kube, cache, owner, spec, basis)
     except BaseException:
         topics.cancel()
         raise
-    return Observation(owner, spec, body, observed, failures, events, await topics)
+    return Observation(
+        owner, spec, body, observed, failures, events, await topics, tolerance=tolerance
+    )
 
 
 async def _children(

@@ -76,13 +76,14 @@ def _chosen_version(child: ChildKind) -> str | None:
 
 def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
     """Events of the watched children trigger reconciles; the ScalingDemo CRD's own event
-    marks the cache complete."""
+    marks the cache complete; the demos are watched for one thing: a paused demo whose
+    annotation went while nothing else changed (handlers.resume_demo)."""
     registered = _selected(kopf.get_default_registry()._watching.get_all_handlers())
     assert registered == {
         (child.group, _chosen_version(child), child.plural)
         for child in CHILD_KINDS
         if child.watched
-    } | {CRDS}
+    } | {CRDS, (GROUP, VERSION, PLURAL)}
 
 
 def test_every_child_kind_the_demos_and_the_add_on_crds_are_indexed() -> None:

@@ -19,6 +19,7 @@ AUTOSCALING_READY = "AutoscalingReady"
 VERTICAL_SCALING_READY = "VerticalScalingReady"
 TOPICS_READY = "TopicsReady"
 MONITORING_READY = "MonitoringReady"
+PAUSED = "Paused"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
 

@@ -28,6 +28,7 @@ CAPPED_BY_PARTITIONS = "ReplicasCappedByPartitions"
 VERTICAL_SCALING_NARROWED = "VerticalScalingNarrowed"
 SCALE_FROM_ZERO_UNVERIFIED = "ScaleFromZeroUnverified"
 SCALE_TO_ZERO_HELD_AT_ONE = "ScaleToZeroHeldAtOne"
+TOLERANCE_NOT_SERVED = "ToleranceNotServed"
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,8 @@ def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) ->
                 f"{where}.kafkaLag.offsetResetPolicy: must equal spec.kafka.offsetReset "
                 f"({spec.kafka.offset_reset}), the consumers' auto.offset.reset"
             )
+        if lag is not None:
+            found += _partition_limitation_problems(spec, f"{where}.kafkaLag", lag)
         if trigger.prometheus is not None and spec.monitoring.prometheus is None:
             found.append(
                 f"{where}.prometheus: needs spec.monitoring.prometheus.serverAddress to query"
@@ -289,3 +291,17 @@ def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) ->
                 "trigger's target is a share of it)"
             )
     return found
+
+
+def _partition_limitation_problems(
+    spec: ScalingDemoSpec, where: str, lag: KafkaLagTrigger
+) -> list[str]:
+    """Partition IDs the topic does not have: KEDA would silently count no lag for them."""
+    partitions = getattr(spec.kafka.topics, lag.topic).partitions
+    beyond = [last for _, last in lag.partition_ranges() if last >= partitions]
+    if not beyond:
+        return []
+    return [
+        f"{where}.partitionLimitation: partition {max(beyond)} does not exist; the {lag.topic} "
+        f"topic has partitions 0-{partitions - 1} (spec.kafka.topics.{lag.topic}.partitions)"
+    ]
