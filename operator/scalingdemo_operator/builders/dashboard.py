@@ -48,6 +48,7 @@ from .promql import (
     capacity,
     constant,
     hpa,
+    idle_members,
     keda_active,
     keda_errors,
     keda_total,
@@ -204,7 +205,7 @@ def _kafka(spec: ScalingDemoSpec, owner: Owner) -> list[Panel]:
             "short",
             (
                 Target(f"sum by (pod, topic) ({assigned})", "{{pod}} {{topic}}", "A"),
-                Target(f"sum by (topic) ({assigned} == bool 0)", "idle members {{topic}}", "B"),
+                Target(idle_members(labels), "idle members {{topic}}", "B"),
             ),
             "A member holding 0 partitions is idle: the group has more consumers than the topic "
             "has partitions, so replicas beyond the partition count add nothing.",

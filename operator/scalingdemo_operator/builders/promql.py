@@ -95,6 +95,12 @@ def topic_lag(spec: ScalingDemoSpec, owner: Owner, topic: str) -> str:
     return lag(f'{scope(owner)}, topic="{names.topics[topic]}", group="{names.groups[topic]}"')
 
 
+def idle_members(labels: str) -> str:
+    """Consumers holding no partition, per topic: members beyond the partition count (0 while
+    every member has work, so the series exist)."""
+    return f"sum by (topic) ({Metric.CONSUMER_ASSIGNED_PARTITIONS}{{{labels}}} == bool 0)"
+
+
 def preset_query(spec: ScalingDemoSpec, owner: Owner, preset: str) -> str:
     """A named query over the workload's own metrics, aggregated to the one element KEDA needs."""
     labels = scope(owner)
