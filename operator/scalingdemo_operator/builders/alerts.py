@@ -32,6 +32,8 @@ SEVERITY = "warning"
 GROWTH_WINDOW = "10m"
 """How far back a backlog must have been growing, and for how long the growth must last."""
 ERRORS_FOR = "5m"
+ERRORS_WINDOW = "5m"
+"""Wider than the panels' window: an alert must not depend on two scrapes within a minute."""
 RESTARTS_WINDOW = "15m"
 IDLE_FOR = "10m"
 """Longer than a rebalance: a member joining holds nothing until the group has settled."""
@@ -107,7 +109,7 @@ def _scaler_errors(spec: ScalingDemoSpec, owner: Owner) -> list[Rule]:
     return [
         Rule(
             "ScalingDemoKedaScalerErrors",
-            f"({keda_errors(owner, component)}) > 0",
+            f"({keda_errors(owner, component, ERRORS_WINDOW)}) > 0",
             ERRORS_FOR,
             f"KEDA fails to read trigger {{{{ $labels.scaler }}}} of ScaledObject "
             f"{owner.child_name(component)}: kubectl describe scaledobject "

@@ -158,10 +158,10 @@ def keda_active(owner: Owner, name: str) -> str:
     return f"max by (scaler) ({keda(KEDA_SCALER_ACTIVE, owner, name)})"
 
 
-def keda_errors(owner: Owner, name: str) -> str:
-    """Failed readings per trigger over the window (KEDA's counters start at 0, so the series
+def keda_errors(owner: Owner, name: str, window: str = RATE_WINDOW) -> str:
+    """Failed readings per trigger over `window` (KEDA's counters start at 0, so the series
     exist before the first error)."""
-    selectors = keda(KEDA_SCALER_ERRORS, owner, name, window=RATE_WINDOW).split(" or ")
+    selectors = keda(KEDA_SCALER_ERRORS, owner, name, window=window).split(" or ")
     return " or ".join(f"sum by (scaler) (increase({selector}))" for selector in selectors)
 
 
