@@ -41,10 +41,18 @@ IDLE_FOR = "10m"
 
 @dataclass(frozen=True)
 class Rule:
+    """An alert: `query` is the series it watches (as a panel would draw it), `condition` what
+    makes it fire, so the query alone can be checked for data on a healthy demo."""
+
     alert: str
-    expr: str
+    query: str
+    condition: str
     duration: str
     summary: str
+
+    @property
+    def expr(self) -> str:
+        return f"{self.query} {self.condition}"
 
     def manifest(self, owner: Owner) -> dict[str, object]:
         return {
@@ -75,7 +83,8 @@ def _not_ready(spec: ScalingDemoSpec, owner: Owner) -> Rule:
     )
     return Rule(
         "ScalingDemoNotReady",
-        f"max({condition}) == 0",
+        f"max({condition})",
+        "== 0",
         spec.monitoring.alerts.not_ready_for,
         f"ScalingDemo {owner.namespace}/{owner.name} is not Ready: "
         f"kubectl describe scalingdemo {owner.name} -n {owner.namespace} says why.",
@@ -95,7 +104,8 @@ def _backlog_at_max(spec: ScalingDemoSpec, owner: Owner) -> list[Rule]:
             found.append(
                 Rule(
                     "ScalingDemoBacklogGrowingAtMaxReplicas",
-                    f"deriv(({backlog})[{GROWTH_WINDOW}:]) > 0 and on () {at_max}",
+                    f"deriv(({backlog})[{GROWTH_WINDOW}:])",
+                    f"> 0 and on () {at_max}",
                     GROWTH_WINDOW,
                     f"{owner.child_name(component)} runs maxReplicas "
                     f"({autoscaling.max_replicas}) and the backlog of trigger {trigger.name} "
@@ -109,7 +119,8 @@ def _scaler_errors(spec: ScalingDemoSpec, owner: Owner) -> list[Rule]:
     return [
         Rule(
             "ScalingDemoKedaScalerErrors",
-            f"({keda_errors(owner, component, ERRORS_WINDOW)}) > 0",
+            f"({keda_errors(owner, component, ERRORS_WINDOW)})",
+            "> 0",
             ERRORS_FOR,
             f"KEDA fails to read trigger {{{{ $labels.scaler }}}} of ScaledObject "
             f"{owner.child_name(component)}: kubectl describe scaledobject "
@@ -129,7 +140,8 @@ def _restarts(spec: ScalingDemoSpec, owner: Owner) -> list[Rule]:
     return [
         Rule(
             "ScalingDemoWorkerRestarts",
-            f"sum by (pod) (increase({KSM_POD_RESTARTS}{{{pods}}}[{RESTARTS_WINDOW}])) > 0",
+            f"sum by (pod) (increase({KSM_POD_RESTARTS}{{{pods}}}[{RESTARTS_WINDOW}]))",
+            "> 0",
             "0s",
             "Worker pod {{ $labels.pod }} restarted: every restart rebalances the consumer "
             "group and redoes the records in flight.",
@@ -143,7 +155,8 @@ def _idle_consumers(spec: ScalingDemoSpec, owner: Owner) -> list[Rule]:
     return [
         Rule(
             "ScalingDemoIdleConsumers",
-            f"{idle_members(scope(owner, ('worker',)))} > 0",
+            idle_members(scope(owner, ("worker",))),
+            "> 0",
             IDLE_FOR,
             f"{{{{ $value }}}} {owner.child_name('worker')} consumer(s) of topic "
             "{{ $labels.topic }} hold no partition: more replicas than partitions add nothing.",

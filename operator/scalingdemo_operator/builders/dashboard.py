@@ -11,8 +11,8 @@ threshold, drawn as a constant line from the current spec. The KEDA row shows KE
 the same decision: which triggers it calls active, its own reading of each against the
 capacity of the current replicas and the activation line, its errors, and the HPA's desired
 and current replicas. KEDA measures outside the pods, so its lag has data at 0 replicas. The
-VPA row draws the recommendation against the usage. Panels on kube-state-metrics or KEDA stay
-empty where those are not scraped (EXTERNAL_METRICS).
+VPA row draws the recommendation against the usage. Panels on kube-state-metrics
+(promql.KUBE_STATE_METRICS) or KEDA stay empty where those are not scraped.
 """
 
 from __future__ import annotations
@@ -36,13 +36,9 @@ from ..spec import ScalingDemoSpec, Trigger
 from .common import metadata, stamp
 from .promql import (
     KEDA_COMPOSITE_SCALER,
-    KEDA_SCALER_ACTIVE,
-    KEDA_SCALER_ERRORS,
-    KEDA_SCALER_VALUE,
     KSM_DEPLOYMENT_REPLICAS,
     KSM_HPA_CURRENT,
     KSM_HPA_DESIRED,
-    KSM_VPA_RECOMMENDATION,
     UP,
     VPA_BOUNDS,
     capacity,
@@ -77,16 +73,6 @@ THRESHOLD_REF = "threshold"
 ACTIVATION_REF = f"{THRESHOLD_REF}-activation"
 LINE_COLORS = {ACTIVATION_REF: "orange", THRESHOLD_REF: "red"}
 """Colour of a line by refId prefix, the longest matching prefix first."""
-EXTERNAL_METRICS = (
-    KSM_DEPLOYMENT_REPLICAS,
-    KSM_HPA_DESIRED,
-    KSM_HPA_CURRENT,
-    KSM_VPA_RECOMMENDATION,
-    KEDA_SCALER_VALUE,
-    KEDA_SCALER_ACTIVE,
-    KEDA_SCALER_ERRORS,
-)
-"""Series of kube-state-metrics and KEDA: queries on them are empty where those are not scraped."""
 PANEL_WIDTH, PANEL_HEIGHT = 12, 8
 RESOURCE_METRICS = {"cpu": Metric.CPU_UTILIZATION, "memory": Metric.MEMORY_RSS}
 """The workload's own reading of what a cpu/memory trigger measures (cores, bytes)."""

@@ -47,6 +47,15 @@ KSM_VPA_RECOMMENDATION = "kube_customresource_verticalpodautoscaler_recommendati
 VPA_BOUNDS = ("target", "lowerbound", "upperbound")
 KSM_DEMO_CONDITION = "kube_customresource_scalingdemo_condition"
 """1 while the ScalingDemo's condition of label `type` is True, else 0."""
+KUBE_STATE_METRICS = (
+    KSM_DEPLOYMENT_REPLICAS,
+    KSM_HPA_DESIRED,
+    KSM_HPA_CURRENT,
+    KSM_POD_RESTARTS,
+    KSM_VPA_RECOMMENDATION,
+    KSM_DEMO_CONDITION,
+)
+"""Every kube-state-metrics series queried: empty where kube-state-metrics is not scraped."""
 
 
 def scope(
