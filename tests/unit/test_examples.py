@@ -91,6 +91,8 @@ def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
         if spec.monitoring.prometheus is not None:
             assert spec.monitoring.prometheus.server_address == prometheus, name
             assert spec.monitoring.service_monitor.labels == {"release": release}, name
+        if spec.monitoring.alerts.enabled:
+            assert spec.monitoring.alerts.labels == {"release": release}, name
 
 
 QUICKSTART = REPOSITORY / "examples" / "kind"
