@@ -62,8 +62,10 @@ LOAD = 30
 SCRAPES = 5
 """Samples per target before queries run: a 1m rate needs two, quantiles a few more."""
 PROMETHEUS = "http://prometheus.monitoring.svc.cluster.local:9090"
-EXTERNAL_TRIGGERS = 1 + len(PRESETS)
-"""Triggers KEDA reads itself (kafkaLag and prometheus), each with a keda_scaler_metrics_value."""
+FORMULA = {"formula": "requests + busy", "target": "5"}
+READINGS = {"worker": 1 + len(PRESETS), "api": 3}
+"""keda_scaler_metrics_value series per ScaledObject: one per kafkaLag and prometheus trigger,
+and the scalingModifiers formula's (scaler composite-metric) on the API."""
 
 
 def _service_monitor(cluster: Cluster, name: str) -> dict[str, Any] | None:
@@ -218,8 +220,20 @@ def _every_trigger_kind() -> dict[str, Any]:
     return {
         "image": "registry.example/scalingdemo-workload:1",
         "monitoring": {"prometheus": {"serverAddress": PROMETHEUS}},
-        # A VPA on the API, for the dashboard's VPA row.
-        "api": {"verticalScaling": {"enabled": True}},
+        # A VPA on the API, for the dashboard's VPA row, and a scaling formula, for KEDA's
+        # composite reading.
+        "api": {
+            "verticalScaling": {"enabled": True},
+            "autoscaling": {
+                "enabled": True,
+                "maxReplicas": 2,
+                "triggers": [
+                    {"name": "requests", "prometheus": {"preset": "requestRate", "threshold": "5"}},
+                    {"name": "busy", "prometheus": {"preset": "tasksInProgress", "threshold": "5"}},
+                ],
+                "scalingModifiers": FORMULA,
+            },
+        },
         "worker": {"autoscaling": {"enabled": True, "maxReplicas": 3, "triggers": triggers}},
     }
 
@@ -324,23 +338,20 @@ def _kube_state(expression: str) -> bool:
 
 @pytest.fixture
 def scaled_by_keda(keda: None, kube_api: client.ApiClient, scraped_demo: Demo) -> Demo:
-    """The worker's Deployment (pods on kwok's nodes) and its ScaledObject, from the operator's
-    builders, without ownerReferences (no ScalingDemo owns them here): the real KEDA measures
-    the workers' group on the bed's broker and asks the bed's Prometheus, as in a cluster."""
-    wanted = ("Deployment", "ScaledObject")
-    built = [
-        item
-        for item in desired_children(scraped_demo.spec, scraped_demo.owner)
-        if item["kind"] in wanted and item["metadata"]["name"] == "shop-worker"
-    ]
-    assert [item["kind"] for item in built] == list(wanted)
-    for item in built:
-        del item["metadata"]["ownerReferences"]
+    """The Deployments (pods on kwok's nodes) and ScaledObjects, from the operator's builders,
+    without ownerReferences (no ScalingDemo owns them here): the real KEDA measures the
+    workers' group on the bed's broker and asks the bed's Prometheus, as in a cluster."""
+    built = desired_children(scraped_demo.spec, scraped_demo.owner)
     namespace = scraped_demo.owner.namespace
-    client.AppsV1Api(kube_api).create_namespaced_deployment(namespace, built[0])
-    client.CustomObjectsApi(kube_api).create_namespaced_custom_object(
-        "keda.sh", "v1alpha1", namespace, "scaledobjects", built[1]
-    )
+    for kind in ("Deployment", "ScaledObject"):
+        for item in (found for found in built if found["kind"] == kind):
+            del item["metadata"]["ownerReferences"]
+            if kind == "Deployment":
+                client.AppsV1Api(kube_api).create_namespaced_deployment(namespace, item)
+            else:
+                client.CustomObjectsApi(kube_api).create_namespaced_custom_object(
+                    "keda.sh", "v1alpha1", namespace, "scaledobjects", item
+                )
     return scraped_demo
 
 
@@ -381,13 +392,14 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
         f"{SCRAPES} scrapes of every target",
         accept=lambda found: bool(found) and float(found[0]["value"][1]) >= SCRAPES,
     )
-    readings = f"count({keda_series(KEDA_SCALER_VALUE, demo.owner, 'worker')})"
-    eventually(
-        lambda: _query(server, readings),
-        f"KEDA's reading of all {EXTERNAL_TRIGGERS} kafkaLag and prometheus triggers",
-        SCALE_TIMEOUT,
-        accept=lambda found: bool(found) and float(found[0]["value"][1]) == EXTERNAL_TRIGGERS,
-    )
+    for component, count in READINGS.items():
+        readings = f"count({keda_series(KEDA_SCALER_VALUE, demo.owner, component)})"
+        eventually(
+            lambda readings=readings: _query(server, readings),
+            f"KEDA's {count} readings of the {component}'s triggers",
+            SCALE_TIMEOUT,
+            accept=lambda found, count=count: bool(found) and float(found[0]["value"][1]) == count,
+        )
 
     for preset in PRESETS:
         expression = preset_query(demo.spec, demo.owner, preset)
@@ -416,10 +428,13 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
     assert sorted(allowed_empty) == sorted(
         [
             ("Replicas", "B"),
-            ("shop-worker: HPA desired vs current replicas", "A"),
-            ("shop-worker: HPA desired vs current replicas", "B"),
             ("ScalingDemoNotReady", "query"),
             ("ScalingDemoWorkerRestarts", "query"),
+        ]
+        + [
+            (f"shop-{component}: HPA desired vs current replicas", ref)
+            for component in ("api", "worker")
+            for ref in "AB"
         ]
         + [
             (f"shop-api: VPA {resource} recommendation vs usage", ref)
