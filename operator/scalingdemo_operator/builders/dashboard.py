@@ -39,6 +39,7 @@ from .promql import (
     KSM_DEPLOYMENT_REPLICAS,
     KSM_HPA_CURRENT,
     KSM_HPA_DESIRED,
+    RATE_WINDOW,
     UP,
     VPA_BOUNDS,
     capacity,
@@ -152,7 +153,7 @@ def _kafka(spec: ScalingDemoSpec, owner: Owner) -> list[Panel]:
     consumed = rate(Metric.RECORDS_CONSUMED, labels)
     processed = rate(Metric.RECORDS_PROCESSED, labels)
     assigned = f"{Metric.CONSUMER_ASSIGNED_PARTITIONS}{{{labels}}}"
-    rebalances = f"increase({Metric.CONSUMER_REBALANCES}{{{labels}}}[1m])"
+    rebalances = f"increase({Metric.CONSUMER_REBALANCES}{{{labels}}}[{RATE_WINDOW}])"
     keda_lag = [
         Target(
             keda_total(owner, name, trigger.name),
