@@ -112,6 +112,14 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
         AddOn.PROMETHEUS_OPERATOR,
         watched=True,
     ),
+    ChildKind(
+        "monitoring.coreos.com",
+        ("v1",),
+        "PrometheusRule",
+        "prometheusrules",
+        AddOn.PROMETHEUS_OPERATOR,
+        watched=True,
+    ),
     ChildKind("", ("v1",), "ConfigMap", "configmaps", None, watched=True),
     ChildKind(
         "kafka.strimzi.io",

@@ -44,6 +44,7 @@ UPSTREAM_CRDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("github.com/prometheus-operator/prometheus-operator", versions.PROMETHEUS_OPERATOR): (
         "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
         "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
+        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
     ),
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import assets, control_plane, images, pki
 from .component import Stack
 from .kafka import KafkaBroker
+from .keda import NAMESPACE as KEDA_NAMESPACE
 from .keda import Keda, KedaWebhooks, register_webhooks
 from .node import BedEndpoints, RealNode, restore_leftovers
 from .processes import STOP_GRACE_SECONDS, kill, reap_orphans, terminate, wait_gone
@@ -65,7 +66,9 @@ class Bed:
         )
 
     def start_keda(self) -> Keda:
-        """Start KEDA's operator and metrics adapter once; only scaling tests need them."""
+        """Start KEDA's operator and metrics adapter once; only scaling tests need them.
+
+        The bed's Prometheus scrapes the operator from then on, as the quickstart's does."""
         if self.keda is None:
             if self.run_dir is None:
                 raise BedError("KEDA can only be started on the local bed")
@@ -73,6 +76,14 @@ class Bed:
             keda = Keda(operator, adapter, self.kubectl, self.kubeconfig, self.run_dir)
             keda.start(self.stack)
             self.keda = keda
+            if self.prometheus is not None:
+                # Labelled as a Prometheus Operator scrape of KEDA's chart labels it: without
+                # honorLabels, KEDA's own `namespace` label arrives as `exported_namespace`.
+                self.prometheus.scrape(
+                    "keda-operator",
+                    [keda.operator.metrics_address],
+                    {"namespace": KEDA_NAMESPACE, "service": "keda-operator"},
+                )
             _write_state(self)
         return self.keda
 

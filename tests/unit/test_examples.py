@@ -17,6 +17,11 @@ import yaml
 from scalingdemo_operator.api import Owner
 from scalingdemo_operator.assess.status import partition_caps, zero_notes
 from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.builders.promql import (
+    KSM_DEMO_CONDITION,
+    KSM_VPA_RECOMMENDATION,
+    VPA_BOUNDS,
+)
 from scalingdemo_operator.spec import parse
 
 from tests.support import EXAMPLES, REPOSITORY
@@ -88,3 +93,68 @@ def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
         if spec.monitoring.prometheus is not None:
             assert spec.monitoring.prometheus.server_address == prometheus, name
             assert spec.monitoring.service_monitor.labels == {"release": release}, name
+        if spec.monitoring.alerts.enabled:
+            assert spec.monitoring.alerts.labels == {"release": release}, name
+
+
+QUICKSTART = REPOSITORY / "examples" / "kind"
+KSM_PREFIX = "kube_customresource_"
+"""kube-state-metrics' metric name prefix where a customResourceState resource sets none."""
+
+
+def _exported(resource: dict[str, Any]) -> dict[str, set[str]]:
+    """Metric name -> labels of one customResourceState resource."""
+    found: dict[str, set[str]] = {}
+    for metric in resource["metrics"]:
+        labels = {*resource["labelsFromPath"], *metric.get("commonLabels", {})}
+        labels |= set(metric["each"]["gauge"].get("labelsFromPath", {}))
+        found.setdefault(f"{KSM_PREFIX}{metric['name']}", set()).update(labels)
+    return found
+
+
+def test_kube_state_metrics_exports_what_the_dashboard_and_the_alerts_query() -> None:
+    values = yaml.safe_load((QUICKSTART / "values" / "kube-prometheus-stack.yaml").read_text())
+    ksm = values["kube-state-metrics"]
+    state = ksm["customResourceState"]
+    assert state["enabled"] is True
+    resources = {
+        item["groupVersionKind"]["kind"]: item for item in state["config"]["spec"]["resources"]
+    }
+    vpa = _exported(resources["VerticalPodAutoscaler"])
+    for bound in VPA_BOUNDS:
+        assert vpa[f"{KSM_VPA_RECOMMENDATION}{bound}"] >= {
+            "namespace",
+            "verticalpodautoscaler",
+            "container",
+            "resource",
+        }
+    demo = _exported(resources["ScalingDemo"])
+    assert demo[KSM_DEMO_CONDITION] >= {"namespace", "scalingdemo", "type"}
+    readable = {
+        (group, resource)
+        for rule in ksm["rbac"]["extraRules"]
+        if {"list", "watch"} <= set(rule["verbs"])
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert readable >= {
+        ("autoscaling.k8s.io", "verticalpodautoscalers"),
+        ("scalingdemo.dev", "scalingdemos"),
+    }
+
+
+def test_the_quickstart_scrapes_keda_after_installing_the_service_monitor_crd() -> None:
+    script = (QUICKSTART / "up.sh").read_text()
+    release = re.search(
+        r"^chart (\S+) \S+ prometheus-community/kube-prometheus-stack", script, re.MULTILINE
+    ).group(1)
+    assert script.index("prometheus-community/kube-prometheus-stack") < script.index(
+        "chart keda keda kedacore/keda"
+    )
+    assert '--values "${here}/values/keda.yaml"' in script
+    operator = yaml.safe_load((QUICKSTART / "values" / "keda.yaml").read_text())["prometheus"][
+        "operator"
+    ]
+    assert operator["enabled"] is True
+    assert operator["serviceMonitor"]["enabled"] is True
+    assert operator["serviceMonitor"]["additionalLabels"] == {"release": release}

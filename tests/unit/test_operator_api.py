@@ -44,6 +44,7 @@ EVERYTHING = {
     "worker": {
         "autoscaling": {"enabled": True, "triggers": [{"name": "lag", "kafkaLag": {}}]},
     },
+    "monitoring": {"alerts": {"enabled": True}},
 }
 
 

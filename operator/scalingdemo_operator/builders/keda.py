@@ -31,7 +31,6 @@ from .workload import CONTAINER
 KEDA_API_VERSION = CHILDREN["ScaledObject"].api_version()
 SCALED_OBJECT_NAME_LIMIT = 54
 """KEDA names the HPA keda-hpa-<name>, which must fit in 63 characters."""
-KEDA_HPA_PREFIX = "keda-hpa-"
 POLLING_INTERVAL_SECONDS = 15
 """pollingInterval where it applies and the spec leaves it out (KEDA's own default is 30)."""
 COOLDOWN_PERIOD_SECONDS = 300

@@ -154,11 +154,18 @@ class Dashboard(SpecModel):
     folder_annotation: str = Field("k8s-sidecar-target-directory", min_length=1, max_length=253)
 
 
+class Alerts(SpecModel):
+    enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=dict, max_length=16)
+    not_ready_for: str = Field("10m", min_length=2, pattern=DURATION_PATTERN)
+
+
 class Monitoring(SpecModel):
     prometheus: Prometheus | None = None
     service_monitor: ServiceMonitor = ServiceMonitor()
     pod_annotations: bool = True
     dashboard: Dashboard = Dashboard()
+    alerts: Alerts = Alerts()
 
 
 class ScalingDemoSpec(SpecModel):
