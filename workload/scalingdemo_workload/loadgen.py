@@ -4,9 +4,9 @@ It talks to a URL only, so it works from a laptop through `kubectl port-forward`
 inside the cluster. Load is bounded three ways (a duration that ends the run, a cap on requests
 in flight, and a back-off after connection failures) so a typo cannot turn it into a flood.
 
-With `--rate`, latency is measured from each request's intended send time (see pacing.py and
-loadstats.py): a saturated target shows its queueing in the percentiles, and requests that were
-due but could not go out before the end are reported as not sent.
+With `--rate` or `--profile`, latency is measured from each request's intended send time (see
+pacing.py and loadstats.py): a saturated target shows its queueing in the percentiles, and
+requests that were due but could not go out before the end are reported as not sent.
 """
 
 import argparse
@@ -25,10 +25,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from .config import number_in
 from .health import Backoff
 from .loadstats import LoadStats
-from .pacing import ConstantRate, Schedule
+from .pacing import Profile, Schedule
+from .profiles import ProfileError, parse_profile
 from .validation import COMPLEXITY_RANGE, DURATION_MS_RANGE
 
 MAX_IN_FLIGHT = 256
+DEFAULT_DURATION = 30.0
 DEFAULT_CONCURRENCY = 8
 DEFAULT_COMPLEXITY = 1
 TASK_ONLY_OPTIONS = ("complexity", "duration_ms")
@@ -76,8 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_bounded(int, 1, MAX_IN_FLIGHT),
         help=f"requests kept in flight (closed loop; the default, with {DEFAULT_CONCURRENCY})",
     )
+    mode.add_argument(
+        "--profile",
+        metavar="KIND:SPEC",
+        help="requests per second changing over time (open loop): constant:20/s, "
+        "step:10/s@30s,50/s@60s,0/s@60s, ramp:0/s..100/s@2m, spike:10/s,200/s@30s+10s; "
+        "step and ramp set the run's length, constant and spike run for --duration",
+    )
     parser.add_argument(
-        "--duration", type=_bounded(float, 0.1, 86_400), default=30.0, help="seconds (default 30)"
+        "--duration",
+        type=_bounded(float, 0.1, 86_400),
+        help=f"seconds (default {DEFAULT_DURATION:g}; a step or ramp profile sets its own)",
     )
     parser.add_argument(
         "--batch", type=_bounded(int, 1, 100_000), default=1, help="records per request"
@@ -113,8 +124,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             if getattr(args, name) is not None:
                 option = "--" + name.replace("_", "-")
                 parser.error(f"argument {option}: applies only to --kind tasks")
-    if args.rate is None and args.max_in_flight != MAX_IN_FLIGHT:
-        parser.error("argument --max-in-flight: applies only with --rate")
+    if args.rate is None and args.profile is None and args.max_in_flight != MAX_IN_FLIGHT:
+        parser.error("argument --max-in-flight: applies only with --rate or --profile")
+    if args.profile is not None:
+        try:
+            args.profile = parse_profile(args.profile, args.duration)
+        except ProfileError as err:
+            parser.error(f"argument --profile: {err}")
+        args.duration = args.profile.seconds
+    elif args.rate is not None:
+        args.profile = Profile.constant(args.rate)
+    if args.duration is None:
+        args.duration = DEFAULT_DURATION
     return args
 
 
@@ -173,17 +194,12 @@ async def _outcome(response: aiohttp.ClientResponse) -> tuple[str, str]:
 class LoadRun:
     """One bounded run against one endpoint."""
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        session: aiohttp.ClientSession,
-        schedule: Schedule | None = None,
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, session: aiohttp.ClientSession) -> None:
         self._args = args
         self._session = session
         self.endpoint = f"{args.url}/{args.kind}"
         self._body = request_body(args)
-        self._schedule = schedule or (ConstantRate(args.rate) if args.rate else None)
+        self._schedule: Schedule | None = args.profile
         self._gate = ConnectionGate()
         self._ended = asyncio.Event()
         self._in_flight = 0
@@ -286,6 +302,8 @@ async def run(args: argparse.Namespace, console: Console) -> LoadStats:
         mode = (
             f"{args.rate:g} req/s"
             if args.rate
+            else "the profile's rates"
+            if args.profile
             else f"{args.concurrency or DEFAULT_CONCURRENCY} in flight"
         )
         console.print(
