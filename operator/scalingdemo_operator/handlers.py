@@ -25,6 +25,7 @@ from .api import CHILD_KINDS, FIELD_MANAGER, GROUP, MANAGED, PLURAL, VERSION, Ow
 from .kafka.reconcile import delete_topics
 from .kube import Kube
 from .reconciler import Reconciler
+from .scaling_status import ScalingStatus
 from .settings import Settings
 
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
@@ -40,6 +41,7 @@ class Operator:
     settings: Settings
     kube: Kube
     reconciler: Reconciler
+    scaling: ScalingStatus
 
 
 @kopf.on.startup()
