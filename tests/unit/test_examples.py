@@ -18,6 +18,8 @@ from scalingdemo_operator.api import Owner
 from scalingdemo_operator.assess.status import partition_caps
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.spec import parse
+from scalingdemo_workload.contract import Defaults
+from scalingdemo_workload.loadgen import parse_args
 
 from tests.support import EXAMPLES, REPOSITORY
 
@@ -86,3 +88,17 @@ def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
         if spec.monitoring.prometheus is not None:
             assert spec.monitoring.prometheus.server_address == prometheus, name
             assert spec.monitoring.service_monitor.labels == {"release": release}, name
+
+
+def test_the_load_job_loads_the_basic_demos_api_with_a_profile() -> None:
+    """examples/load-job.yaml: the workload image, the api Service of examples/basic.yaml, and
+    arguments scalingdemo-load accepts."""
+    (job,) = documents(REPOSITORY / "examples" / "load-job.yaml")
+    (demo,) = documents(REPOSITORY / "examples" / "basic.yaml")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == demo["spec"]["image"]
+    assert container["command"] == ["scalingdemo-load"]
+    args = parse_args(container["args"])
+    assert args.url == f"http://{demo['metadata']['name']}-api:{Defaults.PORT}"
+    assert args.profile.seconds == 360
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
