@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from scalingdemo_workload.demo_watch import backlogs, components
 from scalingdemo_workload.loadgen import parse_args
-from scalingdemo_workload.report_chart import draw
+from scalingdemo_workload.report_chart import chart, draw
 from scalingdemo_workload.timeline import Component, Sample, ScaleEvent, Timeline, Trigger
 
 pytestmark = pytest.mark.unit
@@ -87,6 +87,25 @@ def test_the_chart_is_a_png(tmp_path: Path):
     pixels = matplotlib.image.imread(path)
     height, width, _ = pixels.shape
     assert (height, width) == (990, 1210)
+
+
+def test_every_series_of_the_chart_is_read_from_the_timeline():
+    timeline = scenario()
+    rates, backlog, replicas = chart(timeline, "test").axes[:3]
+    lines = {
+        line.get_label(): list(line.get_ydata())
+        for axis in (rates, backlog, replicas)
+        for line in axis.get_lines()
+    }
+    samples = timeline.samples
+    assert lines["target rate"] == [s.target_rate for s in samples]
+    assert lines["achieved rate"] == [s.achieved_rate for s in samples]
+    assert lines["backlog"] == [s.backlog for s in samples]
+    assert lines["worker desired"] == [s.components["worker"].desired for s in samples]
+    assert lines["worker current"] == [s.components["worker"].current for s in samples]
+    # One grey line per HPA rescale in each panel.
+    marks = [line for line in replicas.get_lines() if line.get_label().startswith("_")]
+    assert [line.get_xdata()[0] for line in marks] == [4.0, 9.0]
 
 
 def test_status_scaling_and_scaled_objects_are_read_as_the_operator_writes_them():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,15 +60,18 @@ class Backlog:
 
 
 def _load_config() -> str:
-    """Configure the client (in-cluster, else the kubeconfig); the default namespace."""
+    """Configure the client (in-cluster, else the kubeconfig); the default namespace.
+
+    KUBECONFIG is read now: the client's own default is read once, when it is imported."""
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
+        kubeconfig = os.environ.get("KUBECONFIG")
         try:
-            kubernetes.config.load_kube_config()
+            kubernetes.config.load_kube_config(config_file=kubeconfig)
         except (kubernetes.config.ConfigException, OSError) as err:
             raise WatchError(f"no cluster to watch: {err}") from None
-        _, context = kubernetes.config.list_kube_config_contexts()
+        _, context = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
         return str(context.get("context", {}).get("namespace") or "default")
     return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
 

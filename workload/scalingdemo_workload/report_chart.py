@@ -45,6 +45,15 @@ def _series(timeline: Timeline, read: Any) -> tuple[list[float], list[Any]]:
 def draw(timeline: Timeline, path: Path, title: str) -> Path:
     """Write the chart as a PNG at `path`."""
     plt = _pyplot()
+    drawn = chart(timeline, title)
+    drawn.savefig(path, dpi=DPI)
+    plt.close(drawn)
+    return path
+
+
+def chart(timeline: Timeline, title: str) -> Any:
+    """The chart as a matplotlib Figure: rates, backlog (with trigger values), replicas."""
+    plt = _pyplot()
     figure, (rates, backlog, replicas) = plt.subplots(3, 1, sharex=True, figsize=SIZE_INCHES)
     seconds, target = _series(timeline, lambda s: s.target_rate)
     rates.plot(seconds, target, label="target rate", drawstyle="steps-post")
@@ -80,9 +89,7 @@ def draw(timeline: Timeline, path: Path, title: str) -> Path:
         axis.grid(alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
-    plt.close(figure)
-    return path
+    return figure
 
 
 def _component(sample: Any, name: str, field: str) -> int | None:

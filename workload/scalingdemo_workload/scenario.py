@@ -35,7 +35,9 @@ SUMMARY_LABELS = {
 
 
 def _number(value: float | int | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:g}{unit}"
+    if value is None:
+        return "-"
+    return f"{value}{unit}" if isinstance(value, int) else f"{value:.1f}{unit}"
 
 
 class Scenario:
@@ -54,9 +56,10 @@ class Scenario:
         self._begun = time.monotonic()
         before, then = sent(), self._begun
         while True:
+            # Stamped when the reads begin: a slow API server or broker delays the sample, not
+            # the moment it stands for.
+            now, count = time.monotonic(), sent()
             scaling, backlog = await asyncio.gather(self._watch.scaling(), self._watch.backlog())
-            now = time.monotonic()
-            count = sent()
             seconds = now - self._begun
             achieved = (count - before) / (now - then) if now > then else 0.0
             target = None if self._profile is None else self._profile.target_rate(seconds)
