@@ -39,6 +39,7 @@ from tests.support import (
     produce,
     wait_for_topics,
 )
+from tests.testbed.control_plane import kubectl_run
 
 NAME = "basic"
 WORKER = f"{NAME}-worker"
@@ -192,6 +193,12 @@ async def test_kafka_lag_scales_the_example_to_its_partitions_follows_the_thresh
     assert busy["lastScaleTime"]
     assert any(item["type"] == "ScalingLimited" for item in busy["hpaConditions"])
     assert cluster.get(NAME)["status"]["scaling"]["summary"] == "worker 4/4"
+    namespaced = ("-n", cluster.namespace)
+    wide = kubectl_run(bed.kubectl, bed.kubeconfig, "get", "sdemo", NAME, *namespaced, "-o", "wide")
+    assert "worker 4/4" in wide, wide
+    described = kubectl_run(bed.kubectl, bed.kubeconfig, "describe", "sdemo", NAME, *namespaced)
+    for expected in ("Triggers:", "taskLag", "Target Type:", "AverageValue", "Scaled"):
+        assert expected in described, described
     scaled = [message for _, reason, message in cluster.events(NAME) if reason == "Scaled"]
     assert scaled, "no Scaled event"
     assert scaled[0].startswith("worker 1→4: taskLag "), scaled

@@ -10,9 +10,11 @@ peak backlog and how long it took to drain, the replica-seconds spent, and the r
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -20,9 +22,12 @@ from rich.table import Table
 from .demo_watch import DemoWatch
 from .pacing import Profile
 from .report_chart import ChartUnavailable, draw
-from .timeline import Sample, Timeline
+from .timeline import Component, Sample, Timeline
 
 SAMPLE_SECONDS = 1.0
+STALE_SECONDS = 10.0
+"""A reading older than this is shown as unknown, not as the current value."""
+T = TypeVar("T")
 SUMMARY_LABELS = {
     "time_to_first_scale_up_s": ("time to first scale-up", "s"),
     "time_to_max_replicas_s": ("time to max replicas", "s"),
@@ -32,6 +37,24 @@ SUMMARY_LABELS = {
     "replica_seconds": ("replica-seconds", ""),
     "lost_requests": ("lost requests (errors and not sent)", ""),
 }
+
+
+class Latest(Generic[T]):
+    """The last value a reader returned, and when: too old counts as not known."""
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self._at = -math.inf
+
+    def get(self, now: float) -> T | None:
+        return self._value if now - self._at <= STALE_SECONDS else None
+
+    async def follow(self, read: Callable[[], Awaitable[T]]) -> None:
+        """Read again a sample interval after each answer, until cancelled."""
+        while True:
+            self._value = await read()
+            self._at = time.monotonic()
+            await asyncio.sleep(SAMPLE_SECONDS)
 
 
 def _number(value: float | int | None, unit: str = "") -> str:
@@ -51,21 +74,36 @@ class Scenario:
         self._begun = time.monotonic()
 
     async def sample(self, sent: Callable[[], int]) -> None:
-        """Add a sample every second until cancelled, the first one at once."""
+        """Add a sample every second until cancelled, the first one at once.
+
+        The reads run on their own: a sample takes the latest value each has, so an API server
+        or a broker that is slow to answer (or does not) leaves a gap in its series rather than
+        stopping the clock of the whole view."""
         self.timeline = Timeline(time.time())
         self._begun = time.monotonic()
+        scaling: Latest[dict[str, Component]] = Latest()
+        backlog: Latest[int | None] = Latest()
+        readers = [
+            asyncio.create_task(scaling.follow(self._watch.scaling)),
+            asyncio.create_task(backlog.follow(self._watch.backlog)),
+        ]
         before, then = sent(), self._begun
-        while True:
-            # Stamped when the reads begin: a slow API server or broker delays the sample, not
-            # the moment it stands for.
-            now, count = time.monotonic(), sent()
-            scaling, backlog = await asyncio.gather(self._watch.scaling(), self._watch.backlog())
-            seconds = now - self._begun
-            achieved = (count - before) / (now - then) if now > then else 0.0
-            target = None if self._profile is None else self._profile.target_rate(seconds)
-            self.timeline.add(Sample(seconds, target, achieved, backlog, scaling))
-            before, then = count, now
-            await asyncio.sleep(max(SAMPLE_SECONDS - (time.monotonic() - now), 0))
+        try:
+            while True:
+                now, count = time.monotonic(), sent()
+                seconds = now - self._begun
+                achieved = (count - before) / (now - then) if now > then else 0.0
+                target = None if self._profile is None else self._profile.target_rate(seconds)
+                self.timeline.add(
+                    Sample(seconds, target, achieved, backlog.get(now), scaling.get(now) or {})
+                )
+                before, then = count, now
+                await asyncio.sleep(max(SAMPLE_SECONDS - (time.monotonic() - now), 0))
+        finally:
+            for reader in readers:
+                reader.cancel()
+            # Bounded: a client library that holds on to a cancelled read must not hold the end.
+            await asyncio.wait(readers, timeout=SAMPLE_SECONDS)
 
     def __rich__(self) -> RenderableType:
         """The live view: the latest sample."""
