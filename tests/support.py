@@ -34,7 +34,12 @@ from tests.testbed.processes import free_port, kill
 T = TypeVar("T")
 REPOSITORY = Path(__file__).resolve().parents[1]
 INSTALL_DIRECTORY = REPOSITORY / "deploy" / "operator"
-EXAMPLES = sorted((REPOSITORY / "examples").glob("*.yaml"))
+EXAMPLES = sorted(
+    path
+    for path in (REPOSITORY / "examples").glob("*.yaml")
+    if "\nkind: ScalingDemo\n" in path.read_text()
+)
+"""The examples that hold ScalingDemos (examples/load-job.yaml is a Job that loads one)."""
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.25
 PARTITIONS = 3

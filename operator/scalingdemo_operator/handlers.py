@@ -44,6 +44,7 @@ from .cache import ADD_ON_CRDS, Cache, child_key, crd_facts, demo_key, trimmed
 from .kafka.reconcile import delete_topics
 from .kube import Kube
 from .reconciler import Reconciler
+from .scaling_status import ScalingStatus
 from .settings import Settings
 
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
@@ -73,6 +74,7 @@ class Operator:
     kube: Kube
     cache: Cache
     reconciler: Reconciler
+    scaling: ScalingStatus
 
 
 CRDS = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")

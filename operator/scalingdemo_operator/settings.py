@@ -28,6 +28,9 @@ class Settings:
     coalesce_seconds: float = 0.2
     """A child event waits this long, so the burst of updates of a rollout is one reconcile (a
     reconcile reads memory; only a status that changed is written)."""
+    scaling_status_seconds: float = 3.0
+    """Least time between two writes of one demo's status.scaling: an HPA reports new values
+    every sync while it scales, and the status need not follow each one."""
     topic_delete_attempts: int = 5
     """Attempts to delete the topics (deletionPolicy Delete) before the demo is let go; with the
     retry backoff (10, 20, 40, 80 s) the default is about two and a half minutes."""

@@ -23,6 +23,8 @@ from scalingdemo_operator.builders.promql import (
     VPA_BOUNDS,
 )
 from scalingdemo_operator.spec import parse
+from scalingdemo_workload.contract import Defaults
+from scalingdemo_workload.loadgen import parse_args
 
 from tests.support import EXAMPLES, REPOSITORY
 
@@ -158,3 +160,17 @@ def test_the_quickstart_scrapes_keda_after_installing_the_service_monitor_crd() 
     assert operator["enabled"] is True
     assert operator["serviceMonitor"]["enabled"] is True
     assert operator["serviceMonitor"]["additionalLabels"] == {"release": release}
+
+
+def test_the_load_job_loads_the_basic_demos_api_with_a_profile() -> None:
+    """examples/load-job.yaml: the workload image, the api Service of examples/basic.yaml, and
+    arguments scalingdemo-load accepts."""
+    (job,) = documents(REPOSITORY / "examples" / "load-job.yaml")
+    (demo,) = documents(REPOSITORY / "examples" / "basic.yaml")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == demo["spec"]["image"]
+    assert container["command"] == ["scalingdemo-load"]
+    args = parse_args(container["args"])
+    assert args.url == f"http://{demo['metadata']['name']}-api:{Defaults.PORT}"
+    assert args.profile.seconds == 360
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
