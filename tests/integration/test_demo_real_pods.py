@@ -43,6 +43,8 @@ cluster: on two shared cores the bed's broker sometimes takes longer than the de
 the load generator counts every such 503 as a failed run."""
 LOAD = ("--kind", "tasks", "--duration-ms", "100", "--rate", "20", "--duration", "20")
 """400 tasks of 100 ms CPU: more than one worker of concurrency 4 drains before KEDA looks."""
+ENOUGH_ACCEPTED = 100
+"""Tasks that must land for a backlog: ten times the example's lagThreshold of 10."""
 LOAD_GENERATOR = str(Path(sys.executable).parent / "scalingdemo-load")
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 
@@ -83,6 +85,22 @@ def metric(pod: Any, name: str) -> float:
         for line in text.splitlines()
         if line.startswith(name) and not line.startswith("#")
     )
+
+
+def assert_load_built_a_backlog(report: str) -> None:
+    """The load run put a backlog on the tasks topic, and failed only the documented way.
+
+    This test proves that real worker pods scale on real lag, so the run must land enough
+    tasks, not every one: on two shared cores the bed's broker is at times slower than the
+    api's produce timeout, and the api then answers 503 kafka_unavailable, as it promises. Any
+    other error (a 5xx of another kind, a refused connection) fails the test; requests the
+    generator could not send in time count as missed, which is the load's business, not ours.
+    """
+    accepted = re.search(r"requests accepted \(202\)\s*\S\s*(\d+)", report)
+    assert accepted, report
+    assert int(accepted.group(1)) >= ENOUGH_ACCEPTED, report
+    errors = set(re.findall(r"errors: (\S+ \S+)", report))
+    assert errors <= {"503 kafka_unavailable"}, report
 
 
 @contextmanager
@@ -194,7 +212,7 @@ def test_the_demo_scales_real_worker_pods(
             check=False,
             timeout=120,
         )
-    assert load.returncode == 0, load.stdout + load.stderr
+    assert_load_built_a_backlog(load.stdout + load.stderr)
 
     def new_workers_consuming() -> list[Any]:
         return [
