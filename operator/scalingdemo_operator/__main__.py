@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     kube = Kube(client_from_environment(), settings.request_seconds)
     cache = Cache()
     reconciler = Reconciler(kube, cache, settings)
-    scaling = ScalingStatus(kube, reconciler.post, settings.scaling_status_seconds)
+    scaling = ScalingStatus(kube, cache, reconciler.post, settings.scaling_status_seconds)
     kopf.run(
         standalone=True,
         clusterwide=not settings.namespaces,

@@ -16,8 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from .api import API_VERSION, COMPONENT_LABEL, KIND, Event, Owner, controlling_owner
+from .api import COMPONENT_LABEL, Event, Owner, controlling_owner
 from .assess.scaling import component_scaling, rescale_events, scaling_patch, scaling_status
+from .cache import Cache
 from .kube import ApiException, Kube
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ Poster = Callable[[Mapping[str, Any], Iterable[Event]], Awaitable[None]]
 class ScalingStatus:
     """The latest HPA and ScaledObject per component, and one throttled writer per demo."""
 
-    def __init__(self, kube: Kube, post: Poster, interval: float) -> None:
+    def __init__(self, kube: Kube, cache: Cache, post: Poster, interval: float) -> None:
         self._kube = kube
+        self._cache = cache
         self._post = post
         self._interval = interval
         self._hpas: dict[Key, Mapping[str, Any]] = {}
@@ -96,8 +98,8 @@ class ScalingStatus:
 
     async def write(self, owner: Owner) -> None:
         """Write status.scaling when it differs from what the demo has; post what rescaled."""
-        body = await self._kube.get(API_VERSION, KIND, owner.namespace, owner.name)
-        if body is None or body["metadata"]["uid"] != owner.uid:
+        body = self._cache.demo(owner)
+        if body is None:
             return
         previous = (body.get("status") or {}).get("scaling")
         current = scaling_status(self.components(owner))
@@ -105,11 +107,12 @@ class ScalingStatus:
         if patch is None:
             return
         try:
-            await self._kube.patch_status(owner, {"scaling": patch})
+            after = await self._kube.patch_status(owner, {"scaling": patch})
         except ApiException as error:
             if error.status == 404:
                 return
             raise
+        self._cache.wrote(owner, body["metadata"].get("resourceVersion"), after)
         await self._post(owner.object_reference(), rescale_events(previous, current))
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from scalingdemo_operator.api import COMPONENT_LABEL, Event, Owner
+from scalingdemo_operator.cache import Cache
 from scalingdemo_operator.scaling_status import SCALED_OBJECT_LABEL, ScalingStatus
 
 from tests.unit.scaling_objects import hpa, scaled_object
@@ -20,19 +21,30 @@ INTERVAL = 0.2
 
 
 class Demo:
-    """Stands in for the API access: one ScalingDemo whose status takes merge patches."""
+    """Stands in for the API access to one ScalingDemo, which the cache holds as watched:
+    its status takes merge patches, answered with the patched object."""
 
     def __init__(self) -> None:
         self.status: dict[str, Any] = {}
         self.patches: list[dict[str, Any]] = []
+        self.cache = Cache()
+        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body()]}, {}, {})
+        self.cache.complete.set()
 
-    async def get(self, *_: str) -> dict[str, Any]:
-        return {"metadata": {"uid": OWNER.uid}, "status": self.status}
+    def body(self) -> dict[str, Any]:
+        metadata = {
+            "namespace": OWNER.namespace,
+            "name": OWNER.name,
+            "uid": OWNER.uid,
+            "resourceVersion": "1",
+        }
+        return {"metadata": metadata, "status": self.status}
 
-    async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> None:
+    async def patch_status(self, owner: Owner, status: Mapping[str, Any]) -> dict[str, Any]:
         self.patches.append(dict(status))
         scaling = {**self.status.get("scaling", {}), **status["scaling"]}
         self.status["scaling"] = {key: value for key, value in scaling.items() if value is not None}
+        return self.body()
 
 
 def owned(body: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +67,7 @@ async def test_a_burst_is_one_write_per_interval_and_an_unchanged_reading_none()
     async def post(reference: Mapping[str, Any], events: Iterable[Event]) -> None:
         posted.extend(events)
 
-    status = ScalingStatus(demo, post, INTERVAL)  # type: ignore[arg-type]
+    status = ScalingStatus(demo, demo.cache, post, INTERVAL)  # type: ignore[arg-type]
     status.scaled_object_changed(owned(scaled_object(False)), deleted=False)
     status.hpa_changed(owned(hpa(1, 1, "0", None)), deleted=False)
     await settled(status)
