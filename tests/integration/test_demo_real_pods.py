@@ -198,6 +198,15 @@ def test_the_demo_scales_real_worker_pods(
             timeout=READY_TIMEOUT,
         )
     apply_to_ready = time.monotonic() - applied
+    # KEDA has scaled the worker 1 -> 4 on the kafka trigger before any task was sent (seen
+    # once on the bed, cause not yet known): the load starts once the worker is back at
+    # minReplicas, so the workers it adds are told apart from those that were there.
+    eventually(
+        lambda: apps.read_namespaced_deployment(WORKER, namespace).spec.replicas,
+        "the worker Deployment at minReplicas before the load",
+        timeout=SCALE_TIMEOUT + READY_TIMEOUT,
+        accept=lambda replicas: replicas == 1,
+    )
     first_workers = {pod.metadata.name for pod in pods(core, namespace, WORKER)}
     for pod in pods(core, namespace, API) + pods(core, namespace, WORKER):
         assert pod.spec.node_name == NODE_NAME
