@@ -75,11 +75,9 @@ class Reconciler:
         for _ in range(CONFLICT_RERUNS):
             try:
                 return await reconcile(self._kube, self._cache, owner)
-            except ApiException as error:
-                if error.status != 409:
-                    logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
-                    return Outcome([], retry=True)
-            except Exception:
+            except Exception as error:
+                if isinstance(error, ApiException) and error.status == 409:
+                    continue
                 logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
                 return Outcome([], retry=True)
         return Outcome([], retry=True)
