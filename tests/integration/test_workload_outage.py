@@ -22,7 +22,9 @@ from tests.workload_support import fresh_topics
 WINDOW_SECONDS = 10
 MAX_ATTEMPTS_PER_SECOND = 20
 MAX_LOG_LINES_PER_SECOND = 5
-MAX_CORES = 0.1
+# The spin cost 0.6 of a core; an idle api on a loaded two-core machine measured 0.103, so the
+# bound sits between the two rather than at the idle figure.
+MAX_CORES = 0.3
 LOADERS = 8
 
 
