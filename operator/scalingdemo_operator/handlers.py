@@ -129,17 +129,18 @@ async def reconcile_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
     await memo.reconciler.reconcile(Owner.from_body(body))
 
 
-def _resumed(body: kopf.Body, **_: Any) -> bool:
-    """Unpaused, but the status still says Paused.
+def _pause_unanswered(body: kopf.Body, **_: Any) -> bool:
+    """The paused annotation and the status's Paused condition disagree.
 
-    When nothing but the annotation changed, kopf finds the configuration it last handled (the
-    one before the pause) and calls no update handler; the status tells that the demo waits.
+    kopf marks its storage prefix (the group's) as its own and leaves every annotation under it
+    out of the configuration it compares, so setting or removing the paused annotation calls no
+    update handler; the status tells whether the operator has answered it yet.
     """
-    return not is_paused(body) and says_paused(body.get("status", {}))
+    return is_paused(body) != says_paused(body.get("status", {}))
 
 
-@kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_resumed)
-async def resume_demo(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
+@kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_pause_unanswered)
+async def answer_pause(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
     if type != "DELETED":
         await memo.reconciler.reconcile(Owner.from_body(body), coalesce=True)
 

@@ -112,11 +112,11 @@ def test_a_paused_demo_says_so_once_then_nothing_is_written_until_it_resumes(
     eventually(lambda: "Resumed" in _reasons(cluster, "shop"), "the Resumed event")
 
 
-def test_removing_the_annotation_alone_resumes_the_demo(
+def test_the_annotation_alone_pauses_and_resumes_the_demo(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    """Nothing but the annotation changes: kopf sees the configuration it handled before the
-    pause and calls no update handler, so the status's Paused condition has to be noticed."""
+    """Nothing but the annotation changes, both ways: kopf leaves annotations under its own
+    prefix out of its diff and calls no update handler, so the operator has to notice."""
     cluster.create(demo("shop"))
     eventually(lambda: cluster.converged("shop"), "shop to become Ready")
     _pause(cluster, "shop", "true")

@@ -77,8 +77,8 @@ def _chosen_version(child: ChildKind) -> str | None:
 
 def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
     """Events of the watched children trigger reconciles; the ScalingDemo CRD's own event
-    marks the cache complete; the demos are watched for one thing: a paused demo whose
-    annotation went while nothing else changed (handlers.resume_demo)."""
+    marks the cache complete; the demos are watched for one thing: a paused annotation set or
+    removed that the status does not answer yet (handlers.answer_pause)."""
     registered = _selected(kopf.get_default_registry()._watching.get_all_handlers())
     assert registered == {
         (child.group, _chosen_version(child), child.plural)

@@ -8,7 +8,7 @@ import kopf
 import pytest
 from scalingdemo_operator.api import PAUSED_ANNOTATION, is_paused
 from scalingdemo_operator.assess.status import Observation, assess, invalid, paused
-from scalingdemo_operator.handlers import PauseKeepingDiffBaseStorage
+from scalingdemo_operator.handlers import PauseKeepingDiffBaseStorage, _pause_unanswered
 from scalingdemo_operator.spec import parse
 
 from tests.unit.conftest import MINIMAL, OWNER, SEED_TRIGGERS
@@ -72,6 +72,27 @@ def test_kopfs_record_of_the_handled_spec_waits_while_paused(
     body = kopf.Body(_body(annotation=annotation))
     storage.store(body=body, patch=patch, essence=kopf.BodyEssence(spec={"image": "x"}))
     assert bool(patch) is stored
+
+
+def test_kopf_compares_no_annotation_under_its_own_prefix_so_a_pause_calls_no_update() -> None:
+    """Why the pause has its own event handler: the essence kopf diffs leaves it out, once kopf
+    has marked the prefix as its own (as it does on the first configuration it stores)."""
+    storage = PauseKeepingDiffBaseStorage(prefix="scalingdemo.dev", key="last-handled")
+    body = _body(annotation="true")
+    body["metadata"]["annotations"]["scalingdemo.dev/kopf-managed"] = "yes"
+    essence = storage.build(body=kopf.Body(body))
+    assert PAUSED_ANNOTATION not in essence.get("metadata", {}).get("annotations", {})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "said", "unanswered"),
+    [("true", False, True), ("true", True, False), (None, True, True), (None, False, False)],
+)
+def test_a_pause_is_answered_until_the_status_agrees_with_the_annotation(
+    annotation: str | None, said: bool, unanswered: bool
+) -> None:
+    status = paused(_body(), NOW).status if said else {}
+    assert _pause_unanswered(kopf.Body(_body(status, annotation=annotation))) is unanswered
 
 
 def test_a_tolerance_the_api_server_drops_is_a_note_on_autoscaling() -> None:
