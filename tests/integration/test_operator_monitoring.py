@@ -31,6 +31,7 @@ from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import alerts, desired_children, env
 from scalingdemo_operator.builders.dashboard import THRESHOLD_REF, dashboard
 from scalingdemo_operator.builders.promql import (
+    KEDA_SCALER_ACTIVE,
     KEDA_SCALER_VALUE,
     KUBE_STATE_METRICS,
     preset_query,
@@ -399,6 +400,14 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
             f"KEDA's {count} readings of the {component}'s triggers",
             SCALE_TIMEOUT,
             accept=lambda found, count=count: bool(found) and float(found[0]["value"][1]) == count,
+        )
+        # KEDA's operator loop says active on its own schedule, apart from the readings the HPA
+        # asks for: the worker's first poll of all its scalers can come after them.
+        active = keda_series(KEDA_SCALER_ACTIVE, demo.owner, component)
+        eventually(
+            lambda active=active: _query(server, active),
+            f"KEDA's operator loop to say whether the {component}'s scalers are active",
+            SCALE_TIMEOUT,
         )
 
     for preset in PRESETS:
