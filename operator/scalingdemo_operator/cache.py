@@ -16,6 +16,12 @@ Add-on CRDs: when a CRD is deleted, the API server deletes its objects, but the 
 kind may end before their deletions arrive, leaving them in the index. A child of an add-on kind
 therefore counts only while its CRD exists and only if it is not older than that CRD: objects
 of a deleted-and-re-created CRD are never taken for the new CRD's objects.
+
+Our own writes: a reconcile can start before the watch has brought what the previous one wrote
+(a trigger queued behind it reads right after it). The cache therefore remembers each child it
+applied or deleted, with the version the write was decided on, and shows the write instead of
+that version until the watch brings another one; otherwise the next reconcile would apply the
+same change again and announce it twice.
 """
 
 from __future__ import annotations
@@ -40,6 +46,11 @@ Key = tuple[str, str]
 """(namespace, name): of a demo, or of the demo a child names in its instance label."""
 Index = Mapping[Any, Iterable[Any]]
 """A kopf index as the reconcile sees it: key -> the values of every object under that key."""
+ChildName = tuple[str, str]
+"""(kind, name) of a child within its demo."""
+Write = tuple[str | None, Manifest | None]
+"""A child we wrote: the resourceVersion the write was decided on (None: it did not exist) and
+the object the API server returned (None: deleted)."""
 
 
 def trimmed(body: Mapping[str, Any]) -> Manifest:
@@ -94,6 +105,32 @@ def crd_facts(body: Mapping[str, Any]) -> CrdFacts:
     )
 
 
+def _with_writes(
+    kind: str, watched: dict[str, Manifest], written: dict[ChildName, Write]
+) -> list[Manifest]:
+    """The watched children of one kind, our writes standing in for the versions they were
+    decided on; a write is forgotten once the watch shows any other state of the child."""
+    shown = dict(watched)
+    for (written_kind, name), (version, after) in list(written.items()):
+        if written_kind != kind:
+            continue
+        seen = watched.get(name)
+        if not _pending(version, seen):
+            del written[(written_kind, name)]
+        elif after is None:
+            shown.pop(name, None)
+        else:
+            shown[name] = after
+    return list(shown.values())
+
+
+def _pending(version: str | None, seen: Manifest | None) -> bool:
+    """The watch still shows the child as it was when we wrote it (absent, for a create)."""
+    if version is None:
+        return seen is None
+    return seen is not None and seen["metadata"].get("resourceVersion") == version
+
+
 def _first(values: Iterable[Any] | None) -> Any:
     return next(iter(values or ()), None)
 
@@ -108,6 +145,8 @@ class Cache:
         self._verified: dict[str, tuple[Basis, frozenset[tuple[str, str, str]]]] = {}
         """uid -> the basis and the children's versions of the last reconcile that left every
         child as wanted."""
+        self._children_written: dict[str, dict[ChildName, Write]] = {}
+        """uid -> the children our reconciles wrote that the watch may not have brought yet."""
         self._written: dict[str, tuple[str, Manifest]] = {}
         """uid -> (resourceVersion read, the demo our status patch returned): the watch may not
         have brought our own write yet, and a status computed on the older body would be refused."""
@@ -167,7 +206,7 @@ class Cache:
         """Every demo watched; what is remembered of demos no longer there is forgotten."""
         owners = [Owner.from_body(body) for bodies in self._demos.values() for body in bodies]
         present = {owner.uid for owner in owners}
-        for memory in (self._verified, self._written):
+        for memory in (self._verified, self._written, self._children_written):
             for uid in memory.keys() - present:
                 del memory[uid]
         return owners
@@ -182,20 +221,35 @@ class Cache:
     def children(self, owner: Owner, kinds: Sequence[ChildKind]) -> list[Manifest]:
         """Every child of the owner among `kinds`: labelled as its child, and controlled by its
         uid or by nothing (KafkaTopics kept on deletion carry no owner; look-alikes owned by
-        another object are left alone). An add-on kind counts only while its CRD exists."""
+        another object are left alone). An add-on kind counts only while its CRD exists. Our
+        own writes the watch has not brought yet stand in for what it still shows."""
+        written = self._children_written.get(owner.uid, {})
         found = []
         for child in kinds:
             floor = self._floor(child)
             if floor is None:
                 continue
+            watched = {}
             for item in self._children.get(child.kind, {}).get((owner.namespace, owner.name), ()):
                 metadata = item["metadata"]
                 references = metadata.get("ownerReferences", [])
                 if metadata.get("creationTimestamp", "") < floor:
                     continue
                 if not references or any(ref.get("uid") == owner.uid for ref in references):
-                    found.append(item)
+                    watched[metadata["name"]] = item
+            found.extend(_with_writes(child.kind, watched, written))
         return found
+
+    def applied(self, owner: Owner, current: Manifest | None, after: Manifest | None) -> None:
+        """We created, updated (`after`) or deleted (None) the child the reconcile saw as
+        `current` (None: it did not exist)."""
+        subject = after if after is not None else current
+        if subject is None:
+            return
+        name = (subject["kind"], subject["metadata"]["name"])
+        version = None if current is None else current["metadata"].get("resourceVersion")
+        kept = None if after is None else trimmed(after)
+        self._children_written.setdefault(owner.uid, {})[name] = (version, kept)
 
     def _floor(self, child: ChildKind) -> str | None:
         """Objects created before this are stale (see the module docstring); None: no CRD."""

@@ -157,7 +157,7 @@ async def _children(
     live = cache.children(owner, _listed_kinds(strimzi))
     if cache.unchanged(owner, basis, live):
         return [], live, []
-    events, observed, failures = await _apply_children(kube, owner, spec, strimzi, live)
+    events, observed, failures = await _apply_children(kube, cache, owner, spec, strimzi, live)
     if not failures:
         cache.verified(owner, basis, observed)
     return events, observed, failures
@@ -182,9 +182,15 @@ def _api_message(error: ApiException) -> str:
 
 
 async def _apply_children(
-    kube: Kube, owner: Owner, spec: ScalingDemoSpec, strimzi: str | None, listed: list[Manifest]
+    kube: Kube,
+    cache: Cache,
+    owner: Owner,
+    spec: ScalingDemoSpec,
+    strimzi: str | None,
+    listed: list[Manifest],
 ) -> tuple[list[Event], list[Manifest], list[Failure]]:
     """Apply what differs, delete what is no longer wanted; report events, objects, failures.
+    The cache learns each write, so a reconcile right after this one does not repeat it.
 
     The applies and deletions go out together (they are independent objects), so a new demo
     waits for the slowest request rather than for the sum of them; events and observations keep
@@ -196,8 +202,8 @@ async def _apply_children(
     for manifest in desired_children(spec, owner, strimzi):
         current = live.pop((manifest["kind"], manifest["metadata"]["name"]), None)
         changes = ["(missing)"] if current is None else needs_apply(manifest, current)
-        steps.append(_apply_one(kube, manifest, current, changes))
-    steps.extend(_delete_one(kube, leftover) for leftover in live.values())
+        steps.append(_apply_one(kube, cache, owner, manifest, current, changes))
+    steps.extend(_delete_one(kube, cache, owner, leftover) for leftover in live.values())
     results = await asyncio.gather(*steps, return_exceptions=True)
     events: list[Event] = []
     observed: list[Manifest] = []
@@ -217,7 +223,12 @@ Step = tuple[Event | None, Manifest | None, Failure | None]
 
 
 async def _apply_one(
-    kube: Kube, manifest: Manifest, current: Manifest | None, changes: list[str]
+    kube: Kube,
+    cache: Cache,
+    owner: Owner,
+    manifest: Manifest,
+    current: Manifest | None,
+    changes: list[str],
 ) -> Step:
     if current is not None and not changes:
         return None, current, None
@@ -229,11 +240,13 @@ async def _apply_one(
         kind = manifest["kind"]
         missing = error.status == 404 and scaler_of(kind) is not None
         return None, None, Failure(kind, f"{_describe(manifest)}: {_api_message(error)}", missing)
+    cache.applied(owner, current, applied)
     return _change_event(manifest, None if current is None else changes), applied, None
 
 
-async def _delete_one(kube: Kube, leftover: Manifest) -> Step:
+async def _delete_one(kube: Kube, cache: Cache, owner: Owner, leftover: Manifest) -> Step:
     await kube.delete(leftover)
+    cache.applied(owner, leftover, None)
     message = f"Deleted {_describe(leftover)}: the spec no longer wants it"
     return Event("Normal", "Deleted", message), None, None
 

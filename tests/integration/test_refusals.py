@@ -27,9 +27,10 @@ CPU = {"name": "busy", "cpu": {"value": 70}}
 RETRY_SECONDS = 1
 MAX_RETRY_SECONDS = 4
 WINDOW_SECONDS = 15
-ATTEMPTS_BOUND = 8
-"""Reconciles allowed in WINDOW_SECONDS with a backoff of 1, 2, 4, 4... s; a spin makes
-hundreds."""
+ATTEMPTS_BOUND = 20
+"""Reconciles allowed in WINDOW_SECONDS: the backoff of 1, 2, 4, 4... s makes about 5, and each
+status change of the children's rollout triggers one more (a watched child changed); a spin
+makes hundreds."""
 
 
 def _worker(**worker: Any) -> dict[str, Any]:

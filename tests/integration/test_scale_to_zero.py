@@ -101,7 +101,13 @@ async def test_workers_wake_from_zero_on_a_backlog_scale_out_and_return_to_zero(
         accept=lambda found: found.get("Ready") == "True",
     )
     zero.at(0, "minReplicas 0 before any task")
-    assert zero.keda().get("Active") == "False"
+    # The operator creates the Deployment at 0, so 0 pods can come before KEDA's first poll.
+    eventually(
+        lambda: zero.keda().get("Active"),
+        "KEDA to call the idle worker inactive",
+        SCALE_TIMEOUT,
+        accept=lambda found: found == "False",
+    )
 
     deactivations = sum(zero.keda_events("KEDAScaleTargetDeactivated").values())
     wiring = Wiring(

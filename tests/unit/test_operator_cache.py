@@ -55,6 +55,28 @@ def test_children_are_the_demos_own_or_unowned_and_never_another_objects() -> No
     assert cache.children(OWNER, [DEPLOYMENT]) == [ours, unowned]
 
 
+def test_our_writes_stand_in_for_the_watched_versions_until_the_watch_moves_on() -> None:
+    """A reconcile queued behind the one that wrote reads before the watch brings the write:
+    it must see the write, or it applies the same change again and announces it twice."""
+    old = _object("Deployment", "demo-api", OWNER.uid, resourceVersion="1")
+    doomed = _object("Deployment", "demo-gone", OWNER.uid, resourceVersion="4")
+    watched = [old, doomed]
+    cache = _cache({"Deployment": watched}, {})
+    updated = _object("Deployment", "demo-api", OWNER.uid, resourceVersion="2")
+    created = _object("Deployment", "demo-worker", OWNER.uid, resourceVersion="3")
+    cache.applied(OWNER, old, updated)
+    cache.applied(OWNER, None, created)
+    cache.applied(OWNER, doomed, None)
+    assert cache.children(OWNER, [DEPLOYMENT]) == [updated, created]
+
+    edited = _object("Deployment", "demo-api", OWNER.uid, resourceVersion="5")
+    watched[:] = [edited, created, doomed]
+    assert cache.children(OWNER, [DEPLOYMENT]) == [edited, created]
+    watched.remove(doomed)
+    assert cache.children(OWNER, [DEPLOYMENT]) == [edited, created]
+    assert cache._children_written == {OWNER.uid: {}}
+
+
 def test_an_add_on_child_counts_only_while_its_crd_exists_and_is_not_older_than_it() -> None:
     live = _object("ScaledObject", "demo-worker", OWNER.uid)
     stale = _object("ScaledObject", "demo-api", OWNER.uid, creationTimestamp="2026-01-01T00:00:01Z")
