@@ -59,12 +59,13 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def reconcile(kube: Kube, cache: Cache, owner: Owner) -> Outcome:
+async def reconcile(kube: Kube, cache: Cache, owner: Owner, done: list[Event]) -> Outcome:
     """Reconcile one ScalingDemo as it is now; nothing when it is gone or being deleted.
 
     The object is read here, from the watched cache, not taken from the trigger: a trigger that
     waited may carry a body from before the previous reconcile's status write, and acting on it
-    would repeat that work.
+    would repeat that work. Each child written is announced in `done` as soon as it is written:
+    the write happened even if a later step fails, and the run after it will not repeat it.
     """
     body = cache.demo(owner)
     if body is None:
@@ -73,7 +74,7 @@ async def reconcile(kube: Kube, cache: Cache, owner: Owner) -> Outcome:
         return Outcome([])
     with metrics.RECONCILE_DURATION.time():
         try:
-            assessment = await _reconcile(kube, cache, owner, body)
+            assessment = await _reconcile(kube, cache, owner, body, done)
         except Exception as error:
             if isinstance(error, ApiException) and error.status == 409:
                 # The demo changed since it was read: the reconciler runs again at once.
@@ -94,7 +95,9 @@ def _failure(error: Exception) -> str:
     return f"unexpected {type(error).__name__}: {error}"
 
 
-async def _reconcile(kube: Kube, cache: Cache, owner: Owner, body: Mapping[str, Any]) -> Assessment:
+async def _reconcile(
+    kube: Kube, cache: Cache, owner: Owner, body: Mapping[str, Any], done: list[Event]
+) -> Assessment:
     """Children, topics and status; with the demo paused, only the status saying so (once)."""
     if is_paused(body):
         assessment = paused(body, now())
@@ -105,13 +108,18 @@ async def _reconcile(kube: Kube, cache: Cache, owner: Owner, body: Mapping[str, 
     except SpecError as error:
         assessment = invalid(body, str(error), now())
     else:
-        assessment = assess(await _observe(kube, cache, owner, spec, body), now())
+        assessment = assess(await _observe(kube, cache, owner, spec, body, done), now())
     await _write_status(kube, cache, owner, body, assessment.status)
     return assessment
 
 
 async def _observe(
-    kube: Kube, cache: Cache, owner: Owner, spec: ScalingDemoSpec, body: Mapping[str, Any]
+    kube: Kube,
+    cache: Cache,
+    owner: Owner,
+    spec: ScalingDemoSpec,
+    body: Mapping[str, Any],
+    done: list[Event],
 ) -> Observation:
     """Apply the children and reconcile the topics.
 
@@ -128,24 +136,27 @@ async def _observe(
     if any(spec.component(name).autoscaling.sets_tolerance for name in spec.autoscaled()):
         tolerance = await kube.keeps_hpa_tolerance(owner.namespace)
     if spec.kafka.topic_management != "Operator":
-        events, observed, failures = await _children(kube, cache, owner, spec, basis)
+        observed, failures = await _children(kube, cache, owner, spec, basis, done)
         return Observation(
-            owner, spec, body, observed, failures, events, strimzi=strimzi, tolerance=tolerance
+            owner, spec, body, observed, failures, strimzi=strimzi, tolerance=tolerance
         )
     topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
     try:
-        events, observed, failures = await _children(kube, cache, owner, spec, basis)
+        observed, failures = await _children(kube, cache, owner, spec, basis, done)
     except BaseException:
         topics.cancel()
         raise
-    return Observation(
-        owner, spec, body, observed, failures, events, await topics, tolerance=tolerance
-    )
+    return Observation(owner, spec, body, observed, failures, await topics, tolerance=tolerance)
 
 
 async def _children(
-    kube: Kube, cache: Cache, owner: Owner, spec: ScalingDemoSpec, basis: Basis
-) -> tuple[list[Event], list[Manifest], list[Failure]]:
+    kube: Kube,
+    cache: Cache,
+    owner: Owner,
+    spec: ScalingDemoSpec,
+    basis: Basis,
+    done: list[Event],
+) -> tuple[list[Manifest], list[Failure]]:
     """The children as the spec wants them, by the cheapest check that is still exact.
 
     When the spec's generation and the Strimzi version are those of the last reconcile that
@@ -156,11 +167,12 @@ async def _children(
     strimzi = basis[1]
     live = cache.children(owner, _listed_kinds(strimzi))
     if cache.unchanged(owner, basis, live):
-        return [], live, []
+        return live, []
     events, observed, failures = await _apply_children(kube, cache, owner, spec, strimzi, live)
+    done.extend(events)
     if not failures:
         cache.verified(owner, basis, observed)
-    return events, observed, failures
+    return observed, failures
 
 
 def _listed_kinds(strimzi: str | None) -> list[ChildKind]:

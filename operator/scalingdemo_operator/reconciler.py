@@ -71,16 +71,20 @@ class Reconciler:
         self._schedule(owner, outcome.retry)
 
     async def _run(self, owner: Owner) -> Outcome:
-        """One reconcile; an error is logged and becomes a retry, like Kafka being unusable."""
+        """One reconcile; an error is logged and becomes a retry, like Kafka being unusable.
+        The children written by every attempt are announced, also by an attempt that failed
+        after writing them (the next one finds them written and does not announce them)."""
+        done: list[Event] = []
         for _ in range(CONFLICT_RERUNS):
             try:
-                return await reconcile(self._kube, self._cache, owner)
+                outcome = await reconcile(self._kube, self._cache, owner, done)
             except Exception as error:
                 if isinstance(error, ApiException) and error.status == 409:
                     continue
                 logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
-                return Outcome([], retry=True)
-        return Outcome([], retry=True)
+                return Outcome(done, retry=True)
+            return Outcome([*done, *outcome.events], outcome.retry)
+        return Outcome(done, retry=True)
 
     def _schedule(self, owner: Owner, retry: bool) -> None:
         """Replace the pending retry: none after success, a later one after another failure."""

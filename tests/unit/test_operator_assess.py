@@ -70,7 +70,7 @@ def _seen(
     **spec: Any,
 ) -> Observation:
     """A reconcile of a two-component demo whose Deployments are available."""
-    return Observation(OWNER, parse({**SPEC, **spec}), _body(status), RUNNING, failures, (), topics)
+    return Observation(OWNER, parse({**SPEC, **spec}), _body(status), RUNNING, failures, topics)
 
 
 def test_a_healthy_demo_is_ready_and_says_nothing() -> None:

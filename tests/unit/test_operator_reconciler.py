@@ -10,6 +10,7 @@ from scalingdemo_operator import reconcile as reconcile_module
 from scalingdemo_operator import reconciler as module
 from scalingdemo_operator.api import Event, Outcome, Owner
 from scalingdemo_operator.cache import Cache
+from scalingdemo_operator.kube import ApiException
 from scalingdemo_operator.reconciler import Reconciler
 from scalingdemo_operator.settings import Settings
 
@@ -67,7 +68,7 @@ async def test_a_retry_is_honoured_whatever_triggered_the_reconcile(
     calls: list[Owner] = []
     done = asyncio.Event()
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         calls.append(owner)
         if len(calls) == len(outcomes):
             done.set()
@@ -92,7 +93,7 @@ async def test_an_error_is_retried_like_an_unusable_broker(
     calls = 0
     done = asyncio.Event()
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -108,10 +109,34 @@ async def test_an_error_is_retried_like_an_unusable_broker(
     reconciler.stop()
 
 
+async def test_children_written_by_an_attempt_that_conflicted_are_still_announced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first attempt creates a child, then its status write meets a 409; the rerun finds the
+    child there. The creation happened once and is announced once."""
+    calls = 0
+
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: list[Event]) -> Outcome:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            written.append(Event("Normal", "Created", "Created Deployment demo-api"))
+            raise ApiException(status=409, reason="Conflict")
+        return Outcome([Event("Normal", "Ready", "ready")])
+
+    monkeypatch.setattr(module, "reconcile", reconcile)
+    events = Events()
+    reconciler = Reconciler(events, complete_cache(OWNER), FAST)
+    await reconciler.reconcile(OWNER)
+    assert calls == 2
+    assert [item["reason"] for item in events.posted] == ["Created", "Ready"]
+    reconciler.stop()
+
+
 async def test_a_success_cancels_the_pending_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     results = iter([Outcome([], retry=True), Outcome([])])
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         return next(results)
 
     monkeypatch.setattr(module, "reconcile", reconcile)
@@ -132,7 +157,7 @@ async def test_triggers_that_arrive_while_one_waits_are_coalesced(
 ) -> None:
     calls = 0
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         nonlocal calls
         calls += 1
         return Outcome([])
@@ -149,7 +174,7 @@ async def test_nothing_is_reconciled_before_the_cache_is_complete(
 ) -> None:
     calls: list[Owner] = []
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         calls.append(owner)
         return Outcome([])
 
@@ -174,7 +199,7 @@ async def test_a_resync_reconciles_every_cached_demo_a_bounded_number_at_a_time(
     running, most = 0, 0
     seen: list[Owner] = []
 
-    async def reconcile(kube: Any, cache: Any, owner: Owner) -> Outcome:
+    async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
         nonlocal running, most
         running += 1
         most = max(most, running)
@@ -228,8 +253,8 @@ async def test_an_unforeseen_error_ends_in_a_condition_a_warning_once_and_a_retr
 
     monkeypatch.setattr(reconcile_module, "_observe", observe)
     kube = Demo({"image": "workload:1", "kafka": {"bootstrapServers": "kafka:9092"}})
-    first = await reconcile_module.reconcile(kube, kube.cache, OWNER)
-    again = await reconcile_module.reconcile(kube, kube.cache, OWNER)
+    first = await reconcile_module.reconcile(kube, kube.cache, OWNER, [])
+    again = await reconcile_module.reconcile(kube, kube.cache, OWNER, [])
     ((ready,),) = [patch["conditions"] for patch in kube.patches]
     assert (ready["type"], ready["status"], ready["reason"]) == (
         "Ready",

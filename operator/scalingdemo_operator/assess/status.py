@@ -64,8 +64,9 @@ class Failure:
 class Observation:
     """What one reconcile of a valid spec saw and did.
 
-    `observed` holds every wanted child as it is now (applied or found unchanged), `events` the
-    changes made, `topics` the topic reconcile when the operator manages topics, `strimzi` the
+    `observed` holds every wanted child as it is now (applied or found unchanged; the reconcile
+    announces the changes itself), `topics` the topic reconcile when the operator manages
+    topics, `strimzi` the
     KafkaTopic version the cluster serves (None: none, or not asked), `tolerance` whether the
     API server keeps the HPA's tolerance (None: not asked, as no spec sets one, or not allowed).
     """
@@ -75,7 +76,6 @@ class Observation:
     body: Mapping[str, Any]
     observed: Sequence[Manifest]
     failures: Sequence[Failure] = ()
-    events: Sequence[Event] = ()
     topics: TopicsObserved | None = None
     strimzi: str | None = None
     tolerance: bool | None = None
@@ -217,7 +217,6 @@ def assess(seen: Observation, now: str) -> Assessment:
         status[name] = replica_counts(deployments.get(owner.child_name(name))) if enabled else None
     events = [
         *_resumed(previous),
-        *seen.events,
         *topics.events,
         *scaling_warnings(previous, [ready, *scaling], notes),
         *problem_warning(previous, topics.condition),
