@@ -1,70 +1,161 @@
-"""Operator convergence for N ScalingDemos against a bare client applying the same children.
+"""Operator convergence for N ScalingDemos against a bare client doing the same work.
 
 For each N: `kubectl apply` N ScalingDemos into a fresh namespace watched by a freshly started
-operator, and time until every one reports status.observedGeneration == metadata.generation.
-The baseline, in the same run and against the same API server: `kubectl apply` the same N demos
-into another fresh namespace with no operator, then a bare client (the official Python client,
-sequential server-side apply) applies exactly the children our builders produce and writes the
-same status field. The ratio operator/baseline is the figure to watch; absolute seconds depend
-on the machine. Operator RSS is sampled idle and after the largest N.
+operator, and time until every one reports status.observedGeneration == metadata.generation
+(observed) and the Ready condition True (Ready). The baseline, in the same run and against the
+same API server: `kubectl apply` the same N demos into another fresh namespace with no operator,
+and a bare client does what the operator does for a new demo with no decisions to make, over
+the same client stack (the operator's `Kube`: the official Python client in asyncio's default
+worker threads), all demos at once: per demo one Kafka admin call creating
+its topics (with --topic-management Operator), one server-side apply per child our builders
+produce, the same Created events, and status.observedGeneration; once the Deployments are
+Available it writes the Ready condition. The ratios operator/baseline are the figures to watch;
+absolute seconds depend on the machine.
 
-Usage (against a running bed, e.g. `python -m tests.testbed up`):
-    KUBECONFIG=.testbed/manual/kubeconfig python -m benchmarks.operator_convergence \
-        --kubectl <bed kubectl> --sizes 1,20,100
+API requests are counted from the API server's audit log by user agent (the operator's own
+client and kopf's; the bare client's), so kopf's requests count, and the harness's polling does
+not. Beside convergence it reports the operator's CPU seconds and RSS above its idle baseline;
+with --edit, the time until that many demos edited at once are all observed again; with
+--idle-seconds, the requests per minute of an operator restarted with --resync-seconds on the
+converged demos, by verb, once its restart has settled (the watches' own requests included).
+
+Usage (against a running bed, e.g. `python -m tests.testbed up`; its kubeconfig, kubectl and
+Kafka address are printed, the audit log is logs/audit.log in its run directory):
+    python -m benchmarks.operator_convergence --kubeconfig KUBECONFIG --kubectl KUBECTL \
+        --audit-log RUN_DIR/logs/audit.log --kafka-bootstrap HOST:PORT \
+        --topic-management Operator --sizes 1,20,100
+    python -m benchmarks.operator_convergence ... --topic-management None --sizes 1000 \
+        --edit 100 --idle-seconds 90
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
+import json
 import os
+import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import psutil
 import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kubernetes import client
-from kubernetes.dynamic import DynamicClient
-from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Owner
+from scalingdemo_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION, Event, Owner
 from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.builders.common import event
+from scalingdemo_operator.kafka.model import desired_topics
+from scalingdemo_operator.kafka.plan import creation_event
+from scalingdemo_operator.kube import Kube
+from scalingdemo_operator.reconcile import now
 from scalingdemo_operator.spec import parse
 
 from tests.operator_harness import OperatorProcess, install_crd
 
-TIMEOUT_SECONDS = 600
+TIMEOUT_SECONDS = 1800
 POLL_SECONDS = 0.2
+POLLED_PER_SECOND = 1000
+"""The harness's polls list every demo (or Deployment): beyond this many objects per second
+they would load the API server they measure, so larger runs poll less often."""
+SETTLE_SECONDS = 3
+"""After the last demo is Ready, trailing requests (kopf's annotations, events) still count."""
 MIB = 1024 * 1024
+OPERATOR_AGENTS = (FIELD_MANAGER, "kopf/")
+BARE_AGENT = "scalingdemo-bare-client"
+IDLE_RESYNC_SECONDS = 20
+UNRESOLVABLE_BROKER = "kafka.kafka.svc.cluster.local:9092"
 
 
-def _demos(count: int) -> list[dict]:
-    spec = {
-        "image": "registry.example/scalingdemo-workload:1",
-        "kafka": {
-            "bootstrapServers": "kafka.kafka.svc.cluster.local:9092",
-            "topicManagement": "None",
-        },
-    }
+def _demos(count: int, bootstrap: str, topic_management: str, prefix: str) -> list[dict]:
+    """N demos with api and worker; topics named after the namespace (one broker serves all)."""
     return [
         {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ScalingDemo",
             "metadata": {"name": f"demo{index}"},
-            "spec": spec,
+            "spec": {
+                "image": "registry.example/scalingdemo-workload:1",
+                "kafka": {
+                    "bootstrapServers": bootstrap,
+                    "topicManagement": topic_management,
+                    "topics": {
+                        "messages": {"name": f"{prefix}-{index}-messages"},
+                        "tasks": {"name": f"{prefix}-{index}-tasks"},
+                    },
+                },
+            },
         }
         for index in range(count)
     ]
 
 
+class AuditLog:
+    """Requests the API server recorded after a mark, by user agent."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size
+
+    def records(self, since: int, agents: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        with self.path.open() as lines:
+            lines.seek(since)
+            for line in lines:
+                record = json.loads(line)
+                if record.get("stage") != "ResponseComplete":
+                    continue
+                if record.get("userAgent", "").startswith(agents):
+                    yield record
+
+    def count(self, since: int, agents: tuple[str, ...]) -> int:
+        return sum(1 for _ in self.records(since, agents))
+
+    def verbs(self, since: int, agents: tuple[str, ...]) -> collections.Counter[str]:
+        return collections.Counter(record["verb"] for record in self.records(since, agents))
+
+    def timeline(self, since: int, namespace: str) -> list[str]:
+        """The demo's creation, then each request of the operator's about the namespace:
+        seconds from the creation to when it was received and answered."""
+        agents = ("kubectl/", *OPERATOR_AGENTS)
+        found = [
+            record
+            for record in self.records(since, agents)
+            if record.get("objectRef", {}).get("namespace") == namespace
+            and record["verb"] != "watch"
+        ]
+        start = _seconds(found[0]["requestReceivedTimestamp"]) if found else 0.0
+        return [
+            f"{_seconds(record['requestReceivedTimestamp']) - start:7.3f} "
+            f"{_seconds(record['stageTimestamp']) - start:7.3f} "
+            f"{record['userAgent'].split(' ')[0]:22} {record['verb']:7} "
+            f"{_resource(record['objectRef'])} {record['objectRef'].get('name', '')} "
+            f"{record['responseStatus'].get('code')}"
+            for record in found
+        ]
+
+
 class Bench:
-    def __init__(self, kubectl: Path, kubeconfig: Path, workdir: Path) -> None:
-        self.kubectl, self.kubeconfig, self.workdir = kubectl, kubeconfig, workdir
-        self.api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    def __init__(self, arguments: argparse.Namespace, workdir: Path) -> None:
+        self.kubectl, self.kubeconfig = arguments.kubectl, arguments.kubeconfig
+        self.bootstrap = arguments.kafka_bootstrap or UNRESOLVABLE_BROKER
+        self.topic_management = arguments.topic_management
+        self.workdir = workdir
+        self.audit = AuditLog(arguments.audit_log)
+        self.api = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
         self.custom = client.CustomObjectsApi(self.api)
-        self.dynamic = DynamicClient(self.api)
+        self.apps = client.AppsV1Api(self.api)
 
     def kubectl_run(self, *argv: str) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -75,55 +166,86 @@ class Bench:
         self.kubectl_run("create", "namespace", name)
         return name
 
-    def drop(self, namespace: str) -> None:
-        """Delete a namespace and wait, so its Services give their cluster IPs back."""
-        self.kubectl_run("delete", "namespace", namespace, f"--timeout={TIMEOUT_SECONDS}s")
+    def drop(self, namespaces: list[str], wait: bool) -> None:
+        """Delete namespaces; waiting keeps their garbage collection out of the next run."""
+        self.kubectl_run(
+            "delete",
+            "namespace",
+            *namespaces,
+            f"--wait={str(wait).lower()}",
+            f"--timeout={TIMEOUT_SECONDS}s",
+        )
 
     def apply_demos(self, namespace: str, count: int) -> None:
         manifest = self.workdir / f"{namespace}.yaml"
-        manifest.write_text(yaml.safe_dump_all(_demos(count)))
-        self.kubectl_run("apply", "-n", namespace, "-f", str(manifest))
+        demos = _demos(count, self.bootstrap, self.topic_management, namespace)
+        manifest.write_text(yaml.safe_dump_all(demos))
+        self.kubectl_run("apply", "--server-side", "-n", namespace, "-f", str(manifest))
 
-    def wait(self, namespace: str, count: int, done: Callable[[dict], bool]) -> None:
+    def demos(self, namespace: str) -> list[dict]:
+        found: list[dict] = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL
+        )["items"]
+        return found
+
+    def wait(self, namespace: str, count: int, done: Callable[[dict], bool]) -> float:
+        """Seconds on the monotonic clock when `done` holds for all `count` demos."""
         deadline = time.monotonic() + TIMEOUT_SECONDS
-        while True:
-            items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-            if sum(1 for item in items["items"] if done(item)) == count:
-                return
+        while sum(1 for item in self.demos(namespace) if done(item)) != count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{namespace}: not converged after {TIMEOUT_SECONDS}s")
-            time.sleep(POLL_SECONDS)
+            time.sleep(_poll_seconds(count))
+        return time.monotonic()
 
-    def bare_client(self, namespace: str) -> int:
-        """Apply every demo's children and observedGeneration, sequentially, no operator.
+    def wait_available(self, namespace: str, count: int) -> None:
+        """Every Deployment of the namespace Available (the harness's poll, not counted)."""
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while True:
+            items = self.apps.list_namespaced_deployment(namespace).items
+            available = sum(1 for item in items if (item.status.available_replicas or 0) >= 1)
+            if len(items) == count and available == count:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{namespace}: Deployments not available")
+            time.sleep(_poll_seconds(count))
 
-        Returns the number of requests sent (the list included).
-        """
-        sent = 1
-        items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        for body in items["items"]:
-            for child in desired_children(parse(body["spec"]), Owner.from_body(body)):
-                kind = self.dynamic.resources.get(
-                    api_version=child["apiVersion"], kind=child["kind"]
+    def edit(self, namespace: str, count: int) -> float:
+        """Edit `count` demos at once (the worker's concurrency); seconds until all observed."""
+        names = [item["metadata"]["name"] for item in self.demos(namespace)][:count]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(
+                pool.map(
+                    lambda name: self.custom.patch_namespaced_custom_object(
+                        GROUP,
+                        VERSION,
+                        namespace,
+                        PLURAL,
+                        name,
+                        {"spec": {"worker": {"concurrency": 7}}},
+                    ),
+                    names,
                 )
-                self.dynamic.server_side_apply(
-                    kind,
-                    body=child,
-                    namespace=namespace,
-                    field_manager=FIELD_MANAGER,
-                    force_conflicts=True,
-                )
-                sent += 1
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                body["metadata"]["name"],
-                {"status": {"observedGeneration": body["metadata"]["generation"]}},
             )
-            sent += 1
-        return sent
+        total = len(self.demos(namespace))
+        return self.wait(namespace, total, _observed) - started
+
+
+def _poll_seconds(objects: int) -> float:
+    return max(POLL_SECONDS, objects / POLLED_PER_SECOND)
+
+
+def _resource(reference: dict[str, str]) -> str:
+    subresource = reference.get("subresource")
+    return (
+        f"{reference.get('resource')}/{subresource}"
+        if subresource
+        else f"{reference.get('resource')}"
+    )
+
+
+def _seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _observed(item: dict) -> bool:
@@ -132,51 +254,214 @@ def _observed(item: dict) -> bool:
 
 def _ready(item: dict) -> bool:
     conditions = item.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def run(bench: Bench, sizes: list[int]) -> None:
-    print(
-        f"{'N':>4} {'operator s':>11} {'bare client s':>14} {'ratio':>7} {'all Ready s':>12} "
-        f"{'requests/demo operator':>23} {'bare':>5}"
+    return _observed(item) and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in conditions
     )
-    rss: list[tuple[int, float, float]] = []
-    for count in sizes:
-        namespace = bench.namespace(f"bench-op-{count}")
-        operator = OperatorProcess(bench.kubeconfig, [namespace], bench.workdir / "operator.log")
-        operator.start()
-        idle = psutil.Process(operator.process.pid).memory_info().rss
-        started = time.monotonic()
-        bench.apply_demos(namespace, count)
-        bench.wait(namespace, count, _observed)
-        operator_seconds = time.monotonic() - started
-        requests = operator.metric("scalingdemo_operator_api_requests_total")
-        bench.wait(namespace, count, _ready)
-        ready_seconds = time.monotonic() - started
-        rss.append(
-            (count, idle / MIB, psutil.Process(operator.process.pid).memory_info().rss / MIB)
-        )
-        operator.stop()
-        bench.drop(namespace)  # the bed's Service IP range (/24) cannot hold both runs at N=100
 
-        baseline_namespace = bench.namespace(f"bench-bare-{count}")
-        started = time.monotonic()
-        bench.apply_demos(baseline_namespace, count)
-        bare_requests = bench.bare_client(baseline_namespace)
-        bench.wait(baseline_namespace, count, _observed)
-        bare_seconds = time.monotonic() - started
-        print(
-            f"{count:>4} {operator_seconds:>11.2f} {bare_seconds:>14.2f} "
-            f"{operator_seconds / bare_seconds:>6.2f}x {ready_seconds:>12.2f} "
-            f"{requests / count:>23.1f} {bare_requests / count:>5.1f}",
-            flush=True,
+
+class BareClient:
+    """The baseline: the operator's work for new demos, without decisions, on the same stack
+    (the operator's own `Kube`: the official client's requests in worker threads)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        api = kubernetes.config.new_client_from_config(config_file=str(bench.kubeconfig))
+        api.user_agent = BARE_AGENT
+        self.kube = Kube(api)
+
+    async def _demo(self, body: dict, admin: AIOKafkaAdminClient | None) -> None:
+        owner = Owner.from_body(body)
+        spec = parse(body["spec"])
+        children = desired_children(spec, owner)
+        steps: list[Awaitable[Any]] = [self.kube.apply(child) for child in children]
+        events = [Event("Normal", "Created", _created(child)) for child in children]
+        if admin is not None:
+            wanted = desired_topics(spec, owner).values()
+            events += [creation_event(topic) for topic in wanted]
+            topics = [
+                NewTopic(
+                    topic.name,
+                    topic.partitions,
+                    topic.replication_factor,
+                    topic_configs=dict(topic.config),
+                )
+                for topic in wanted
+            ]
+            steps.append(admin.create_topics(topics))
+        await asyncio.gather(*steps)
+        host, reference = socket.gethostname(), owner.object_reference()
+        await asyncio.gather(
+            *(
+                self.kube.create(
+                    event(reference, item.type, item.reason, item.message, host, now())
+                )
+                for item in events
+            )
         )
-        bench.drop(baseline_namespace)
-    for count, idle, loaded in rss:
-        per = (loaded - idle) / count
+        await self.kube.patch_status(owner, {"observedGeneration": body["metadata"]["generation"]})
+
+    async def converge(self, namespace: str) -> None:
+        demos = self.bench.demos(namespace)
+        admin = None
+        if self.bench.topic_management == "Operator":
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bench.bootstrap)
+            await admin.start()
+        try:
+            await asyncio.gather(*(self._demo(body, admin) for body in demos))
+        finally:
+            if admin is not None:
+                await admin.close()
+
+    async def ready(self, namespace: str) -> None:
+        condition = {"type": "Ready", "status": "True", "reason": "Ready", "message": ""}
+        await asyncio.gather(
+            *(
+                self.kube.patch_status(
+                    Owner.from_body(body),
+                    {"conditions": [{**condition, "lastTransitionTime": now()}]},
+                )
+                for body in self.bench.demos(namespace)
+            )
+        )
+
+
+def _created(child: dict) -> str:
+    return f"Created {child['kind']} {child['metadata']['name']}"
+
+
+@dataclass
+class Figures:
+    count: int
+    observed: float = 0
+    ready: float = 0
+    requests: int = 0
+    bare_observed: float = 0
+    bare_ready: float = 0
+    bare_requests: int = 0
+    cpu_seconds: float = 0
+    idle_rss: float = 0
+    converged_rss: float = 0
+    edit_seconds: float | None = None
+    idle: collections.Counter[str] | None = None
+    idle_minutes: float = 0
+    restart_writes: int = 0
+    timeline: list[str] | None = None
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: float) -> str:
+    """The operator's figures; returns the namespace, left in place so that no garbage
+    collection runs during the baseline."""
+    count = figures.count
+    namespace = bench.namespace(f"bench-op-{count}")
+    log = bench.workdir / f"operator-{namespace}.log"
+    operator = OperatorProcess(bench.kubeconfig, [namespace], log)
+    operator.start()
+    operator.wait_listed()
+    assert operator.process is not None
+    process = psutil.Process(operator.process.pid)
+    figures.idle_rss = process.memory_info().rss / MIB
+    cpu = _cpu(process)
+    mark = bench.audit.mark()
+    started = time.monotonic()
+    bench.apply_demos(namespace, count)
+    figures.observed = bench.wait(namespace, count, _observed) - started
+    figures.ready = bench.wait(namespace, count, _ready) - started
+    time.sleep(SETTLE_SECONDS)
+    figures.requests = bench.audit.count(mark, OPERATOR_AGENTS)
+    if count == 1:
+        figures.timeline = bench.audit.timeline(mark, namespace)
+    figures.cpu_seconds = _cpu(process) - cpu
+    figures.converged_rss = process.memory_info().rss / MIB
+    if edit:
+        figures.edit_seconds = bench.edit(namespace, min(edit, count))
+        bench.wait(namespace, count, _ready)  # the edited rollouts are over before idling
+        time.sleep(SETTLE_SECONDS)
+    if idle_seconds:
+        operator.stop()
+        resyncing = OperatorProcess(
+            bench.kubeconfig, [namespace], log, resync_seconds=IDLE_RESYNC_SECONDS
+        )
+        mark = bench.audit.mark()
+        resyncing.start()
+        _resumed(resyncing, count)
+        figures.restart_writes = sum(
+            n for verb, n in bench.audit.verbs(mark, OPERATOR_AGENTS).items() if _is_write(verb)
+        )
+        mark = bench.audit.mark()
+        time.sleep(idle_seconds)
+        figures.idle = bench.audit.verbs(mark, OPERATOR_AGENTS)
+        figures.idle_minutes = idle_seconds / 60
+        resyncing.stop()
+    else:
+        operator.stop()
+    return namespace
+
+
+def _is_write(verb: str) -> bool:
+    return verb in {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def _resumed(operator: OperatorProcess, count: int) -> None:
+    """Until the restarted operator has reconciled every demo once, and a little longer."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while operator.metric("scalingdemo_operator_reconciles_total") < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the restarted operator never reconciled every demo")
+        time.sleep(POLL_SECONDS)
+    time.sleep(SETTLE_SECONDS)
+
+
+def measure_bare(bench: Bench, figures: Figures) -> str:
+    count = figures.count
+    namespace = bench.namespace(f"bench-bare-{count}")
+    bare = BareClient(bench)
+    mark = bench.audit.mark()
+    started = time.monotonic()
+    bench.apply_demos(namespace, count)
+    asyncio.run(bare.converge(namespace))
+    figures.bare_observed = bench.wait(namespace, count, _observed) - started
+    bench.wait_available(namespace, 2 * count)
+    asyncio.run(bare.ready(namespace))
+    figures.bare_ready = bench.wait(namespace, count, _ready) - started
+    time.sleep(SETTLE_SECONDS)
+    figures.bare_requests = bench.audit.count(mark, (BARE_AGENT,))
+    return namespace
+
+
+def report(figures: Figures) -> None:
+    n = figures.count
+    print(
+        f"N={n}: observed {figures.observed:.2f} s vs bare {figures.bare_observed:.2f} s "
+        f"({figures.observed / figures.bare_observed:.2f}x); all Ready {figures.ready:.2f} s "
+        f"vs bare {figures.bare_ready:.2f} s ({figures.ready / figures.bare_ready:.2f}x); "
+        f"API requests per demo {figures.requests / n:.1f} vs bare "
+        f"{figures.bare_requests / n:.1f} ({figures.requests / figures.bare_requests:.2f}x)"
+    )
+    print(
+        f"N={n}: operator CPU {figures.cpu_seconds:.1f} s to converge; RSS idle "
+        f"{figures.idle_rss:.1f} MiB, converged {figures.converged_rss:.1f} MiB "
+        f"({(figures.converged_rss - figures.idle_rss) / n:.3f} MiB per demo)"
+    )
+    if figures.timeline is not None:
+        print("N=1 timeline (s from kubectl's create: received, answered; who, verb, object):")
+        print("\n".join(f"  {line}" for line in figures.timeline))
+    if figures.edit_seconds is not None:
+        print(f"N={n}: edited at once, all observed again after {figures.edit_seconds:.2f} s")
+    if figures.idle is not None:
+        per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
+        writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
         print(
-            f"operator RSS N={count}: idle {idle:.1f} MiB, converged {loaded:.1f} MiB "
-            f"(ratio {loaded / idle:.2f}x, {per:.3f} MiB per ScalingDemo)"
+            f"N={n}: restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: "
+            f"{figures.restart_writes} writes to catch up; then idle "
+            f"{figures.idle_minutes:.1f} min: {writes} writes, "
+            f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
+            + ", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())),
+            flush=True,
         )
 
 
@@ -184,12 +469,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", type=Path, default=Path(os.environ.get("KUBECONFIG", "")))
     parser.add_argument("--kubectl", type=Path, default=Path("kubectl"))
+    parser.add_argument("--audit-log", type=Path, required=True)
+    parser.add_argument("--kafka-bootstrap", help="the broker; needed for Operator topics")
+    parser.add_argument("--topic-management", choices=("Operator", "None"), default="None")
     parser.add_argument("--sizes", default="1,20,100")
+    parser.add_argument("--edit", type=int, default=0, help="demos to edit at once after N")
+    parser.add_argument("--idle-seconds", type=float, default=0, help="idle window to count")
     arguments = parser.parse_args()
+    if arguments.topic_management == "Operator" and not arguments.kafka_bootstrap:
+        parser.error("--topic-management Operator needs --kafka-bootstrap")
     install_crd(arguments.kubectl, arguments.kubeconfig)
     with tempfile.TemporaryDirectory() as workdir:
-        bench = Bench(arguments.kubectl, arguments.kubeconfig, Path(workdir))
-        run(bench, [int(size) for size in arguments.sizes.split(",")])
+        bench = Bench(arguments, Path(workdir))
+        sizes = [int(size) for size in arguments.sizes.split(",")]
+        for index, count in enumerate(sizes):
+            figures = Figures(count)
+            used = [measure_operator(bench, figures, arguments.edit, arguments.idle_seconds)]
+            used.append(measure_bare(bench, figures))
+            report(figures)
+            bench.drop(used, wait=index + 1 < len(sizes))
 
 
 if __name__ == "__main__":

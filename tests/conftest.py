@@ -20,6 +20,7 @@ from kubernetes import client, config
 from tests.support import eventually
 from tests.testbed import assets
 from tests.testbed import bed as testbed
+from tests.testbed.node import RealNode
 from tests.testbed.toolchain import tail
 
 NAMESPACE_READY_SECONDS = 60
@@ -60,6 +61,20 @@ def keda(bed: testbed.Bed) -> None:
     """KEDA's operator and metrics adapter, running (an existing cluster brings its own)."""
     if bed.local:
         bed.start_keda()
+
+
+@pytest.fixture
+def real_node(bed: testbed.Bed) -> RealNode:
+    """The bed's real node (containerd and a kubelet), started on first use and kept for the
+    session (a test that stops it, for the machine's one node, has the next one start anew).
+
+    Its pods need the node's toleration (``tests.testbed.node.TOLERATION``) and reach the
+    API server and Kafka through the bridge (``real_node.api_port``,
+    ``real_node.kafka_bootstrap``).
+    """
+    if not bed.local:
+        pytest.skip("the real node joins the local bed only; an existing cluster has its own")
+    return bed.start_node()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from tests.testbed.toolchain import wait_until
 REPOSITORY = Path(__file__).resolve().parents[1]
 CRD_DIRECTORY = REPOSITORY / "crds"
 BASIC_EXAMPLE = REPOSITORY / "examples" / "basic.yaml"
+SCALE_TO_ZERO_EXAMPLE = REPOSITORY / "examples" / "scale-to-zero.yaml"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 30
 
@@ -83,6 +84,14 @@ class OperatorProcess:
             http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz"), STARTUP_SECONDS
         )
 
+    def wait_listed(self) -> None:
+        """Until the operator has listed every watched kind into memory (its watches run)."""
+        wait_until(
+            lambda: self.metric("scalingdemo_operator_cache_complete") == 1,
+            STARTUP_SECONDS,
+            "the operator never finished listing what it watches",
+        )
+
     def stop(self) -> None:
         """SIGTERM (kopf stops gracefully), SIGKILL if it does not."""
         if self.process is not None:
@@ -129,6 +138,27 @@ def basic_example_on_the_bed(
     autoscaling = spec["worker"]["autoscaling"]
     autoscaling["pollingInterval"] = polling_interval
     autoscaling["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = scale_down_window
+    return body
+
+
+def scale_to_zero_example_on_the_bed(
+    namespace: str, kafka_bootstrap: str, polling_interval: int, cooldown_period: int
+) -> dict[str, Any]:
+    """examples/scale-to-zero.yaml changed only where the bed differs from its cluster.
+
+    The broker is the bed's; topics and the tasks group get the namespace as a prefix (one
+    broker serves every run of a session); pollingInterval and cooldownPeriod are the caller's,
+    so a cycle fits in a test. Bounds, thresholds and partitions are the example's.
+    """
+    body = yaml.safe_load(SCALE_TO_ZERO_EXAMPLE.read_text())
+    kafka = body["spec"]["kafka"]
+    kafka["bootstrapServers"] = kafka_bootstrap
+    for topic in kafka["topics"].values():
+        topic["name"] = f"{namespace}-{topic['name']}"
+    kafka["consumerGroups"]["tasks"] = f"{namespace}-{kafka['consumerGroups']['tasks']}"
+    autoscaling = body["spec"]["worker"]["autoscaling"]
+    autoscaling["pollingInterval"] = polling_interval
+    autoscaling["cooldownPeriod"] = cooldown_period
     return body
 
 

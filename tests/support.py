@@ -34,7 +34,12 @@ from tests.testbed.processes import free_port, kill
 T = TypeVar("T")
 REPOSITORY = Path(__file__).resolve().parents[1]
 INSTALL_DIRECTORY = REPOSITORY / "deploy" / "operator"
-EXAMPLES = sorted((REPOSITORY / "examples").glob("*.yaml"))
+EXAMPLES = sorted(
+    path
+    for path in (REPOSITORY / "examples").glob("*.yaml")
+    if "\nkind: ScalingDemo\n" in path.read_text()
+)
+"""The examples that hold ScalingDemos (examples/load-job.yaml is a Job that loads one)."""
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.25
 PARTITIONS = 3
@@ -184,11 +189,18 @@ async def topic_partitions(bootstrap: str) -> dict[str, int]:
 
 
 async def wait_for_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Wait until every topic in ``names`` exists with ``partitions`` partitions."""
+    """Wait until every topic in ``names`` exists with ``partitions`` partitions, each with a
+    leader: records produced before a new topic's leaders are elected fail and are retried,
+    which on a loaded machine delays them by tens of seconds."""
 
     async def sizes() -> dict[str, int | None]:
-        existing = await topic_partitions(bootstrap)
-        return {name: existing.get(name) for name in names}
+        async with kafka_admin(bootstrap) as admin:
+            described = await admin.describe_topics(None)
+        led = {
+            topic["topic"]: sum(item["leader"] >= 0 for item in topic["partitions"])
+            for topic in described
+        }
+        return {name: led.get(name) for name in names}
 
     await eventually_async(
         sizes,

@@ -3,11 +3,11 @@
 #
 #   examples/kind/up.sh          (or: make demo)
 #
-# Creates the kind cluster (unless it exists), installs metrics-server, KEDA, the Vertical Pod
-# Autoscaler, kube-prometheus-stack and a single-node Kafka at the versions in versions.env,
-# builds the workload and operator images and loads them into the cluster, installs the
-# operator and applies examples/basic.yaml. Running it again updates what changed and
-# rebuilds the images; nothing breaks. examples/kind/down.sh removes it all.
+# Creates the kind cluster (unless it exists), installs metrics-server, the Vertical Pod
+# Autoscaler, kube-prometheus-stack, KEDA (scraped by it) and a single-node Kafka at the
+# versions in versions.env, builds the workload and operator images and loads them into the
+# cluster, installs the operator and applies examples/basic.yaml. Running it again updates
+# what changed and rebuilds the images; nothing breaks. examples/kind/down.sh removes it all.
 #
 # Needs kind, kubectl, helm and docker. SCALINGDEMO_CLUSTER names the cluster (scalingdemo).
 set -euo pipefail
@@ -37,11 +37,15 @@ for tool in kind kubectl helm docker; do
   fi
 done
 
-if kind get clusters 2>/dev/null | grep -qx "${cluster}"; then
+# Listed first, then searched: `kind get clusters | grep -q` can die of SIGPIPE under pipefail
+# when grep exits at the first match while kind is still writing.
+clusters="$(kind get clusters 2>/dev/null)"
+if grep -qx "${cluster}" <<<"${clusters}"; then
   say "kind cluster ${cluster} exists"
 else
   say "creating kind cluster ${cluster}"
-  kind create cluster --name "${cluster}" --config "${here}/cluster.yaml" --wait 180s
+  kind create cluster --name "${cluster}" --config "${here}/cluster.yaml" \
+    --image "${KIND_NODE_IMAGE}" --wait 180s
 fi
 
 say "Helm repositories"
@@ -56,9 +60,6 @@ say "metrics-server ${METRICS_SERVER_CHART_VERSION}"
 chart metrics-server kube-system metrics-server/metrics-server \
   "${METRICS_SERVER_CHART_VERSION}" --values "${here}/values/metrics-server.yaml"
 
-say "KEDA ${KEDA_CHART_VERSION}"
-chart keda keda kedacore/keda "${KEDA_CHART_VERSION}"
-
 say "Vertical Pod Autoscaler (chart ${VPA_CHART_VERSION})"
 chart vertical-pod-autoscaler kube-system autoscalers/vertical-pod-autoscaler \
   "${VPA_CHART_VERSION}"
@@ -67,6 +68,10 @@ say "kube-prometheus-stack ${KUBE_PROMETHEUS_STACK_CHART_VERSION}"
 chart kube-prometheus-stack monitoring prometheus-community/kube-prometheus-stack \
   "${KUBE_PROMETHEUS_STACK_CHART_VERSION}" \
   --values "${here}/values/kube-prometheus-stack.yaml"
+
+# After kube-prometheus-stack: KEDA's chart writes a ServiceMonitor, whose CRD that installs.
+say "KEDA ${KEDA_CHART_VERSION}"
+chart keda keda kedacore/keda "${KEDA_CHART_VERSION}" --values "${here}/values/keda.yaml"
 
 say "Kafka (${KAFKA_IMAGE})"
 sed "s|image: apache/kafka$|image: ${KAFKA_IMAGE}|" "${here}/kafka.yaml" | k apply -f -

@@ -79,6 +79,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="attempts to delete the topics of a ScalingDemo with deletionPolicy Delete before "
         "it is let go with a Warning event (default: %(default)s)",
     )
+    parser.add_argument(
+        "--scaling-status-seconds",
+        type=DELAY,
+        default=DEFAULTS.scaling_status_seconds,
+        help="write a demo's status.scaling (replicas, trigger values, HPA and KEDA conditions) "
+        "at most this often while it scales (default: %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     arguments = parser.parse_args(argv)
     if arguments.max_retry_seconds < arguments.retry_seconds:
@@ -96,6 +103,7 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         retry_seconds=arguments.retry_seconds,
         max_retry_seconds=arguments.max_retry_seconds,
         topic_delete_attempts=int(arguments.topic_delete_attempts),
+        scaling_status_seconds=arguments.scaling_status_seconds,
         verbose=arguments.verbose,
     )
 
@@ -104,17 +112,23 @@ def main(argv: list[str] | None = None) -> None:
     """Run the operator until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     settings = settings_from(_arguments(argv))
     kopf.configure(verbose=settings.verbose)
+    from . import scaling_handlers  # noqa: F401  (importing registers its handlers with kopf)
+    from .cache import Cache
     from .handlers import Operator  # importing registers the handlers with kopf
     from .kube import Kube, client_from_environment
     from .reconciler import Reconciler
+    from .scaling_status import ScalingStatus
 
     kube = Kube(client_from_environment(), settings.request_seconds)
+    cache = Cache()
+    reconciler = Reconciler(kube, cache, settings)
+    scaling = ScalingStatus(kube, cache, reconciler.post, settings.scaling_status_seconds)
     kopf.run(
         standalone=True,
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=settings.liveness,
-        memo=Operator(settings, kube, Reconciler(kube, settings)),
+        memo=Operator(settings, kube, cache, reconciler, scaling),
     )
 
 

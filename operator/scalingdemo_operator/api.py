@@ -1,8 +1,9 @@
 """Ground floor: the operator's own API, its identity on the cluster, and the kinds it owns.
 
 Every other module reads these facts from here, so a new child kind is one row in CHILD_KINDS:
-the Kubernetes access learns its plural, the reconcile lists it to prune, the handlers watch it
-when `watched`, and the status knows which optional add-on's absence explains a 404.
+the Kubernetes access learns its plural, the handlers watch it into the cache the reconcile
+compares and prunes from (and reconcile its demo on its events when `watched`), and the status
+knows which optional add-on's absence explains a 404.
 """
 
 from __future__ import annotations
@@ -28,10 +29,18 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
 """Hash of the manifest last applied: notices fields the spec dropped, which a live object keeps."""
+PAUSED_ANNOTATION = f"{GROUP}/paused"
+"""`"true"` on a ScalingDemo: the operator writes nothing for it until the annotation goes."""
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}
 """The label every child carries: what the child watches select on."""
 
 Manifest = dict[str, Any]
+
+
+def is_paused(body: Mapping[str, Any]) -> bool:
+    """Whether the ScalingDemo carries the paused annotation set to "true"."""
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    return bool(annotations.get(PAUSED_ANNOTATION) == "true")
 
 
 class AddOn(Enum):
@@ -44,12 +53,13 @@ class AddOn(Enum):
 
 
 class Listing(Enum):
-    """How the reconcile finds existing children of a kind to compare and prune."""
+    """Which version of a kind is watched into the cache the reconcile compares and prunes from."""
 
     OWNED = "owned"
-    """Listed by the ownership label selector in the demo's namespace."""
+    """The kind's one version."""
     SERVED = "served"
-    """Listed like OWNED, in the one version discovery found served (Strimzi's KafkaTopic)."""
+    """The version the cluster prefers, and used only while its CRD serves one of `versions`
+    (Strimzi's KafkaTopic)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,14 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
         AddOn.PROMETHEUS_OPERATOR,
         watched=True,
     ),
+    ChildKind(
+        "monitoring.coreos.com",
+        ("v1",),
+        "PrometheusRule",
+        "prometheusrules",
+        AddOn.PROMETHEUS_OPERATOR,
+        watched=True,
+    ),
     ChildKind("", ("v1",), "ConfigMap", "configmaps", None, watched=True),
     ChildKind(
         "kafka.strimzi.io",
@@ -113,9 +131,10 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
         listing=Listing.SERVED,
     ),
 )
-"""Every kind a ScalingDemo owns, in prune order. Watched kinds trigger a reconcile of their
-owner when edited or deleted; a TriggerAuthentication changes only with the spec, and Strimzi
-reports on KafkaTopics in their status, which the reconcile reads when it runs."""
+"""Every kind a ScalingDemo owns, in prune order; all are watched into the cache. `watched`
+kinds also trigger a reconcile of their owner when edited or deleted; a TriggerAuthentication
+changes only with the spec, and Strimzi reports on KafkaTopics in their status, which the
+reconcile reads when it runs."""
 
 CHILDREN: Mapping[str, ChildKind] = {child.kind: child for child in CHILD_KINDS}
 """Child kinds by kind name (kind names are unique among the children)."""
@@ -125,6 +144,7 @@ OTHER_RESOURCES: Mapping[tuple[str, str], str] = {
     ("v1", "Secret"): "secrets",
     ("v1", "Event"): "events",
     (API_VERSION, KIND): PLURAL,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
 }
 """Kinds the operator reads or writes that are not children: (apiVersion, kind) -> plural."""
 
@@ -206,8 +226,3 @@ def controlling_owner(child: Mapping[str, Any]) -> Owner | None:
     if found is None:
         return None
     return Owner(namespace=metadata["namespace"], name=found["name"], uid=found["uid"])
-
-
-def ownership_selector(owner: Owner) -> str:
-    """Label selector that finds every child of one demo (to prune what it no longer wants)."""
-    return f"{MANAGED_BY_LABEL}={FIELD_MANAGER},{INSTANCE_LABEL}={owner.name}"

@@ -52,9 +52,18 @@ def differences(desired: dict[str, Any], live: dict[str, Any]) -> list[str]:
 
 
 def _comparable_metadata(desired: dict[str, Any]) -> dict[str, Any]:
-    """Labels and ownerReferences matter; the hash annotation is compared on its own."""
+    """Labels, ownerReferences and our annotations matter (KEDA acts on one: a paused-replicas
+    annotation removed by hand is put back); the hash annotation is compared on its own."""
     metadata = desired["metadata"]
-    return {key: metadata[key] for key in ("labels", "ownerReferences") if key in metadata}
+    found = {key: metadata[key] for key in ("labels", "ownerReferences") if key in metadata}
+    annotations = {
+        key: value
+        for key, value in metadata.get("annotations", {}).items()
+        if key != APPLIED_HASH_ANNOTATION
+    }
+    if annotations:
+        found["annotations"] = annotations
+    return found
 
 
 def needs_apply(desired: dict[str, Any], live: dict[str, Any]) -> list[str]:

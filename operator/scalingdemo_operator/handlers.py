@@ -7,8 +7,14 @@ VPA and ServiceMonitor watches only while their CRDs exist. The reconciler's per
 repairs the rest. Every trigger goes through the same reconciler, so a retry asked for by any
 of them is honoured the same way; no reconcile handler raises for kopf to retry.
 
+The reconcile reads from memory: kopf feeds an index (`@kopf.index`) of the ScalingDemos, of
+every child kind and of the add-ons' CRDs from the same watches, and the startup handler binds
+them into the `cache.Cache`. kopf holds back every resource handler until all indexes have
+finished their initial listing; the handler on the ScalingDemo CRD's own event therefore runs
+only then, and marks the cache complete for the reconciler's own tasks (resync, retries).
+
 kopf hands every handler the `Operator` given to `kopf.run` as `memo` (a shallow copy per
-object: the settings, the API access and the reconciler are shared).
+object: the settings, the API access, the cache and the reconciler are shared).
 """
 
 from __future__ import annotations
@@ -21,10 +27,24 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from .api import CHILD_KINDS, FIELD_MANAGER, GROUP, MANAGED, PLURAL, VERSION, Owner
+from .api import (
+    CHILD_KINDS,
+    FIELD_MANAGER,
+    GROUP,
+    INSTANCE_LABEL,
+    MANAGED,
+    PLURAL,
+    VERSION,
+    Listing,
+    Owner,
+    is_paused,
+)
+from .assess.status import says_paused
+from .cache import ADD_ON_CRDS, Cache, child_key, crd_facts, demo_key, trimmed
 from .kafka.reconcile import delete_topics
 from .kube import Kube
 from .reconciler import Reconciler
+from .scaling_status import ScalingStatus
 from .settings import Settings
 
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
@@ -33,22 +53,54 @@ reconcile itself just created. Edits (MODIFIED, including the Deployment's statu
 are what need a reconcile."""
 
 
+class PauseKeepingDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's record of the configuration it last handled, left alone while a demo is paused.
+
+    kopf patches the record onto the demo after each change it handled. While the demo is
+    paused that patch would be the operator writing to a demo the user took over, so it waits
+    for the first change handled after the pause.
+    """
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        if not is_paused(body):
+            super().store(body=body, patch=patch, essence=essence)
+
+
 @dataclass(frozen=True)
 class Operator:
     """What the handlers share: passed to kopf as `memo`."""
 
     settings: Settings
     kube: Kube
+    cache: Cache
     reconciler: Reconciler
+    scaling: ScalingStatus
+
+
+CRDS = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+"""group, version, plural"""
+OWN_CRD = f"{PLURAL}.{GROUP}"
+DEMO_INDEX = "demos"
+CRD_INDEX = "add_on_crds"
+
+
+def _child_index(kind: str) -> str:
+    return f"children_{kind}"
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
-    """Own annotation names and finalizer, explicit events only, timeouts, metrics, resync."""
+async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: Any) -> None:
+    """Own annotation names and finalizer, explicit events only, timeouts, metrics, resync,
+    and the cache bound to kopf's indexes (empty until the watches fill them)."""
     ours = memo.settings
+    memo.cache.bind(
+        indices[DEMO_INDEX],
+        {child.kind: indices[_child_index(child.kind)] for child in CHILD_KINDS},
+        indices[CRD_INDEX],
+    )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = PauseKeepingDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
@@ -75,6 +127,22 @@ async def stop(memo: Operator, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL)
 async def reconcile_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
     await memo.reconciler.reconcile(Owner.from_body(body))
+
+
+def _pause_unanswered(body: kopf.Body, **_: Any) -> bool:
+    """The paused annotation and the status's Paused condition disagree.
+
+    kopf marks its storage prefix (the group's) as its own and leaves every annotation under it
+    out of the configuration it compares, so setting or removing the paused annotation calls no
+    update handler; the status tells whether the operator has answered it yet.
+    """
+    return is_paused(body) != says_paused(body.get("status", {}))
+
+
+@kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_pause_unanswered)
+async def answer_pause(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
+    if type != "DELETED":
+        await memo.reconciler.reconcile(Owner.from_body(body), coalesce=True)
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
@@ -104,8 +172,44 @@ async def child_changed(type: str | None, body: kopf.Body, memo: Operator, **_: 
         await memo.reconciler.child_changed(body)
 
 
+@kopf.index(group=GROUP, version=VERSION, plural=PLURAL, id=DEMO_INDEX)
+def index_demo(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {demo_key(body): trimmed(body)}
+
+
+def index_child(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {child_key(body): trimmed(body)}
+
+
+@kopf.index(
+    group=CRDS[0],
+    version=CRDS[1],
+    plural=CRDS[2],
+    id=CRD_INDEX,
+    when=lambda name, **_: name in ADD_ON_CRDS,
+)
+def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+    return {name: crd_facts(body)}
+
+
+@kopf.on.event(group=CRDS[0], version=CRDS[1], plural=CRDS[2], field="metadata.name", value=OWN_CRD)
+async def indexes_listed(memo: Operator, **_: Any) -> None:
+    """kopf runs this only once every index has been listed (see the module docstring)."""
+    memo.cache.listed()
+
+
+CHILD_LABELS: dict[str, Any] = {**MANAGED, INSTANCE_LABEL: kopf.PRESENT}
 for _child in CHILD_KINDS:
+    # A kind whose version discovery chooses is watched in the version the cluster prefers.
+    _version = None if _child.listing is Listing.SERVED else _child.version
+    kopf.index(
+        group=_child.group,
+        version=_version,
+        plural=_child.plural,
+        labels=CHILD_LABELS,
+        id=_child_index(_child.kind),
+    )(index_child)
     if _child.watched:
         kopf.on.event(
-            group=_child.group, version=_child.version, plural=_child.plural, labels=MANAGED
+            group=_child.group, version=_version, plural=_child.plural, labels=CHILD_LABELS
         )(child_changed)

@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from . import metrics
-from .api import API_VERSION, FIELD_MANAGER, KIND, PLURAL, Manifest, Owner, resources
+from .api import API_VERSION, FIELD_MANAGER, KIND, Manifest, Owner, resources
 
 RESOURCES = resources()
 """Plural resource names of every (apiVersion, kind) the operator reads or writes."""
@@ -43,12 +43,17 @@ def is_transient(error: BaseException) -> bool:
 
 
 def client_from_environment() -> kubernetes.client.ApiClient:
-    """In-cluster service account when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    """In-cluster service account when running in a pod, else the kubeconfig (KUBECONFIG).
+
+    Its requests carry the field manager as user agent, so an audit log tells them apart.
+    """
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
+    client = kubernetes.client.ApiClient()
+    client.user_agent = FIELD_MANAGER
+    return client
 
 
 def _path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
@@ -63,6 +68,7 @@ class Kube:
     def __init__(self, client: kubernetes.client.ApiClient, request_seconds: float = 30) -> None:
         self._client = client
         self._request_seconds = request_seconds
+        self._keeps_tolerance: bool | None = None
 
     def _send(
         self,
@@ -120,27 +126,44 @@ class Kube:
                 return None
             raise
 
-    async def list_owners(self, namespaces: Sequence[str]) -> list[Owner]:
-        """Every ScalingDemo in ``namespaces``, or in the whole cluster when there are none."""
-        paths = [_path(API_VERSION, KIND, namespace) for namespace in namespaces] or [
-            f"/apis/{API_VERSION}/{PLURAL}"
-        ]
-        owners: list[Owner] = []
-        for path in paths:
-            listing = await self._call("list", KIND, "GET", path)
-            owners.extend(Owner.from_body(item) for item in listing.get("items", []))
-        return owners
+    async def keeps_hpa_tolerance(self, namespace: str) -> bool | None:
+        """Whether the API server keeps an HPA's behavior tolerance; None when not allowed to ask.
 
-    async def served_version(self, group: str, versions: Sequence[str]) -> str | None:
-        """The first of `versions` the cluster serves for `group`; None when it serves none."""
+        The field exists only while the HPAConfigurableTolerance feature gate is on, and an API
+        server with the gate off drops it silently; its OpenAPI schema lists the field either
+        way. So an HPA that sets it is created as a server-side dry run (nothing is stored) and
+        read back. The gate changes only with an API server restart: asked once per process.
+        """
+        if self._keeps_tolerance is not None:
+            return self._keeps_tolerance
+        probe = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"generateName": "scalingdemo-tolerance-probe-", "namespace": namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "probe"},
+                "maxReplicas": 1,
+                "behavior": {"scaleUp": {"tolerance": "0.05"}},
+            },
+        }
+        path = _path("autoscaling/v2", "HorizontalPodAutoscaler", namespace)
         try:
-            listing = await self._call("discover", group, "GET", f"/apis/{group}")
+            created = await self._call(
+                "create",
+                "HorizontalPodAutoscaler",
+                "POST",
+                path,
+                query=[("dryRun", "All"), ("fieldManager", FIELD_MANAGER)],
+                body=probe,
+            )
         except ApiException as error:
-            if error.status == 404:
+            if error.status == 403:
                 return None
             raise
-        served = {item["version"] for item in listing.get("versions", [])}
-        return next((version for version in versions if version in served), None)
+        self._keeps_tolerance = "tolerance" in created["spec"].get("behavior", {}).get(
+            "scaleUp", {}
+        )
+        return self._keeps_tolerance
 
     async def read_secret_values(
         self, namespace: str, references: Sequence[tuple[str, str]]
@@ -157,35 +180,6 @@ class Kube:
                 raise LookupError(f"Secret {namespace}/{name} has no key {key}")
             values[(name, key)] = base64.b64decode(data[key]).decode()
         return values
-
-    async def list_children(
-        self, owner: Owner, selector: str, kinds: Sequence[tuple[str, str]]
-    ) -> list[Manifest]:
-        """Every child of the owner among `kinds` ((apiVersion, kind) pairs): labelled as its
-        child, and controlled by its uid or by nothing (KafkaTopics kept on deletion carry no
-        owner; look-alikes owned by another object are left alone).
-
-        A kind whose CRD is not installed (KEDA, VPA, ServiceMonitor) has no children: skipped.
-        """
-        found = []
-        for api_version, kind in kinds:
-            try:
-                listing = await self._call(
-                    "list",
-                    kind,
-                    "GET",
-                    _path(api_version, kind, owner.namespace),
-                    query=[("labelSelector", selector)],
-                )
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-                continue  # the kind's CRD is not installed, so no child of that kind exists
-            for item in listing.get("items", []):
-                references = item["metadata"].get("ownerReferences", [])
-                if not references or any(ref.get("uid") == owner.uid for ref in references):
-                    found.append({"apiVersion": api_version, "kind": kind, **item})
-        return found
 
     async def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply with the operator's field manager, taking over conflicting fields."""
@@ -223,7 +217,7 @@ class Kube:
 
     async def patch_status(
         self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None
-    ) -> None:
+    ) -> Manifest:
         """Merge-patch the status subresource (lists such as conditions are replaced whole).
 
         With `resource_version` the API server refuses the patch (409 Conflict) when the object
@@ -233,6 +227,6 @@ class Kube:
         body: dict[str, Any] = {"status": status}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
-        await self._call(
+        return await self._call(
             "patch", KIND, "PATCH", path, body=body, content_type="application/merge-patch+json"
         )

@@ -1,6 +1,6 @@
 """The operator's own Prometheus metrics, served on /metrics by handlers' startup."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
     "scalingdemo_operator_reconciles_total",
@@ -20,4 +20,8 @@ ERRORS = Counter(
     "scalingdemo_operator_errors_total",
     "Failed Kubernetes API requests by child kind and HTTP status (0: no response).",
     ["kind", "status"],
+)
+CACHE_COMPLETE = Gauge(
+    "scalingdemo_operator_cache_complete",
+    "1 once every watched kind has been listed into memory (reconciles wait until then).",
 )

@@ -18,6 +18,7 @@ from typing import Any
 
 from .api import Event, Outcome, Owner, controlling_owner
 from .builders.common import event
+from .cache import Cache
 from .kube import ApiException, Kube
 from .reconcile import now, reconcile
 from .settings import Settings
@@ -32,8 +33,9 @@ the object read again; after this many in a row the retry backoff takes over."""
 class Reconciler:
     """Per-demo locking, coalescing and delayed retries; holds no state a restart would need."""
 
-    def __init__(self, kube: Kube, settings: Settings) -> None:
+    def __init__(self, kube: Kube, cache: Cache, settings: Settings) -> None:
         self._kube = kube
+        self._cache = cache
         self._settings = settings
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._waiting: set[str] = set()
@@ -43,21 +45,23 @@ class Reconciler:
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._resync: asyncio.Task[None] | None = None
 
-    async def reconcile(self, owner: Owner, *, coalesce: bool = False) -> None:
+    async def reconcile(self, owner: Owner, *, coalesce: bool = False, settle: bool = True) -> None:
         """Reconcile now, post the events, and schedule the retry the outcome asks for.
 
         With `coalesce`, a trigger returns at once when another reconcile of the same object is
         pending (not yet reading): that one reads everything afresh, so it covers this trigger
-        too. A coalescing trigger also waits `coalesce_seconds` before it starts, so that the
-        burst of Deployment status updates of a rollout becomes one pass.
+        too. A coalescing trigger that `settle`s also waits `coalesce_seconds` before it starts,
+        so that the burst of Deployment status updates of a rollout becomes one pass; the resync
+        has no burst to wait for. Nothing is read before the cache is complete.
         """
         if coalesce and owner.uid in self._waiting:
             return
         lock = self._locks.setdefault(owner.uid, asyncio.Lock())
         self._waiting.add(owner.uid)
         try:
-            if coalesce:
+            if coalesce and settle:
                 await asyncio.sleep(self._settings.coalesce_seconds)
+            await self._cache.complete.wait()
             async with lock:
                 self._waiting.discard(owner.uid)
                 outcome = await self._run(owner)
@@ -67,16 +71,20 @@ class Reconciler:
         self._schedule(owner, outcome.retry)
 
     async def _run(self, owner: Owner) -> Outcome:
-        """One reconcile; an error is logged and becomes a retry, like Kafka being unusable."""
+        """One reconcile; an error is logged and becomes a retry, like Kafka being unusable.
+        The children written by every attempt are announced, also by an attempt that failed
+        after writing them (the next one finds them written and does not announce them)."""
+        done: list[Event] = []
         for _ in range(CONFLICT_RERUNS):
             try:
-                return await reconcile(self._kube, owner)
+                outcome = await reconcile(self._kube, self._cache, owner, done)
             except Exception as error:
                 if isinstance(error, ApiException) and error.status == 409:
                     continue
                 logger.exception("reconcile of %s/%s failed", owner.namespace, owner.name)
-                return Outcome([], retry=True)
-        return Outcome([], retry=True)
+                return Outcome(done, retry=True)
+            return Outcome([*done, *outcome.events], outcome.retry)
+        return Outcome(done, retry=True)
 
     def _schedule(self, owner: Owner, retry: bool) -> None:
         """Replace the pending retry: none after success, a later one after another failure."""
@@ -106,11 +114,20 @@ class Reconciler:
         """Reconcile every ScalingDemo: the periodic drift repair.
 
         Watching the children repairs what the operator is told about; a periodic pass also
-        repairs what it never saw (an event lost while it was disconnected, a change to
-        something it does not watch). Like any reconcile it writes nothing when nothing differs.
+        repairs what it never saw (a change to something it does not watch, a reconcile that
+        was lost with a restart). It reads only the cache, so it sends no LIST or GET, and like
+        any reconcile it writes nothing when nothing differs. `resync_concurrency` reconciles
+        run at a time: a pass over many demos ends well within the period, and a pass that
+        does find work does not flood the API server.
         """
-        for owner in await self._kube.list_owners(self._settings.namespaces):
-            await self.reconcile(owner, coalesce=True)
+        await self._cache.complete.wait()
+        slots = asyncio.Semaphore(self._settings.resync_concurrency)
+
+        async def one(owner: Owner) -> None:
+            async with slots:
+                await self.reconcile(owner, coalesce=True, settle=False)
+
+        await asyncio.gather(*(one(owner) for owner in self._cache.owners()))
 
     def start_resync(self) -> None:
         """The periodic resync as one operator-wide task (a kopf timer would add finalizers)."""
@@ -134,14 +151,20 @@ class Reconciler:
 
     async def post(self, reference: Mapping[str, Any], events: Iterable[Event]) -> None:
         """Post through the API client rather than kopf.event, which works only inside a kopf
-        handler: retries and the resync have events to post too. A lost event is logged."""
-        for item in events:
-            manifest = event(
-                reference, item.type, item.reason, item.message, socket.gethostname(), now()
+        handler: retries and the resync have events to post too. They go out together (a new
+        demo has one per child); a lost event is logged."""
+        host, posted = socket.gethostname(), now()
+        await asyncio.gather(
+            *(
+                self._post(event(reference, item.type, item.reason, item.message, host, posted))
+                for item in events
             )
-            try:
-                await self._kube.create(manifest)
-            except ApiException as error:
-                logger.warning(
-                    "event %s %s not posted: %s", item.reason, item.message, error.reason
-                )
+        )
+
+    async def _post(self, manifest: Mapping[str, Any]) -> None:
+        try:
+            await self._kube.create(dict(manifest))
+        except ApiException as error:
+            logger.warning(
+                "event %s %s not posted: %s", manifest["reason"], manifest["message"], error.reason
+            )

@@ -23,8 +23,14 @@ class Settings:
     """First delay of the retry a reconcile asks for; it doubles per failed attempt..."""
     max_retry_seconds: float = 300.0
     """...up to this, so a broker that is down for long is not hammered."""
-    coalesce_seconds: float = 0.5
-    """A child event waits this long, so the burst of updates of a rollout is one reconcile."""
+    resync_concurrency: int = 16
+    """Reconciles a resync runs at a time (they read memory; only what differs is written)."""
+    coalesce_seconds: float = 0.2
+    """A child event waits this long, so the burst of updates of a rollout is one reconcile (a
+    reconcile reads memory; only a status that changed is written)."""
+    scaling_status_seconds: float = 3.0
+    """Least time between two writes of one demo's status.scaling: an HPA reports new values
+    every sync while it scales, and the status need not follow each one."""
     topic_delete_attempts: int = 5
     """Attempts to delete the topics (deletionPolicy Delete) before the demo is let go; with the
     retry backoff (10, 20, 40, 80 s) the default is about two and a half minutes."""

@@ -5,9 +5,11 @@ Waits are bounded polls (a deadline is a failure bound, never a timing assertion
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -17,6 +19,7 @@ from scalingdemo_operator.api import GROUP, KIND, PLURAL, VERSION
 from tests.support import eventually
 
 WAIT_SECONDS = 60
+AUDIT_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 QUIET_SECONDS = 5
@@ -171,3 +174,64 @@ def removing_crd(kube_api: client.ApiClient, name: str) -> Iterator[RemovedCrd]:
         yield crd
     finally:
         crd.restore()
+
+
+def audit_requests(log: Path, offset: int, wanted: Callable[[dict[str, Any]], bool]) -> list[str]:
+    """ "verb resource/name" of the completed requests the audit log recorded after `offset`
+    that `wanted` picks."""
+    found = []
+    with log.open() as records:
+        records.seek(offset)
+        for line in records:
+            record = json.loads(line)
+            if record.get("stage") == "ResponseComplete" and wanted(record):
+                target = record.get("objectRef", {})
+                found.append(f"{record['verb']} {target.get('resource')}/{target.get('name')}")
+    return found
+
+
+def _audit_writes(log: Path, offset: int, namespace: str) -> list[str]:
+    """Completed write requests in `namespace` that the audit log recorded after `offset`."""
+    return audit_requests(
+        log,
+        offset,
+        lambda record: (
+            record.get("verb") in AUDIT_WRITE_VERBS
+            and record.get("objectRef", {}).get("namespace") == namespace
+        ),
+    )
+
+
+def _resource_versions(cluster: Cluster) -> dict[str, str]:
+    """resourceVersion of every object a demo involves in the namespace, events included."""
+    found = {
+        f"ScalingDemo/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
+        for item in cluster.custom.list_namespaced_custom_object(
+            GROUP, VERSION, cluster.namespace, PLURAL
+        )["items"]
+    }
+    for kind, objects in (("Deployment", cluster.deployments()), ("Service", cluster.services())):
+        found.update(
+            {f"{kind}/{name}": item.metadata.resource_version for name, item in objects.items()}
+        )
+    for event in cluster.core.list_namespaced_event(cluster.namespace).items:
+        found[f"Event/{event.metadata.name}"] = event.metadata.resource_version
+    return found
+
+
+def count_writes(bed: Any, cluster: Cluster) -> Callable[[], list[str]]:
+    """Start counting writes in the test's namespace; the returned function lists those since.
+
+    The bed's audit log records every request; on an existing cluster without one, changed or
+    new resourceVersions are the fallback (it misses only no-op writes, which the operator's own
+    request counters catch).
+    """
+    if bed.audit_log is not None:
+        offset = bed.audit_log.stat().st_size
+        return lambda: _audit_writes(bed.audit_log, offset, cluster.namespace)
+    before = _resource_versions(cluster)
+    return lambda: [
+        f"{key}: {before.get(key)} -> {version}"
+        for key, version in _resource_versions(cluster).items()
+        if before.get(key) != version
+    ]

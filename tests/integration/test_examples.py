@@ -142,3 +142,11 @@ def test_quickstart_manifest_passes_server_side_dry_run(
     documents = [item for item in yaml.safe_load_all(manifest.read_text()) if is_object(item)]
     output = dry_run(bed, documents, tmp_path)
     assert output.count("(server dry run)") == len(documents)
+
+
+def test_the_load_job_passes_server_side_dry_run(bed: Bed, namespace: str, tmp_path: Path) -> None:
+    """examples/load-job.yaml: a Job the API server accepts, Pod Security included."""
+    job = REPOSITORY / "examples" / "load-job.yaml"
+    documents = [item for item in yaml.safe_load_all(job.read_text()) if item]
+    output = dry_run(bed, documents, tmp_path, "-n", namespace)
+    assert output.count("(server dry run)") == 1

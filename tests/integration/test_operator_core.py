@@ -6,8 +6,6 @@ it. Waits are bounded polls (a deadline is a failure bound, never a timing asser
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import MANAGED_BY_LABEL
 
-from tests.integration.cluster import Cluster, demo, settle
+from tests.integration.cluster import Cluster, audit_requests, count_writes, demo, settle
 from tests.operator_harness import OperatorProcess
 from tests.support import eventually
 
 GROUP, VERSION, PLURAL = "scalingdemo.dev", "v1alpha1", "scalingdemos"
 MANAGER = "scalingdemo-operator"
 WRITE_VERBS = ("apply", "patch", "delete")
-AUDIT_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 def env_of(deployment: Any) -> dict[str, str | None]:
@@ -245,58 +242,6 @@ def test_an_operator_restarted_midway_converges_without_duplicates(
     assert len(replica_sets) == len(expected)
 
 
-def _audit_writes(log: Path, offset: int, namespace: str) -> list[str]:
-    """Completed write requests in `namespace` that the audit log recorded after `offset`."""
-    found = []
-    with log.open() as records:
-        records.seek(offset)
-        for line in records:
-            record = json.loads(line)
-            target = record.get("objectRef", {})
-            if (
-                record.get("stage") == "ResponseComplete"
-                and record.get("verb") in AUDIT_WRITE_VERBS
-                and target.get("namespace") == namespace
-            ):
-                found.append(f"{record['verb']} {target.get('resource')}/{target.get('name')}")
-    return found
-
-
-def _resource_versions(cluster: Cluster) -> dict[str, str]:
-    """resourceVersion of every object a demo involves in the namespace, events included."""
-    found = {
-        f"ScalingDemo/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
-        for item in cluster.custom.list_namespaced_custom_object(
-            GROUP, VERSION, cluster.namespace, PLURAL
-        )["items"]
-    }
-    for kind, objects in (("Deployment", cluster.deployments()), ("Service", cluster.services())):
-        found.update(
-            {f"{kind}/{name}": item.metadata.resource_version for name, item in objects.items()}
-        )
-    for event in cluster.core.list_namespaced_event(cluster.namespace).items:
-        found[f"Event/{event.metadata.name}"] = event.metadata.resource_version
-    return found
-
-
-def count_writes(bed: Any, cluster: Cluster) -> Callable[[], list[str]]:
-    """Start counting writes in the test's namespace; the returned function lists those since.
-
-    The bed's audit log records every request; on an existing cluster without one, changed or
-    new resourceVersions are the fallback (it misses only no-op writes, which the operator's own
-    request counters catch).
-    """
-    if bed.audit_log is not None:
-        offset = bed.audit_log.stat().st_size
-        return lambda: _audit_writes(bed.audit_log, offset, cluster.namespace)
-    before = _resource_versions(cluster)
-    return lambda: [
-        f"{key}: {before.get(key)} -> {version}"
-        for key, version in _resource_versions(cluster).items()
-        if before.get(key) != version
-    ]
-
-
 def test_steady_state_reconciles_send_no_write_requests(
     bed: Any, cluster: Cluster, operator: OperatorProcess
 ) -> None:
@@ -324,10 +269,64 @@ def test_steady_state_reconciles_send_no_write_requests(
         "reconciles after the restart",
     )
 
-    for verb in WRITE_VERBS:
+    for verb in (*WRITE_VERBS, "list", "get"):
         assert operator.metric("scalingdemo_operator_api_requests_total", verb=verb) == 0, verb
-    assert operator.metric("scalingdemo_operator_api_requests_total", verb="list") > 0
     assert writes() == []
+
+
+OPERATOR_AGENTS = (MANAGER, "kopf/")
+"""User agents of the operator's requests: its own client's and kopf's (its watches)."""
+RESYNC_SECONDS = 1
+
+
+def _operator_requests(log: Path, offset: int) -> list[str]:
+    """The operator's completed requests that the audit log recorded after `offset`."""
+    return audit_requests(
+        log, offset, lambda record: record.get("userAgent", "").startswith(OPERATOR_AGENTS)
+    )
+
+
+def test_a_resync_pass_reads_memory_only_and_writes_nothing(
+    bed: Any, crd: None, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Every pass reconciles every demo from the watch-fed cache: no LIST, no GET, no write;
+    the watches are all the operator keeps open."""
+    assert bed.audit_log is not None, "the bed's audit log shows what the operator sends"
+    log, start = bed.audit_log, bed.audit_log.stat().st_size
+    resyncing = OperatorProcess(
+        bed.kubeconfig,
+        [cluster.namespace],
+        tmp_path / "operator.log",
+        resync_seconds=RESYNC_SECONDS,
+    )
+    resyncing.start()
+    try:
+        names = ["shop", "cart"]
+        for name in names:
+            cluster.create(demo(name))
+        for name in names:
+            eventually(lambda name=name: cluster.converged(name), f"{name} to become Ready")
+        settle(
+            lambda: len(_not_watches(_operator_requests(log, start))),
+            "the operator's requests after the rollout",
+        )
+
+        offset = log.stat().st_size
+        passes = resyncing.metric("scalingdemo_operator_reconciles_total")
+        eventually(
+            lambda: (
+                resyncing.metric("scalingdemo_operator_reconciles_total") >= passes + 3 * len(names)
+            ),
+            "three resync passes",
+        )
+        sent = _operator_requests(log, offset)
+    finally:
+        resyncing.stop()
+    assert _not_watches(sent) == []
+
+
+def _not_watches(requests: list[str]) -> list[str]:
+    return [request for request in requests if not request.startswith("watch ")]
 
 
 INVALID = [

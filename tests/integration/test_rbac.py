@@ -55,7 +55,11 @@ NOT_EXERCISED: dict[Rule, str] = {
 PRUNE = {
     "api": {"enabled": False},
     "worker": {"autoscaling": {"enabled": False}, "verticalScaling": {"enabled": False}},
-    "monitoring": {"serviceMonitor": {"enabled": False}, "dashboard": {"enabled": False}},
+    "monitoring": {
+        "serviceMonitor": {"enabled": False},
+        "dashboard": {"enabled": False},
+        "alerts": {"enabled": False},
+    },
 }
 """Switches every optional child off, so the operator deletes what it created."""
 

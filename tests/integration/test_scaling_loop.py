@@ -39,6 +39,7 @@ from tests.support import (
     produce,
     wait_for_topics,
 )
+from tests.testbed.control_plane import kubectl_run
 
 NAME = "basic"
 WORKER = f"{NAME}-worker"
@@ -134,6 +135,26 @@ async def start_demo(cluster: Cluster, body: dict[str, Any], bootstrap: str) -> 
     await wait_for_topics(bootstrap, topics, body["spec"]["kafka"]["topics"]["tasks"]["partitions"])
 
 
+def worker_scaling(cluster: Cluster) -> dict[str, Any]:
+    """status.scaling.worker as the operator last wrote it."""
+    return cluster.get(NAME).get("status", {}).get("scaling", {}).get("worker", {})
+
+
+def status_follows(cluster: Cluster, replicas: int, active: bool, what: str) -> dict[str, Any]:
+    """Wait for status.scaling to show the HPA at `replicas` and taskLag's activity."""
+
+    def shown(found: dict[str, Any]) -> bool:
+        lag = next((item for item in found.get("triggers", []) if item["name"] == "taskLag"), {})
+        return (found.get("currentReplicas"), found.get("desiredReplicas")) == (
+            replicas,
+            replicas,
+        ) and lag.get("active") is active
+
+    return eventually(
+        lambda: worker_scaling(cluster), f"status.scaling to show {what}", SCALE_TIMEOUT, shown
+    )
+
+
 def keda_ready(cluster: Cluster) -> None:
     eventually(
         lambda: keda_conditions(cluster).get("Ready") == "True",
@@ -153,6 +174,9 @@ async def test_kafka_lag_scales_the_example_to_its_partitions_follows_the_thresh
     keda_ready(cluster)
     scale.settled_at(1, "minReplicas before any load")
     assert keda_conditions(cluster).get("Active") == "False"
+    idle = status_follows(cluster, 1, False, "one idle worker")
+    assert idle["hpa"] == HPA
+    assert {item["type"] for item in idle["kedaConditions"]} == {"Active", "Fallback", "Paused"}
 
     await produce(bed.kafka_bootstrap, tasks, [b"{}"] * BACKLOG, partitions=4)
     eventually(
@@ -161,6 +185,24 @@ async def test_kafka_lag_scales_the_example_to_its_partitions_follows_the_thresh
         SCALE_TIMEOUT,
     )
     scale.settled_at(4, "the partition count, which is the example's maxReplicas")
+    busy = status_follows(cluster, 4, True, "four workers on an active taskLag")
+    (lag,) = [item for item in busy["triggers"] if item["name"] == "taskLag"]
+    assert (lag["target"], lag["targetType"]) == (10, "AverageValue")
+    # KEDA reports at most partitions x lagThreshold without allowIdleConsumers.
+    assert lag["value"] >= lag["target"]
+    assert busy["lastScaleTime"]
+    assert any(item["type"] == "ScalingLimited" for item in busy["hpaConditions"])
+    assert cluster.get(NAME)["status"]["scaling"]["summary"] == "worker 4/4"
+    namespaced = ("-n", cluster.namespace)
+    wide = kubectl_run(bed.kubectl, bed.kubeconfig, "get", "sdemo", NAME, *namespaced, "-o", "wide")
+    assert "worker 4/4" in wide, wide
+    described = kubectl_run(bed.kubectl, bed.kubeconfig, "describe", "sdemo", NAME, *namespaced)
+    for expected in ("Triggers:", "taskLag", "Target Type:", "AverageValue", "Scaled"):
+        assert expected in described, described
+    scaled = [message for _, reason, message in cluster.events(NAME) if reason == "Scaled"]
+    assert scaled, "no Scaled event"
+    assert scaled[0].startswith("worker 1→4: taskLag "), scaled
+    assert scaled[0].endswith("/10 per replica"), scaled
     eventually(
         lambda: f"{WORKER} is active" in cluster.condition(NAME, "AutoscalingReady")["message"],
         "AutoscalingReady to carry KEDA's Active verdict",
@@ -184,6 +226,9 @@ async def test_kafka_lag_scales_the_example_to_its_partitions_follows_the_thresh
         SCALE_TIMEOUT,
     )
     scale.settled_at(1, "minReplicas after the scale-down window")
+    status_follows(cluster, 1, False, "one idle worker again")
+    scaled = [message for _, reason, message in cluster.events(NAME) if reason == "Scaled"]
+    assert any(message.startswith("worker 4→2: taskLag ") for message in scaled), scaled
 
 
 def prometheus_value(url: str, query: str) -> float | None:

@@ -1,15 +1,16 @@
-"""Consumers under scaling and shutdown: a rebalance redoes only the records in flight, and a
-SIGTERM ends the process within the grace period even when a consumer is idle."""
+"""Consumers under scaling and shutdown: a rebalance redoes only the records in flight, each
+member reports its rebalances and assigned partitions (an idle one reports 0), and a SIGTERM
+ends the process within the grace period even when a consumer is idle."""
 
 import signal
 import time
 from collections import Counter
 from pathlib import Path
 
-from scalingdemo_workload.contract import Env, Role
+from scalingdemo_workload.contract import Env, Metric, Role
 
 from tests.support import WorkerProcess, WorkloadProcess, eventually_async
-from tests.workload_support import fresh_topics, produce_tasks
+from tests.workload_support import fresh_topics, produce_tasks, scrape
 
 TASKS = 600
 LANES = 2
@@ -43,6 +44,48 @@ async def test_scaling_up_redoes_at_most_the_records_in_flight(
     print(f"one scaling step (1 -> 2 workers): {duplicates} records processed twice")
     assert set(processed) == accepted
     assert duplicates <= LANES * 2, processed.most_common(5)
+
+
+async def _membership(worker: WorkloadProcess, topic: str) -> tuple[float, float]:
+    """(partitions assigned, assignments received) of the worker's consumer of `topic`."""
+    samples = {
+        name: value
+        for (name, labels), value in (await scrape(worker)).items()
+        if dict(labels).get("topic") == topic
+    }
+    return samples[Metric.CONSUMER_ASSIGNED_PARTITIONS], samples[Metric.CONSUMER_REBALANCES]
+
+
+async def test_a_member_beyond_the_partition_count_reports_itself_idle(
+    kafka_bootstrap: str, tmp_path: Path
+):
+    async with fresh_topics(kafka_bootstrap, partitions=1) as wiring:
+        first = WorkerProcess(wiring, tmp_path / "first.log")
+        second: WorkerProcess | None = None
+        try:
+            await first.wait_ready()
+            assert await _membership(first, wiring.tasks_topic) == (1, 1)
+            second = WorkerProcess(wiring, tmp_path / "second.log")
+            await second.wait_ready()
+            pair = (first, second)
+
+            async def settled() -> list[tuple[float, float]]:
+                return [await _membership(worker, wiring.tasks_topic) for worker in pair]
+
+            # The first member's second assignment is the rebalance the second one caused.
+            found = await eventually_async(
+                settled,
+                "one member holding the partition, the other idle",
+                60,
+                accept=lambda found: (
+                    sorted(held for held, _ in found) == [0, 1] and found[0][1] >= 2
+                ),
+            )
+            assert all(received >= 1 for _, received in found)
+        finally:
+            first.stop(signal.SIGTERM)
+            if second is not None:
+                second.stop(signal.SIGTERM)
 
 
 async def test_sigterm_of_an_idle_worker_ends_within_the_grace_period(

@@ -20,7 +20,7 @@ from rich.console import Console
 from scalingdemo_workload.contract import Env, Metric, Role
 from scalingdemo_workload.keys import METRICS
 from scalingdemo_workload.lag import LagMonitor
-from scalingdemo_workload.loadgen import build_parser
+from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
 
@@ -222,7 +222,7 @@ async def test_load_generator_drives_the_api(wiring: Wiring):
     async with serving(wiring.settings(Role.API)) as client:
         await until_ready(client)
         url = str(client.make_url("")).rstrip("/")
-        args = build_parser().parse_args(
+        args = parse_args(
             [url, "--kind", "tasks", "--duration-ms", "0", "--rate", "20", "--duration", "1"]
         )
         console = Console(file=io.StringIO(), width=120, record=True)

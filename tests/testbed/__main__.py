@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import assets, bed, processes
+from . import assets, bed, demo, images, processes
 from .toolchain import BedError
 
 DEFAULT_RUN_DIR = Path(".testbed") / "manual"
@@ -24,9 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=["build", "up", "down"],
-        help="build: fetch and build everything, KEDA and Helm included, into the cache; "
-        "up: start a bed and print its kubeconfig and Kafka address; down: stop it",
+        choices=["build", "up", "down", "demo"],
+        help="build: fetch and build everything into the cache (KEDA, Helm, the real node, "
+        "both images); "
+        "up: start a bed and print its kubeconfig and Kafka address; down: stop it; "
+        "demo: a bed with its real node, KEDA, the operator as a pod and examples/basic.yaml",
     )
     parser.add_argument(
         "--run-dir",
@@ -46,15 +48,22 @@ def _build(_: Path) -> int:
     assets.prepare()
     assets.keda()
     assets.helm()
+    assets.kubelet()
+    images.pause_image()
+    images.build_images(images.ARCHIVES)
     return 0
 
 
-def _up(run_dir: Path) -> int:
+def _refuse_running(run_dir: Path) -> None:
     if (run_dir / bed.STATE_FILE).exists():
         raise BedError(
             f"a bed already runs from {run_dir}; stop it first: "
             f"python -m tests.testbed down --run-dir {run_dir}"
         )
+
+
+def _up(run_dir: Path) -> int:
+    _refuse_running(run_dir)
     processes.keep_running_after_exit()
     started = bed.start(run_dir)
     print(f"export KUBECONFIG={started.kubeconfig}")
@@ -75,7 +84,12 @@ def _down(run_dir: Path) -> int:
     return 0
 
 
-_COMMANDS = {"build": _build, "up": _up, "down": _down}
+def _demo(run_dir: Path) -> int:
+    _refuse_running(run_dir)
+    return demo.up(run_dir)
+
+
+_COMMANDS = {"build": _build, "up": _up, "down": _down, "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,6 +44,7 @@ UPSTREAM_CRDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("github.com/prometheus-operator/prometheus-operator", versions.PROMETHEUS_OPERATOR): (
         "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
         "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
+        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
     ),
 }
 
@@ -79,21 +80,21 @@ def prepare() -> Assets:
     root = cache_root()
     say(f"cache: {root}")
     provided = _kubebuilder_assets()
-    kubernetes = _cached(root / f"kubernetes-{versions.KUBERNETES}", _build_kubernetes)
-    prometheus = _cached(root / f"prometheus-{versions.PROMETHEUS}", _build_prometheus)
+    kubernetes = cached(root / f"kubernetes-{versions.KUBERNETES}", _build_kubernetes)
+    prometheus = cached(root / f"prometheus-{versions.PROMETHEUS}", _build_prometheus)
     binaries = Binaries(
-        etcd=provided.get("etcd") or _cached(root / f"etcd-{versions.ETCD}", _build_etcd) / "etcd",
+        etcd=provided.get("etcd") or cached(root / f"etcd-{versions.ETCD}", _build_etcd) / "etcd",
         kube_apiserver=provided.get("kube-apiserver") or kubernetes / "kube-apiserver",
         kube_controller_manager=kubernetes / "kube-controller-manager",
         kube_scheduler=kubernetes / "kube-scheduler",
         kubectl=provided.get("kubectl") or kubernetes / "kubectl",
-        kwok=_cached(root / f"kwok-{versions.KWOK}", _build_kwok) / "kwok",
+        kwok=cached(root / f"kwok-{versions.KWOK}", _build_kwok) / "kwok",
         prometheus=prometheus / "prometheus",
         promtool=prometheus / "promtool",
         keda_webhooks=keda_webhooks(),
     )
-    kafka_libs = _cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
-    strimzi = _cached(root / f"strimzi-crds-{versions.STRIMZI}", _generate_strimzi_crds)
+    kafka_libs = cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
+    strimzi = cached(root / f"strimzi-crds-{versions.STRIMZI}", _generate_strimzi_crds)
     crds = (*_upstream_crds(), *(strimzi / file for file in STRIMZI_CRDS.values()))
     return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=crds)
 
@@ -104,7 +105,7 @@ def keda() -> tuple[Path, Path]:
     Kept out of ``prepare`` because only scaling tests run KEDA and its build
     (every scaler's cloud SDK) is the slowest of the bed.
     """
-    built = _cached(cache_root() / f"keda-{versions.KEDA}", _build_keda)
+    built = cached(cache_root() / f"keda-{versions.KEDA}", _build_keda)
     return built / "operator", built / "adapter"
 
 
@@ -116,7 +117,7 @@ def keda_webhooks() -> Path:
     cached build valid.
     """
     return (
-        _cached(cache_root() / f"keda-webhooks-{versions.KEDA}", _build_keda_webhooks) / "webhooks"
+        cached(cache_root() / f"keda-webhooks-{versions.KEDA}", _build_keda_webhooks) / "webhooks"
     )
 
 
@@ -126,7 +127,15 @@ def helm() -> Path:
     Kept out of ``prepare``: only the chart's tests run it, and a bed without them
     should not pay for its build.
     """
-    return _cached(cache_root() / f"helm-{versions.HELM}", _build_helm) / "helm"
+    return cached(cache_root() / f"helm-{versions.HELM}", _build_helm) / "helm"
+
+
+def kubelet() -> Path:
+    """The kubelet of the same Kubernetes release, built on first use.
+
+    Kept out of ``prepare`` like KEDA: only tests that run real pods start a real node.
+    """
+    return cached(cache_root() / f"kubelet-{versions.KUBERNETES}", _build_kubelet) / "kubelet"
 
 
 def _kubebuilder_assets() -> dict[str, Path]:
@@ -145,7 +154,7 @@ def _kubebuilder_assets() -> dict[str, Path]:
     return found
 
 
-def _cached(target: Path, build: Callable[[Path, Path], None]) -> Path:
+def cached(target: Path, build: Callable[[Path, Path], None]) -> Path:
     """Return ``target``, building it through a temporary directory when absent.
 
     A lock file serialises concurrent test sessions that find the same component
@@ -248,11 +257,20 @@ def staging_replaces(upstream: dict, version: str) -> tuple[str, ...]:
 
 
 def _build_kubernetes(out: Path, logs: Path) -> None:
+    _build_kubernetes_commands("kubernetes", KUBERNETES_COMMANDS, out, logs)
+
+
+def _build_kubelet(out: Path, logs: Path) -> None:
+    _build_kubernetes_commands("kubelet", ("kubelet",), out, logs)
+
+
+def _build_kubernetes_commands(name: str, commands: tuple[str, ...], out: Path, logs: Path) -> None:
+    """Build ``k8s.io/kubernetes/cmd/<command>`` binaries of the pinned release into ``out``."""
     version = versions.KUBERNETES
     upstream = upstream_go_mod("k8s.io/kubernetes", version)
-    packages = tuple(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS)
+    packages = tuple(f"k8s.io/kubernetes/cmd/{command}" for command in commands)
     wrapper = Wrapper(
-        "kubernetes", "k8s.io/kubernetes", version, packages, staging_replaces(upstream, version)
+        name, "k8s.io/kubernetes", version, packages, staging_replaces(upstream, version)
     )
     major, minor, _ = version.split(".")
     stamp = {"gitVersion": f"v{version}", "gitMajor": major, "gitMinor": minor}

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
-from . import assets, control_plane, pki
+from . import assets, control_plane, images, pki
 from .component import Stack
 from .kafka import KafkaBroker
+from .keda import NAMESPACE as KEDA_NAMESPACE
 from .keda import Keda, KedaWebhooks, register_webhooks
-from .processes import kill, reap_orphans, terminate
+from .node import BedEndpoints, RealNode, restore_leftovers
+from .processes import STOP_GRACE_SECONDS, kill, reap_orphans, terminate, wait_gone
 from .prometheus import PrometheusServer
 from .toolchain import BedError, say, wait_until
 
@@ -46,6 +46,7 @@ class Bed:
     prometheus: PrometheusServer | None = None
     promtool: Path | None = None
     keda: Keda | None = None
+    node: RealNode | None = None
     stack: Stack = field(default_factory=Stack)
 
     def kubeconfig_for(self, user: str, groups: list[str]) -> Path:
@@ -65,7 +66,9 @@ class Bed:
         )
 
     def start_keda(self) -> Keda:
-        """Start KEDA's operator and metrics adapter once; only scaling tests need them."""
+        """Start KEDA's operator and metrics adapter once; only scaling tests need them.
+
+        The bed's Prometheus scrapes the operator from then on, as the quickstart's does."""
         if self.keda is None:
             if self.run_dir is None:
                 raise BedError("KEDA can only be started on the local bed")
@@ -73,21 +76,72 @@ class Bed:
             keda = Keda(operator, adapter, self.kubectl, self.kubeconfig, self.run_dir)
             keda.start(self.stack)
             self.keda = keda
+            if self.prometheus is not None:
+                # Labelled as a Prometheus Operator scrape of KEDA's chart labels it: without
+                # honorLabels, KEDA's own `namespace` label arrives as `exported_namespace`.
+                self.prometheus.scrape(
+                    "keda-operator",
+                    [keda.operator.metrics_address],
+                    {"namespace": KEDA_NAMESPACE, "service": "keda-operator"},
+                )
+            _write_state(self)
         return self.keda
+
+    def start_node(self) -> RealNode:
+        """Start the real node once: only tests that run real pods pay for it.
+
+        The images are built (or found in buildah's layer cache) from this working tree first,
+        so pods run the code under test.
+        """
+        if self.node is None:
+            if self.run_dir is None or self.kafka is None or self.prometheus is None:
+                raise BedError("a real node can only join the local bed")
+            kubelet = assets.kubelet()
+            sandbox = images.pause_image()
+            built = images.build_images(self.run_dir / "images")
+            started_at = time.monotonic()
+            node = RealNode(kubelet, self.kubectl, self.kubeconfig, self.run_dir)
+            before = list(self.stack.components)
+            try:
+                endpoints = BedEndpoints(self.server, self.kafka, self.prometheus.targets)
+                node.start(list(built.values()), sandbox, endpoints, self.stack)
+            except BaseException:
+                self.stack.stop_part(c for c in self.stack.components if c not in before)
+                node.release()
+                raise
+            say(f"real node up in {time.monotonic() - started_at:.1f}s")
+            self.node = node
+            _write_state(self)
+        return self.node
+
+    def stop_node(self) -> None:
+        """Stop the real node and undo what it changed; ``start_node`` starts a fresh one.
+
+        For a test that needs the machine's one real node for a bed of its own (make demo).
+        """
+        if self.node is None:
+            return
+        self.stack.stop_part(self.node.components)
+        self.node.release()
+        self.node = None
+        _write_state(self)
 
     def logs(self) -> list[Path]:
         """Every process log, for printing when something failed."""
         return self.stack.logs()
 
     def stop(self) -> None:
-        """Stop every process, last started first."""
+        """Stop every process, last started first; then undo what the real node changed."""
         self.stack.stop()
+        if self.node is not None:
+            self.node.release()
 
 
 def start(run_dir: Path) -> Bed:
     """Build what is missing, then start everything; on failure stop what started."""
     started_at = time.monotonic()
     reap_orphans()
+    restore_leftovers()
     resolved = assets.prepare()
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -178,12 +232,12 @@ def stop_detached(run_dir: Path) -> bool:
     pids = json.loads(state_file.read_text())["pids"]
     for pid in reversed(pids):
         terminate(pid)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in pids):
-        time.sleep(0.2)
-    for pid in pids:
+    for pid in wait_gone(pids, STOP_GRACE_SECONDS):
         kill(pid)
+    if survivors := wait_gone(pids, STOP_GRACE_SECONDS):
+        raise BedError(f"pids {survivors} of the bed in {run_dir} survived SIGKILL")
     state_file.unlink()
+    restore_leftovers()
     return True
 
 

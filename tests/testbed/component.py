@@ -28,7 +28,9 @@ class Component(ABC):
     a default flag, and any other value replaces or adds one.
     """
 
-    name: ClassVar[str]
+    name: str
+    """Set on the class, or on the instance before ``super().__init__`` where one class
+    serves several processes (the real node's port forwarders)."""
     start_timeout: ClassVar[float] = DEFAULT_START_TIMEOUT_SECONDS
 
     def __init__(self, run_dir: Path, flags: Mapping[str, str | None] | None = None) -> None:
@@ -129,6 +131,18 @@ class Stack:
     def stop(self) -> None:
         for component in reversed(self.components):
             component.stop()
+
+    def stop_part(self, part: Iterable[Component]) -> None:
+        """Stop ``part`` (last started first) and forget it; the rest keeps running.
+
+        For a piece of the bed with a shorter life than the bed: the real node, which a
+        test may take down to give the machine's one bridge to a bed of its own.
+        """
+        stopping = set(map(id, part))
+        for component in reversed(self.components):
+            if id(component) in stopping:
+                component.stop()
+        self.components = [c for c in self.components if id(c) not in stopping]
 
     def pids(self) -> list[int]:
         return [component.pid for component in self.components if component.pid is not None]

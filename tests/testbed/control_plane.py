@@ -21,7 +21,7 @@ from .component import Component, Stack
 from .processes import free_port, http_ok, insecure_tls
 from .toolchain import BedError, capture, wait_until
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/20"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 HPA_SYNC_SECONDS = 5
 """Short so scaling tests and benchmarks see the HPA act within seconds (default 15 s)."""
@@ -138,6 +138,9 @@ class KubeApiServer(Component):
             "--advertise-address": "127.0.0.1",
             "--service-cluster-ip-range": SERVICE_CLUSTER_IP_RANGE,
             "--allow-privileged": "true",
+            # A namespace can then place its pods on the real node (node selector and
+            # toleration from its annotations) without the pods' owners knowing about it.
+            "--enable-admission-plugins": "PodNodeSelector,PodTolerationRestriction",
             "--authorization-mode": "RBAC",
             "--service-account-issuer": SERVICE_ACCOUNT_ISSUER,
             "--service-account-key-file": str(certs.service_account_public_key),
@@ -285,8 +288,11 @@ def _admin_tls(certs: pki_module.Pki) -> ssl.SSLContext:
 
 
 def fake_node(name: str) -> dict:
-    """A Node that kwok manages: it reports Ready and runs whatever is scheduled."""
-    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    """A Node that kwok manages: it reports Ready and runs whatever is scheduled.
+
+    Room for the benchmark's 1,000 demos (2,000 pods of 100m and 128Mi) on two of them.
+    """
+    capacity = {"cpu": "256", "memory": "1Ti", "pods": "1500"}
     return {
         "apiVersion": "v1",
         "kind": "Node",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from . import bridge
 from .component import Component
 from .processes import free_port
 from .toolchain import capture
@@ -28,6 +29,11 @@ class KafkaBroker(Component):
         self.port = free_port()
         self.controller_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        # Pods on the real node reach the broker at ``pod_bootstrap``, a forwarder on the bed's
+        # bridge (see pod_routes) in front of this loopback listener. Kafka never binds the
+        # bridge itself, so it starts and restarts whether or not a real node runs.
+        self.pod_listener_port = free_port()
+        self.pod_bootstrap = f"{bridge.ADDRESS}:{free_port()}"
         self.properties = self.directory / "server.properties"
         self._log_offset = 0
 
@@ -49,9 +55,11 @@ class KafkaBroker(Component):
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{self.controller_port}"
+            f",PODS://127.0.0.1:{self.pod_listener_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.bootstrap},PODS://{self.pod_bootstrap}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            ",PODS:PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.directory / "data"),

@@ -112,12 +112,14 @@ class KedaOperator(_KedaProcess):
         super().__init__(run_dir, binary, kubeconfig)
         self.grpc_port = free_port()
         self.probe_port = free_port()
+        self.metrics_address = f"127.0.0.1:{free_port()}"
+        """Plain HTTP /metrics: KEDA's own series (keda_scaler_*) beside controller-runtime's."""
 
     def default_flags(self) -> dict[str, str | None]:
         return {
             "--kubeconfig": str(self.kubeconfig),
             "--leader-elect": "false",
-            "--metrics-bind-address": f"127.0.0.1:{free_port()}",
+            "--metrics-bind-address": self.metrics_address,
             "--health-probe-bind-address": f"127.0.0.1:{self.probe_port}",
             "--metrics-service-bind-address": f"127.0.0.1:{self.grpc_port}",
             "--cert-dir": str(self.certs),

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import bridge
+
 VALIDITY = datetime.timedelta(days=2)
 FIRST_SERVICE_IP = "10.0.0.1"
 ADMIN_USER = "scalingdemo-admin"
@@ -137,6 +139,8 @@ def generate(directory: Path) -> Pki:
         x509.DNSName("kubernetes.default.svc"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address(FIRST_SERVICE_IP)),
+        # Pods on the real node reach the API server through the bed's bridge.
+        x509.IPAddress(ipaddress.ip_address(bridge.ADDRESS)),
     ]
     _write_key(pki.serving_key, serving_key)
     _write_cert(

@@ -183,6 +183,26 @@ def kill(pid: int) -> None:
     _signal_group(pid, signal.SIGKILL)
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a zombie nobody has reaped yet has stopped running.
+
+    A bed started by the CLI outlives its starter, so its processes end as orphans, and
+    whoever adopts them may reap them late or never.
+    """
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` seconds for ``pids`` to stop; return those still running."""
+    deadline = time.monotonic() + timeout
+    while (running := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return running
+
+
 def _signal_group(pid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)

@@ -32,3 +32,8 @@ PROMETHEUS_OPERATOR = "0.85.0"
 # classes need this Java release or newer.
 STRIMZI = "1.2.0"
 STRIMZI_JAVA = 21
+
+# The images' base: a Debian rootfs from these packages (mmdebstrap), imported FROM scratch
+# and handed to the Dockerfiles as PYTHON_IMAGE, since no container registry is reachable.
+DEBIAN_SUITE = "bookworm"
+BASE_PACKAGES = ("python3.11", "python3-venv", "python-is-python3", "passwd", "ca-certificates")

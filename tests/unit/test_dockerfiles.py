@@ -1,6 +1,6 @@
 """Dockerfile.workload and Dockerfile.operator: hadolint clean, multi-stage, slim, non-root.
 
-There is no container engine in CI, so the images are linted and inspected, not built. Both
+Here they are linted and inspected; tests/integration/test_images.py builds them. Both
 images install the same distribution (one pyproject.toml): their build stages must be
 identical, so that a change to how the project is installed reaches both.
 """

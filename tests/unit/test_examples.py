@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 import yaml
 from scalingdemo_operator.api import Owner
-from scalingdemo_operator.assess.status import partition_caps
+from scalingdemo_operator.assess.status import partition_caps, zero_notes
 from scalingdemo_operator.builders import desired_children
+from scalingdemo_operator.builders.promql import (
+    KSM_DEMO_CONDITION,
+    KSM_VPA_RECOMMENDATION,
+    VPA_BOUNDS,
+)
 from scalingdemo_operator.spec import parse
+from scalingdemo_workload.contract import Defaults
+from scalingdemo_workload.loadgen import parse_args
 
 from tests.support import EXAMPLES, REPOSITORY
 
@@ -36,6 +43,7 @@ def test_the_examples_are_there() -> None:
         "multi-trigger.yaml",
         "kafka-auth.yaml",
         "strimzi.yaml",
+        "scale-to-zero.yaml",
     } <= names
 
 
@@ -50,6 +58,7 @@ def test_example_parses_and_builds_without_notes(example: Path) -> None:
         owner = Owner(namespace="demo", name=demo["metadata"]["name"], uid="uid-1")
         assert desired_children(spec, owner)
         assert partition_caps(spec, owner) == []
+        assert zero_notes(spec, owner) == []
         auth = spec.kafka.auth
         wanted = []
         if auth and auth.sasl:
@@ -86,3 +95,82 @@ def test_the_examples_point_at_what_the_kind_quickstart_installs() -> None:
         if spec.monitoring.prometheus is not None:
             assert spec.monitoring.prometheus.server_address == prometheus, name
             assert spec.monitoring.service_monitor.labels == {"release": release}, name
+        if spec.monitoring.alerts.enabled:
+            assert spec.monitoring.alerts.labels == {"release": release}, name
+
+
+QUICKSTART = REPOSITORY / "examples" / "kind"
+KSM_PREFIX = "kube_customresource_"
+"""kube-state-metrics' metric name prefix where a customResourceState resource sets none."""
+
+
+def _exported(resource: dict[str, Any]) -> dict[str, set[str]]:
+    """Metric name -> labels of one customResourceState resource."""
+    found: dict[str, set[str]] = {}
+    for metric in resource["metrics"]:
+        labels = {*resource["labelsFromPath"], *metric.get("commonLabels", {})}
+        labels |= set(metric["each"]["gauge"].get("labelsFromPath", {}))
+        found.setdefault(f"{KSM_PREFIX}{metric['name']}", set()).update(labels)
+    return found
+
+
+def test_kube_state_metrics_exports_what_the_dashboard_and_the_alerts_query() -> None:
+    values = yaml.safe_load((QUICKSTART / "values" / "kube-prometheus-stack.yaml").read_text())
+    ksm = values["kube-state-metrics"]
+    state = ksm["customResourceState"]
+    assert state["enabled"] is True
+    resources = {
+        item["groupVersionKind"]["kind"]: item for item in state["config"]["spec"]["resources"]
+    }
+    vpa = _exported(resources["VerticalPodAutoscaler"])
+    for bound in VPA_BOUNDS:
+        assert vpa[f"{KSM_VPA_RECOMMENDATION}{bound}"] >= {
+            "namespace",
+            "verticalpodautoscaler",
+            "container",
+            "resource",
+        }
+    demo = _exported(resources["ScalingDemo"])
+    assert demo[KSM_DEMO_CONDITION] >= {"namespace", "scalingdemo", "type"}
+    readable = {
+        (group, resource)
+        for rule in ksm["rbac"]["extraRules"]
+        if {"list", "watch"} <= set(rule["verbs"])
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert readable >= {
+        ("autoscaling.k8s.io", "verticalpodautoscalers"),
+        ("scalingdemo.dev", "scalingdemos"),
+    }
+
+
+def test_the_quickstart_scrapes_keda_after_installing_the_service_monitor_crd() -> None:
+    script = (QUICKSTART / "up.sh").read_text()
+    release = re.search(
+        r"^chart (\S+) \S+ prometheus-community/kube-prometheus-stack", script, re.MULTILINE
+    ).group(1)
+    assert script.index("prometheus-community/kube-prometheus-stack") < script.index(
+        "chart keda keda kedacore/keda"
+    )
+    assert '--values "${here}/values/keda.yaml"' in script
+    operator = yaml.safe_load((QUICKSTART / "values" / "keda.yaml").read_text())["prometheus"][
+        "operator"
+    ]
+    assert operator["enabled"] is True
+    assert operator["serviceMonitor"]["enabled"] is True
+    assert operator["serviceMonitor"]["additionalLabels"] == {"release": release}
+
+
+def test_the_load_job_loads_the_basic_demos_api_with_a_profile() -> None:
+    """examples/load-job.yaml: the workload image, the api Service of examples/basic.yaml, and
+    arguments scalingdemo-load accepts."""
+    (job,) = documents(REPOSITORY / "examples" / "load-job.yaml")
+    (demo,) = documents(REPOSITORY / "examples" / "basic.yaml")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == demo["spec"]["image"]
+    assert container["command"] == ["scalingdemo-load"]
+    args = parse_args(container["args"])
+    assert args.url == f"http://{demo['metadata']['name']}-api:{Defaults.PORT}"
+    assert args.profile.seconds == 360
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True

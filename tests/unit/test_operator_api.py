@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 import kopf
 import pytest
-from scalingdemo_operator import handlers  # noqa: F401  (registers the handlers with kopf)
-from scalingdemo_operator.api import CHILD_KINDS, CHILDREN, resources
+from scalingdemo_operator import handlers  # importing registers the handlers with kopf
+from scalingdemo_operator.api import (
+    CHILD_KINDS,
+    CHILDREN,
+    GROUP,
+    PLURAL,
+    VERSION,
+    ChildKind,
+    Listing,
+    resources,
+)
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.env import environment
 from scalingdemo_operator.builders.keda import SASL_MECHANISMS
@@ -17,6 +26,8 @@ from scalingdemo_operator.spec import RESERVED_ENV, SaslMechanism, parse
 from tests.unit.conftest import OWNER
 
 pytestmark = pytest.mark.unit
+
+CRDS = handlers.CRDS
 
 EVERYTHING = {
     "image": "registry.example/workload:1",
@@ -33,6 +44,7 @@ EVERYTHING = {
     "worker": {
         "autoscaling": {"enabled": True, "triggers": [{"name": "lag", "kafkaLag": {}}]},
     },
+    "monitoring": {"alerts": {"enabled": True}},
 }
 
 
@@ -51,14 +63,35 @@ def test_every_built_child_is_a_listed_kind_with_a_known_path() -> None:
         assert (child["apiVersion"], child["kind"]) in resources()
 
 
-def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
-    registered = {
+def _selected(handlers: Any) -> set[tuple[str | None, str | None, str | None]]:
+    return {
         (handler.selector.group, handler.selector.version, handler.selector.plural)
-        for handler in kopf.get_default_registry()._watching.get_all_handlers()
+        for handler in handlers
     }
+
+
+def _chosen_version(child: ChildKind) -> str | None:
+    """kopf watches a kind whose version discovery chooses in the cluster's preferred one."""
+    return None if child.listing is Listing.SERVED else child.version
+
+
+def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
+    """Events of the watched children trigger reconciles; the ScalingDemo CRD's own event
+    marks the cache complete; the demos are watched for one thing: a paused annotation set or
+    removed that the status does not answer yet (handlers.answer_pause)."""
+    registered = _selected(kopf.get_default_registry()._watching.get_all_handlers())
     assert registered == {
-        (child.group, child.version, child.plural) for child in CHILD_KINDS if child.watched
-    }
+        (child.group, _chosen_version(child), child.plural)
+        for child in CHILD_KINDS
+        if child.watched
+    } | {CRDS, (GROUP, VERSION, PLURAL)}
+
+
+def test_every_child_kind_the_demos_and_the_add_on_crds_are_indexed() -> None:
+    registered = _selected(kopf.get_default_registry()._indexing.get_all_handlers())
+    assert registered == {
+        (child.group, _chosen_version(child), child.plural) for child in CHILD_KINDS
+    } | {CRDS, (GROUP, VERSION, PLURAL)}
 
 
 def test_the_sasl_mechanisms_are_the_specs_everywhere() -> None:

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 from scalingdemo_operator.api import Event
-from scalingdemo_operator.assess.status import Failure, Observation, assess, invalid
+from scalingdemo_operator.assess.conditions import failing_triggers
+from scalingdemo_operator.assess.status import (
+    Failure,
+    Observation,
+    assess,
+    failed,
+    invalid,
+    zero_notes,
+)
 from scalingdemo_operator.kafka.model import (
     TopicsObserved,
     TopicsResult,
@@ -62,7 +70,7 @@ def _seen(
     **spec: Any,
 ) -> Observation:
     """A reconcile of a two-component demo whose Deployments are available."""
-    return Observation(OWNER, parse({**SPEC, **spec}), _body(status), RUNNING, failures, (), topics)
+    return Observation(OWNER, parse({**SPEC, **spec}), _body(status), RUNNING, failures, topics)
 
 
 def test_a_healthy_demo_is_ready_and_says_nothing() -> None:
@@ -162,3 +170,87 @@ def test_an_invalid_spec_is_said_once() -> None:
     assert first.events == [Event("Warning", "InvalidSpec", "spec.image: required")]
     assert invalid(_body(first.status), "spec.image: required", NOW).events == []
     assert first.result == "invalid"
+
+
+def test_an_unforeseen_failure_is_said_once_and_retried() -> None:
+    problem = "unexpected UnicodeError: label too long"
+    first = failed(_body(), problem, NOW)
+    assert _conditions(first.status) == {"Ready": ("False", "ReconcileFailed")}
+    ((kind, reason, message),) = [(e.type, e.reason, e.message) for e in first.events]
+    assert (kind, reason) == ("Warning", "ReconcileFailed")
+    assert message.startswith(problem)
+    assert (first.retry, first.result) == (True, "error")
+    again = failed(_body(first.status), problem, NOW)
+    assert again.events == []
+    assert again.retry
+
+
+def _scaled_object(ready: dict[str, Any], **status: Any) -> dict[str, Any]:
+    return {
+        "kind": "ScaledObject",
+        "metadata": {"name": "demo-worker"},
+        "spec": {"triggers": [{"name": "lag"}, {"name": "queue"}]},
+        "status": {"conditions": [ready], **status},
+    }
+
+
+def test_keda_not_ready_is_a_warning_naming_the_failing_trigger_said_once() -> None:
+    not_ready = {"type": "Ready", "status": "False", "reason": "TriggerError", "message": "bad"}
+    hpa = {
+        "type": "HPAActive",
+        "status": "False",
+        "reason": "FailedGetExternalMetric",
+        "message": "HPA is not actively scaling: unable to get external metric "
+        "team/s1-prometheus/nil: query failed",
+    }
+    scaled = _scaled_object(not_ready)
+    scaled["status"]["conditions"].append(hpa)
+    spec = parse({**SPEC, "worker": LAG_SCALED})
+    first = assess(
+        Observation(OWNER, spec, _body(), [*RUNNING, scaled], topics=_topics(result=HEALTHY)), NOW
+    )
+    assert _conditions(first.status)["AutoscalingReady"] == ("False", "ScaledObjectNotReady")
+    ((reason, message),) = [(event.reason, event.message) for event in first.events]
+    assert reason == "ScaledObjectNotReady"
+    assert message == "ScaledObject demo-worker: bad (failing trigger(s): queue)"
+    again = assess(
+        Observation(
+            OWNER, spec, _body(first.status), [*RUNNING, scaled], topics=_topics(result=HEALTHY)
+        ),
+        NOW,
+    )
+    assert again.events == []
+
+
+def test_keda_health_names_failing_triggers_too() -> None:
+    not_ready = {"type": "Ready", "status": "False", "reason": "TriggerError"}
+    health = {"s0-kafka-tasks": {"status": "Failing"}, "s1-prometheus": {"status": "Happy"}}
+    assert failing_triggers(_scaled_object(not_ready, health=health)) == ["lag"]
+    assert failing_triggers(_scaled_object(not_ready)) == []
+    single = _scaled_object(not_ready)
+    single["spec"]["triggers"] = [{"name": "lag"}]
+    assert failing_triggers(single) == ["lag"]
+
+
+@pytest.mark.parametrize(
+    ("kafka", "triggers", "reasons"),
+    [
+        ({}, [{"name": "lag", "kafkaLag": {}}], []),
+        ({"offsetReset": "latest"}, [{"name": "lag", "kafkaLag": {}}], ["ScaleToZeroHeldAtOne"]),
+        (
+            {},
+            [{"name": "q", "prometheus": {"query": "sum(up)", "threshold": "1"}}],
+            ["ScaleFromZeroUnverified"],
+        ),
+    ],
+)
+def test_scale_to_zero_notes(kafka: dict, triggers: list, reasons: list[str]) -> None:
+    spec = parse(
+        {
+            **SPEC,
+            "kafka": {**SPEC["kafka"], **kafka},
+            "monitoring": {"prometheus": {"serverAddress": "http://prometheus:9090"}},
+            "worker": {"autoscaling": {"enabled": True, "minReplicas": 0, "triggers": triggers}},
+        }
+    )
+    assert [note.reason for note in zero_notes(spec, OWNER)] == reasons

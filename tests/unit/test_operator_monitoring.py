@@ -9,7 +9,6 @@ from scalingdemo_operator.api import APPLIED_HASH_ANNOTATION, Owner
 from scalingdemo_operator.assess.conditions import MONITORING, scaling_condition
 from scalingdemo_operator.builders import desired_children
 from scalingdemo_operator.builders.dashboard import (
-    DATASOURCE,
     THRESHOLD_REF,
     UID_LIMIT,
     config_map,
@@ -39,7 +38,8 @@ from tests.unit.conftest import (
 pytestmark = pytest.mark.unit
 
 RELEASE = {"release": "kube-prometheus-stack"}
-ROWS = ["Traffic", "Kafka", "Processing", "Resources", "Scaling"]
+ROWS = ["Traffic", "Kafka", "Processing", "Resources", "Scaling", "KEDA"]
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def _thresholds(model: dict[str, Any]) -> dict[str, str]:
@@ -169,7 +169,7 @@ def test_every_query_uses_the_datasource_variable_and_is_scoped_to_the_demo() ->
     found = list(targets(model))
     assert len(found) > 20
     for title, target in found:
-        assert target["datasource"] == DATASOURCE == {"type": "prometheus", "uid": "${datasource}"}
+        assert target["datasource"] == DATASOURCE
         expression = target["expr"]
         if not expression.startswith("vector("):
             assert 'namespace="team"' in expression, (title, expression)
@@ -181,10 +181,15 @@ def test_every_query_uses_the_datasource_variable_and_is_scoped_to_the_demo() ->
 
 def test_lag_is_deduplicated_and_quantiles_sum_buckets_first() -> None:
     expressions = {title: [t["expr"] for t in found] for title, found in _by_panel(SEED_TRIGGERS)}
-    (lag,) = expressions["Consumer lag by topic"]
+    lag, keda_lag = expressions["Consumer lag by topic"]
     assert lag == (
         "sum by (topic) (max by (topic, group) "
         f"(scalingdemo_consumer_lag_records{{{scope(OWNER)}}}))"
+    )
+    assert keda_lag == (
+        'max((keda_scaler_metrics_value{namespace="team", scaledObject="demo-worker", '
+        'scaler="taskLag"} or keda_scaler_metrics_value{exported_namespace="team", '
+        'scaledObject="demo-worker", scaler="taskLag"}))'
     )
     p50, *_ = expressions["Request latency"]
     assert p50 == (

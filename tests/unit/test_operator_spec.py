@@ -95,6 +95,7 @@ def _worker_autoscaling(triggers: list[dict], **autoscaling: object) -> dict:
 
 
 LAG = {"name": "lag", "kafkaLag": {}}
+PRESET = {"name": "queue", "prometheus": {"preset": "queueDepth", "threshold": "5"}}
 
 
 def test_autoscaling_defaults() -> None:
@@ -160,6 +161,64 @@ def test_autoscaling_defaults() -> None:
             "worker.autoscaling",
             "minReplicas 0 needs",
         ),
+        (
+            _with(
+                monitoring={"prometheus": {"serverAddress": "http://prometheus:9090"}},
+                worker={"autoscaling": {"enabled": True, "minReplicas": 0, "triggers": [PRESET]}},
+            ),
+            "worker.autoscaling",
+            "minReplicas 0 needs a kafkaLag trigger or a prometheus query",
+        ),
+        (
+            _worker_autoscaling(
+                [LAG], scalingModifiers={"formula": "lag + max(queue, 2)", "target": "5"}
+            ),
+            "worker.autoscaling",
+            "scalingModifiers.formula names queue",
+        ),
+        (
+            _with(
+                worker={
+                    "resources": {"requests": {"cpu": "0"}},
+                    "autoscaling": {
+                        "enabled": True,
+                        "triggers": [{"name": "c", "cpu": {"value": 70}}],
+                    },
+                }
+            ),
+            "spec.worker.autoscaling.triggers[0].cpu",
+            "spec.worker.resources.requests.cpu above 0",
+        ),
+        (
+            _with(
+                api={
+                    "resources": {"requests": {"memory": None}},
+                    "autoscaling": {
+                        "enabled": True,
+                        "triggers": [{"name": "m", "memory": {"value": 70}}],
+                    },
+                }
+            ),
+            "spec.api.autoscaling.triggers[0].memory",
+            "spec.api.resources.requests.memory above 0",
+        ),
+        (
+            _with(
+                worker={
+                    "verticalScaling": {
+                        "minAllowed": {"cpu": "2", "memory": "64Mi"},
+                        "maxAllowed": {"cpu": "1500m", "memory": "1Gi"},
+                    }
+                }
+            ),
+            "spec.worker.verticalScaling",
+            "minAllowed.cpu (2) must not exceed maxAllowed.cpu (1500m)",
+        ),
+        (
+            _with(kafka={"bootstrapServers": "kafka-0:9092,kafka-1:99999"}),
+            "spec.kafka.bootstrapServers",
+            "between 1 and 65535",
+        ),
     ],
 )
 def test_invalid_autoscaling_is_refused_naming_the_field(raw: dict, field: str, words: str) -> None:
@@ -168,3 +227,36 @@ def test_invalid_autoscaling_is_refused_naming_the_field(raw: dict, field: str, 
     assert any(field in problem and words in problem for problem in caught.value.problems), (
         caught.value
     )
+
+
+def test_scale_from_zero_needs_a_trigger_that_sees_demand_without_the_pods() -> None:
+    query = {"name": "q", "prometheus": {"query": "sum(up)", "threshold": "1"}}
+    server = {"prometheus": {"serverAddress": "http://prometheus:9090"}}
+    for triggers in ([LAG, PRESET], [query]):
+        raw = _with(
+            monitoring=server,
+            worker={"autoscaling": {"enabled": True, "minReplicas": 0, "triggers": triggers}},
+        )
+        assert parse(raw).worker.autoscaling.wakes_from_zero
+
+
+@pytest.mark.parametrize(
+    ("formula", "names"),
+    [
+        ("(lag + queue) / 2", {"lag", "queue"}),
+        ("max(lag, cpu) > 5 ? lag : float(cpu)", {"lag", "cpu"}),
+        ('lag + len("queue depth") + 1e3', {"lag"}),
+        ("lag > 2 and not (cpu < 1)", {"lag", "cpu"}),
+    ],
+)
+def test_a_formula_reads_the_names_that_are_not_calls_strings_or_words(
+    formula: str, names: set[str]
+) -> None:
+    raw = _worker_autoscaling(
+        [LAG, {"name": "cpu", "cpu": {"value": 70}}, PRESET],
+        scalingModifiers={"formula": formula, "target": "5"},
+    )
+    raw["monitoring"] = {"prometheus": {"serverAddress": "http://prometheus:9090"}}
+    modifiers = parse(raw).worker.autoscaling.scaling_modifiers
+    assert modifiers is not None
+    assert modifiers.names() == names

@@ -14,7 +14,7 @@ from scalingdemo_operator.assess.conditions import (
     scaling_condition,
     workload_condition,
 )
-from scalingdemo_operator.assess.warnings import note_warning, warnings_for
+from scalingdemo_operator.assess.warnings import Note, note_warning, warnings_for
 
 pytestmark = pytest.mark.unit
 
@@ -175,7 +175,7 @@ def test_a_vpa_narrowed_by_a_trigger_is_announced_once() -> None:
     assert (
         condition.message == "VerticalPodAutoscaler(s) demo-worker applied; demo-worker leaves cpu"
     )
-    notes = ["demo-worker leaves cpu"]
+    notes = [Note("VerticalScalingNarrowed", "demo-worker leaves cpu")]
     (event,) = note_warning({}, condition, notes)
     assert event == Event("Warning", "VerticalScalingNarrowed", "demo-worker leaves cpu")
     previous = {"conditions": merge_conditions([], [condition], 1, T0)}
@@ -184,14 +184,24 @@ def test_a_vpa_narrowed_by_a_trigger_is_announced_once() -> None:
 
 
 def test_a_note_is_not_announced_again_when_only_keda_activity_changes() -> None:
-    notes = ["demo-worker trigger lag scales to at most the 4 partitions"]
+    cap = "demo-worker trigger lag scales to at most the 4 partitions"
+    notes = [Note("ReplicasCappedByPartitions", cap)]
     idle = Condition(
-        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is idle: x; {notes[0]}"
+        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is idle: x; {cap}"
     )
     active = Condition(
-        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is active: y; {notes[0]}"
+        "AutoscalingReady", "True", "Applied", f"applied; demo-worker is active: y; {cap}"
     )
     previous = {"conditions": merge_conditions([], [idle], 1, T0)}
     assert note_warning(previous, active, notes) == []
-    (event,) = note_warning(previous, active, ["another cap"])
+    (event,) = note_warning(previous, active, [Note("ReplicasCappedByPartitions", "another cap")])
     assert event.reason == "ReplicasCappedByPartitions"
+
+
+def test_notes_of_different_reasons_are_announced_by_reason() -> None:
+    notes = [Note("ReplicasCappedByPartitions", "a cap"), Note("ScaleFromZeroUnverified", "zero")]
+    condition = Condition("AutoscalingReady", "True", "Applied", "applied; a cap; zero")
+    assert note_warning({}, condition, notes) == [
+        Event("Warning", "ReplicasCappedByPartitions", "a cap"),
+        Event("Warning", "ScaleFromZeroUnverified", "zero"),
+    ]

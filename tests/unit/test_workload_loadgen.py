@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from scalingdemo_workload.loadgen import build_parser, parse_args, request_body
 from scalingdemo_workload.loadstats import LoadStats
-from scalingdemo_workload.pacing import ConstantRate
+from scalingdemo_workload.pacing import Profile
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +32,8 @@ def parse(*argv: str):
         (["--complexity", "3"], "--complexity"),
         (["--kind", "messages", "--duration-ms", "5"], "--duration-ms"),
         (["--max-in-flight", "4"], "--max-in-flight"),
+        (["--profile", "step:10/s@30s", "--rate", "5"], "--rate"),
+        (["--profile", "step:10/s@30s", "--duration", "5"], "--profile"),
     ],
 )
 def test_bad_arguments_name_the_option(argv, option, capsys):
@@ -55,7 +57,7 @@ def test_request_bodies():
 
 
 def test_constant_rate_schedule_is_evenly_spaced_and_ends_before_the_end():
-    times = list(ConstantRate(4).send_times(10.0, 11.0))
+    times = list(Profile.constant(4).send_times(10.0, 11.0))
     assert times == [10.0, 10.25, 10.5, 10.75]
 
 

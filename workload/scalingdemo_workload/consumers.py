@@ -90,7 +90,8 @@ class Fetch:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """Commits what was processed before partitions move, and records the first join."""
+    """Commits what was processed before partitions move; counts each assignment and says how
+    many partitions this member holds, so a dashboard shows rebalances and idle members."""
 
     def __init__(self, worker: "TopicWorker") -> None:
         self._worker = worker
@@ -101,7 +102,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s: partitions assigned: %s", self._worker.group, sorted(assigned))
-        self._worker.joined = True
+        self._worker.assigned(len(assigned))
 
 
 class TopicWorker:
@@ -123,6 +124,8 @@ class TopicWorker:
         self._handle = handle
         self._lanes = lanes
         self._consumed = metrics.consumed.labels(topic)
+        self._rebalances = metrics.rebalances.labels(topic, group)
+        self._assigned_partitions = metrics.assigned_partitions.labels(topic, group)
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -140,6 +143,14 @@ class TopicWorker:
     async def _start(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe([self.topic], listener=_Rebalance(self))
         await consumer.start()
+
+    def assigned(self, partitions: int) -> None:
+        """The group handed this member `partitions` partitions (the first join or a rebalance).
+
+        The eager protocol aiokafka uses hands each member its whole new assignment."""
+        self.joined = True
+        self._rebalances.inc()
+        self._assigned_partitions.set(partitions)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consume-{self.topic}")

@@ -92,6 +92,8 @@ class Metric:
     RECORDS_FAILED: Final = "scalingdemo_records_failed_total"
     PRODUCER_ERRORS: Final = "scalingdemo_producer_errors_total"
     CONSUMER_LAG: Final = "scalingdemo_consumer_lag_records"
+    CONSUMER_REBALANCES: Final = "scalingdemo_consumer_rebalances_total"
+    CONSUMER_ASSIGNED_PARTITIONS: Final = "scalingdemo_consumer_assigned_partitions"
     TASKS_IN_PROGRESS: Final = "scalingdemo_tasks_in_progress"
     TASK_DURATION: Final = "scalingdemo_task_duration_seconds"
     KAFKA_READY: Final = "scalingdemo_kafka_ready"

@@ -37,6 +37,31 @@ def lag_of(
     return total
 
 
+async def group_lag(
+    admin: AIOKafkaAdminClient,
+    offsets: AIOKafkaConsumer,
+    topic: str,
+    group: str,
+    offset_reset: str,
+) -> int:
+    """The current lag of `group` on `topic`, through an admin client and an offsets reader."""
+    # Asking for all topics, not this one: a metadata request naming a missing topic lets
+    # the broker auto-create it with default partitions, before the operator creates it.
+    described = await admin.describe_topics(None)
+    partitions = [
+        TopicPartition(topic, p["partition"])
+        for t in described
+        if t["topic"] == topic
+        for p in t["partitions"]
+    ]
+    if not partitions:
+        return 0
+    end = await offsets.end_offsets(partitions)
+    beginning = await offsets.beginning_offsets(partitions)
+    committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    return lag_of(end, {tp: meta.offset for tp, meta in committed.items()}, beginning, offset_reset)
+
+
 class LagMonitor:
     """Measures lag for (topic, group) pairs periodically and checks that Kafka answers."""
 
@@ -55,22 +80,9 @@ class LagMonitor:
         """The current lag of `group` on `topic`."""
         if self._admin is None or self._offsets is None:
             raise RuntimeError("the lag monitor has not connected yet")
-        # Asking for all topics, not this one: a metadata request naming a missing topic lets
-        # the broker auto-create it with default partitions, before the operator creates it.
-        described = await self._admin.describe_topics(None)
-        partitions = [
-            TopicPartition(topic, p["partition"])
-            for t in described
-            if t["topic"] == topic
-            for p in t["partitions"]
-        ]
-        if not partitions:
-            return 0
-        end = await self._offsets.end_offsets(partitions)
-        beginning = await self._offsets.beginning_offsets(partitions)
-        committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
-        offsets = {tp: meta.offset for tp, meta in committed.items()}
-        return lag_of(end, offsets, beginning, self._settings.offset_reset)
+        return await group_lag(
+            self._admin, self._offsets, topic, group, self._settings.offset_reset
+        )
 
     async def _measure_loop(self) -> None:
         while True:

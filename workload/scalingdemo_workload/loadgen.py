@@ -4,9 +4,9 @@ It talks to a URL only, so it works from a laptop through `kubectl port-forward`
 inside the cluster. Load is bounded three ways (a duration that ends the run, a cap on requests
 in flight, and a back-off after connection failures) so a typo cannot turn it into a flood.
 
-With `--rate`, latency is measured from each request's intended send time (see pacing.py and
-loadstats.py): a saturated target shows its queueing in the percentiles, and requests that were
-due but could not go out before the end are reported as not sent.
+With `--rate` or `--profile`, latency is measured from each request's intended send time (see
+pacing.py and loadstats.py): a saturated target shows its queueing in the percentiles, and
+requests that were due but could not go out before the end are reported as not sent.
 """
 
 import argparse
@@ -15,25 +15,32 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .config import number_in
+from .demo_watch import DemoWatch, WatchError, demo_name
 from .health import Backoff
 from .loadstats import LoadStats
-from .pacing import ConstantRate, Schedule
+from .pacing import Profile, Schedule
+from .profiles import ProfileError, parse_profile
+from .scenario import Scenario
 from .validation import COMPLEXITY_RANGE, DURATION_MS_RANGE
 
 MAX_IN_FLIGHT = 256
+DEFAULT_DURATION = 30.0
 DEFAULT_CONCURRENCY = 8
 DEFAULT_COMPLEXITY = 1
 TASK_ONLY_OPTIONS = ("complexity", "duration_ms")
 CONNECT_RETRY_FIRST_SECONDS = 0.1
 CONNECT_RETRY_LAST_SECONDS = 5.0
+WATCH_ONLY_OPTIONS = ("namespace", "report", "kafka_bootstrap")
 
 
 def _bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
@@ -56,6 +63,14 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _watch_target(raw: str) -> str:
+    try:
+        demo_name(raw)
+    except WatchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return raw
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scalingdemo-load",
@@ -76,8 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_bounded(int, 1, MAX_IN_FLIGHT),
         help=f"requests kept in flight (closed loop; the default, with {DEFAULT_CONCURRENCY})",
     )
+    mode.add_argument(
+        "--profile",
+        metavar="KIND:SPEC",
+        help="requests per second changing over time (open loop): constant:20/s, "
+        "step:10/s@30s,50/s@60s,0/s@60s, ramp:0/s..100/s@2m, spike:10/s,200/s@30s+10s; "
+        "step and ramp set the run's length, constant and spike run for --duration",
+    )
     parser.add_argument(
-        "--duration", type=_bounded(float, 0.1, 86_400), default=30.0, help="seconds (default 30)"
+        "--duration",
+        type=_bounded(float, 0.1, 86_400),
+        help=f"seconds (default {DEFAULT_DURATION:g}; a step or ramp profile sets its own)",
     )
     parser.add_argument(
         "--batch", type=_bounded(int, 1, 100_000), default=1, help="records per request"
@@ -101,6 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=_bounded(float, 0.1, 600), default=10.0, help="per-request timeout"
     )
+    watch = parser.add_argument_group(
+        "scenario report",
+        "Watch a ScalingDemo while the load runs: a live view every second, then the timeline "
+        "(CSV, JSON), a PNG chart and a summary of how it scaled.",
+    )
+    watch.add_argument(
+        "--watch", type=_watch_target, metavar="sdemo/NAME", help="the ScalingDemo to watch"
+    )
+    watch.add_argument(
+        "-n", "--namespace", help="its namespace (default: the kubeconfig context's namespace)"
+    )
+    watch.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="where the timeline and chart go (default: scalingdemo-report-NAME)",
+    )
+    watch.add_argument(
+        "--kafka-bootstrap",
+        metavar="HOST:PORT",
+        help="read the backlog from this Kafka address instead of the one in the demo's "
+        "ScaledObject (e.g. through a port-forward)",
+    )
     return parser
 
 
@@ -113,8 +160,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             if getattr(args, name) is not None:
                 option = "--" + name.replace("_", "-")
                 parser.error(f"argument {option}: applies only to --kind tasks")
-    if args.rate is None and args.max_in_flight != MAX_IN_FLIGHT:
-        parser.error("argument --max-in-flight: applies only with --rate")
+    if args.watch is None:
+        for name in WATCH_ONLY_OPTIONS:
+            if getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                parser.error(f"argument {option}: applies only with --watch")
+    elif args.report is None:
+        args.report = Path(f"scalingdemo-report-{demo_name(args.watch)}")
+    if args.rate is None and args.profile is None and args.max_in_flight != MAX_IN_FLIGHT:
+        parser.error("argument --max-in-flight: applies only with --rate or --profile")
+    if args.profile is not None:
+        try:
+            args.profile = parse_profile(args.profile, args.duration)
+        except ProfileError as err:
+            parser.error(f"argument --profile: {err}")
+        args.duration = args.profile.seconds
+    elif args.rate is not None:
+        args.profile = Profile.constant(args.rate)
+    if args.duration is None:
+        args.duration = DEFAULT_DURATION
     return args
 
 
@@ -173,17 +237,12 @@ async def _outcome(response: aiohttp.ClientResponse) -> tuple[str, str]:
 class LoadRun:
     """One bounded run against one endpoint."""
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        session: aiohttp.ClientSession,
-        schedule: Schedule | None = None,
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, session: aiohttp.ClientSession) -> None:
         self._args = args
         self._session = session
         self.endpoint = f"{args.url}/{args.kind}"
         self._body = request_body(args)
-        self._schedule = schedule or (ConstantRate(args.rate) if args.rate else None)
+        self._schedule: Schedule | None = args.profile
         self._gate = ConnectionGate()
         self._ended = asyncio.Event()
         self._in_flight = 0
@@ -274,10 +333,23 @@ class LoadRun:
         return time.monotonic() - started
 
 
+async def _watched(load: LoadRun, scenario: Scenario, console: Console) -> float:
+    """The run with the scenario's live view instead of the progress bar."""
+    with Live(scenario, console=console, refresh_per_second=1):
+        sampling = asyncio.create_task(scenario.sample(lambda: load.stats.sent))
+        try:
+            return await load.run(Progress(disable=True))
+        finally:
+            sampling.cancel()
+            await asyncio.gather(sampling, return_exceptions=True)
+
+
 async def run(args: argparse.Namespace, console: Console) -> LoadStats:
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
     columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    watch = DemoWatch(args.watch, args.namespace, args.kafka_bootstrap) if args.watch else None
+    scenario = None
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         load = LoadRun(args, session)
         loop = asyncio.get_running_loop()
@@ -286,24 +358,39 @@ async def run(args: argparse.Namespace, console: Console) -> LoadStats:
         mode = (
             f"{args.rate:g} req/s"
             if args.rate
+            else "the profile's rates"
+            if args.profile
             else f"{args.concurrency or DEFAULT_CONCURRENCY} in flight"
         )
-        console.print(
-            f"sending to {load.endpoint} at {mode} for {args.duration:g} s (Ctrl-C ends early)"
-        )
         try:
-            with Progress(*columns, console=console, transient=True) as progress:
-                load.stats.elapsed = await load.run(progress)
+            if watch is not None:
+                await watch.start()
+                scenario = Scenario(watch, args.profile, args.report)
+            console.print(
+                f"sending to {load.endpoint} at {mode} for {args.duration:g} s (Ctrl-C ends early)"
+            )
+            if scenario is not None:
+                load.stats.elapsed = await _watched(load, scenario, console)
+            else:
+                with Progress(*columns, console=console, transient=True) as progress:
+                    load.stats.elapsed = await load.run(progress)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
+            if watch is not None:
+                await watch.close()
     console.print(load.stats.summary())
+    if scenario is not None:
+        console.print(scenario.finish(load.stats.errors + load.stats.not_sent))
     return load.stats
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    stats = asyncio.run(run(args, Console()))
+    try:
+        stats = asyncio.run(run(args, Console()))
+    except WatchError as err:
+        build_parser().error(f"argument --watch: {err}")
     healthy = stats.sent and stats.errors == 0 and stats.not_sent == 0
     raise SystemExit(0 if healthy else 1)
 

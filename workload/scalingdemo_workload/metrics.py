@@ -89,6 +89,20 @@ class Metrics:
             ("topic", "group"),
             registry=registry,
         )
+        self.rebalances = Counter(
+            _counter_name(Metric.CONSUMER_REBALANCES),
+            "Partition assignments this consumer received from its group (the first join "
+            "included): each one follows a rebalance.",
+            ("topic", "group"),
+            registry=registry,
+        )
+        self.assigned_partitions = Gauge(
+            Metric.CONSUMER_ASSIGNED_PARTITIONS,
+            "Partitions of the topic assigned to this consumer now; 0 for a member the group "
+            "left idle (more consumers than partitions).",
+            ("topic", "group"),
+            registry=registry,
+        )
         self.tasks_in_progress = Gauge(
             Metric.TASKS_IN_PROGRESS, "Records being processed right now.", registry=registry
         )

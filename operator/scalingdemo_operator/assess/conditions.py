@@ -6,6 +6,7 @@ every condition carries the generation it was computed for. Ready summarises the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ AUTOSCALING_READY = "AutoscalingReady"
 VERTICAL_SCALING_READY = "VerticalScalingReady"
 TOPICS_READY = "TopicsReady"
 MONITORING_READY = "MonitoringReady"
+PAUSED = "Paused"
 
 REPLICA_FIELDS = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
 
@@ -145,12 +147,45 @@ MONITORING = Scaler(
 Ready and never announced with a Warning, since the demo still works and nobody must act."""
 
 
+METRIC_OF_TRIGGER = re.compile(r"\bs(\d+)-")
+"""KEDA names each trigger's metric `s<index>-<metric>`, the index being the trigger's position
+in spec.triggers; the HPA's messages about a metric it cannot get carry that name."""
+
+
+def failing_triggers(scaled_object: Mapping[str, Any]) -> list[str]:
+    """Names of the triggers KEDA reports failing, in spec order.
+
+    KEDA's Ready message does not say which trigger fails. Its health report does (kept only
+    when a fallback is set), and so does its HPAActive condition, which passes on the HPA's
+    message naming the metric it cannot get. A ScaledObject with one trigger needs neither.
+    """
+    triggers = [item.get("name", "") for item in scaled_object.get("spec", {}).get("triggers", [])]
+    status = scaled_object.get("status", {})
+    said = [
+        metric
+        for metric, health in status.get("health", {}).items()
+        if health.get("status") == "Failing"
+    ] + [
+        item.get("message", "")
+        for item in status.get("conditions", [])
+        if item.get("status") == "False"
+    ]
+    positions = {int(index) for text in said for index in METRIC_OF_TRIGGER.findall(text)}
+    if not positions and len(triggers) == 1:
+        positions = {0}
+    return [triggers[index] for index in sorted(positions) if index < len(triggers)]
+
+
 def _keda_problem(scaled_object: Mapping[str, Any]) -> str | None:
-    """KEDA's own verdict on a ScaledObject, when it has given one and it is not Ready."""
+    """KEDA's own verdict on a ScaledObject, when it has given one and it is not Ready, with
+    the triggers that fail, so the user knows which part of the spec to look at."""
     for condition in scaled_object.get("status", {}).get("conditions", []):
         if condition.get("type") == "Ready" and condition.get("status") == "False":
             name = scaled_object["metadata"]["name"]
-            return f"ScaledObject {name}: {condition.get('message') or condition.get('reason')}"
+            verdict = condition.get("message") or condition.get("reason")
+            failing = failing_triggers(scaled_object)
+            named = f" (failing trigger(s): {', '.join(failing)})" if failing else ""
+            return f"ScaledObject {name}: {verdict}{named}"
     return None
 
 

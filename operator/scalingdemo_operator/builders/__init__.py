@@ -1,14 +1,14 @@
 """Pure functions from a spec to the manifests of every child; no I/O, no kopf.
 
 `desired_children` is the one list the reconcile applies; every concern (workload, KEDA, VPA,
-monitoring, dashboard, Strimzi topics) adds its builders here.
+monitoring, dashboard, alerts, Strimzi topics) adds its builders here.
 """
 
 from __future__ import annotations
 
 from ..api import Manifest, Owner
 from ..spec import TOPIC_ROLES, ScalingDemoSpec
-from . import dashboard, keda, monitoring, strimzi, vpa, workload
+from . import alerts, dashboard, keda, monitoring, strimzi, vpa, workload
 
 
 def desired_children(
@@ -36,4 +36,6 @@ def desired_children(
     children += [monitoring.service_monitor(spec, owner, name) for name in spec.service_monitored()]
     if spec.monitoring.dashboard.enabled:
         children.append(dashboard.config_map(spec, owner))
+    if spec.monitoring.alerts.enabled:
+        children.append(alerts.prometheus_rule(spec, owner))
     return children

@@ -31,11 +31,12 @@ from .workload import CONTAINER
 KEDA_API_VERSION = CHILDREN["ScaledObject"].api_version()
 SCALED_OBJECT_NAME_LIMIT = 54
 """KEDA names the HPA keda-hpa-<name>, which must fit in 63 characters."""
-KEDA_HPA_PREFIX = "keda-hpa-"
 POLLING_INTERVAL_SECONDS = 15
 """pollingInterval where it applies and the spec leaves it out (KEDA's own default is 30)."""
 COOLDOWN_PERIOD_SECONDS = 300
 """cooldownPeriod where it applies and the spec leaves it out (KEDA's own default too)."""
+PAUSED_REPLICAS_ANNOTATION = "autoscaling.keda.sh/paused-replicas"
+"""KEDA holds a ScaledObject's target at this count and stops scaling while it is present."""
 SASL_MECHANISMS: Mapping[SaslMechanism, str] = {
     "PLAIN": "plaintext",
     "SCRAM-SHA-256": "scram_sha256",
@@ -95,12 +96,27 @@ def _kafka_metadata(spec: ScalingDemoSpec, owner: Owner, lag: KafkaLagTrigger) -
         "offsetResetPolicy": spec.kafka.offset_reset,
         "allowIdleConsumers": _text(lag.allow_idle_consumers),
         "limitToPartitionsWithLag": _text(lag.limit_to_partitions_with_lag),
+        **_kafka_options(lag),
     }
     auth = spec.kafka.auth
     if auth and auth.sasl:
         found["sasl"] = SASL_MECHANISMS[auth.sasl.mechanism]
     if auth and auth.tls_enabled:
         found["tls"] = "enable"
+    return found
+
+
+def _kafka_options(lag: KafkaLagTrigger) -> dict[str, str]:
+    """The kafka scaler's optional settings, written only when set: KEDA's defaults are the
+    fields' defaults, and ScaledObjects of specs that do not use them stay as they were."""
+    switches = {
+        "ensureEvenDistributionOfPartitions": lag.ensure_even_distribution_of_partitions,
+        "excludePersistentLag": lag.exclude_persistent_lag,
+        "scaleToZeroOnInvalidOffset": lag.scale_to_zero_on_invalid_offset,
+    }
+    found = {key: _text(value) for key, value in switches.items() if value}
+    if lag.partition_limitation is not None:
+        found["partitionLimitation"] = lag.partition_limitation
     return found
 
 
@@ -167,19 +183,29 @@ def _timing(autoscaling: Autoscaling) -> dict[str, int]:
 
     KEDA's admission webhook warns about either one that cannot matter: pollingInterval when
     the HPA drives the queries (minReplicas >= 1 and no scaling formula), cooldownPeriod when
-    nothing scales to zero (minReplicas >= 1). A value the user wrote is passed on regardless.
+    nothing scales to zero or idles (minReplicas >= 1, no idleReplicaCount). A value the user
+    wrote is passed on regardless.
     """
-    scales_to_zero = autoscaling.min_replicas == 0
-    polled = scales_to_zero or autoscaling.scaling_modifiers is not None
+    idles = autoscaling.idles
+    polled = idles or autoscaling.scaling_modifiers is not None
     chosen = {
         "pollingInterval": (autoscaling.polling_interval, polled, POLLING_INTERVAL_SECONDS),
-        "cooldownPeriod": (autoscaling.cooldown_period, scales_to_zero, COOLDOWN_PERIOD_SECONDS),
+        "cooldownPeriod": (autoscaling.cooldown_period, idles, COOLDOWN_PERIOD_SECONDS),
     }
     return {
         key: value if value is not None else default
         for key, (value, applies, default) in chosen.items()
         if value is not None or applies
     }
+
+
+def _idling(autoscaling: Autoscaling) -> dict[str, int]:
+    """idleReplicaCount and initialCooldownPeriod, only when the spec sets them."""
+    chosen = {
+        "idleReplicaCount": autoscaling.idle_replica_count,
+        "initialCooldownPeriod": autoscaling.initial_cooldown_period,
+    }
+    return {key: value for key, value in chosen.items() if value is not None}
 
 
 def scaled_object(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
@@ -191,6 +217,7 @@ def scaled_object(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     scaled: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": object_name},
         **_timing(autoscaling),
+        **_idling(autoscaling),
         "minReplicaCount": autoscaling.min_replicas,
         "maxReplicaCount": autoscaling.max_replicas,
     }
@@ -200,13 +227,11 @@ def scaled_object(spec: ScalingDemoSpec, owner: Owner, name: str) -> Manifest:
     if autoscaling.fallback is not None:
         scaled["fallback"] = api_shape(autoscaling.fallback)
     scaled["triggers"] = [_trigger(spec, owner, trigger) for trigger in autoscaling.triggers]
+    meta = metadata(owner, name, object_name)
+    if autoscaling.paused_replicas is not None:
+        meta["annotations"] = {PAUSED_REPLICAS_ANNOTATION: str(autoscaling.paused_replicas)}
     return stamp(
-        {
-            "apiVersion": KEDA_API_VERSION,
-            "kind": "ScaledObject",
-            "metadata": metadata(owner, name, object_name),
-            "spec": scaled,
-        }
+        {"apiVersion": KEDA_API_VERSION, "kind": "ScaledObject", "metadata": meta, "spec": scaled}
     )
 
 

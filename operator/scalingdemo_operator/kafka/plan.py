@@ -60,7 +60,7 @@ def _shown(value: str | None) -> str:
     return "(broker default)" if value is None else value
 
 
-def _creation_event(topic: DesiredTopic) -> Event:
+def creation_event(topic: DesiredTopic) -> Event:
     """Says everything the topic was created with: the spec may change before anyone looks."""
     config = ", ".join(f"{key}={value}" for key, value in sorted(topic.config.items()))
     return Event(
@@ -87,7 +87,7 @@ class Changes:
     def events(self) -> tuple[Event, ...]:
         """One event per change, to announce the acknowledged ones."""
         return (
-            *(_creation_event(topic) for topic in self.create),
+            *(creation_event(topic) for topic in self.create),
             *(increase.event for increase in self.increase),
             *(change.event for change in self.reconfigure),
         )

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from scalingdemo_workload.contract import Env
 
 from ..api import Owner
+from ..quantities import amount
 from .base import (
     DURATION_PATTERN,
     QUANTITY_PATTERN,
@@ -153,11 +154,18 @@ class Dashboard(SpecModel):
     folder_annotation: str = Field("k8s-sidecar-target-directory", min_length=1, max_length=253)
 
 
+class Alerts(SpecModel):
+    enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=dict, max_length=16)
+    not_ready_for: str = Field("10m", min_length=2, pattern=DURATION_PATTERN)
+
+
 class Monitoring(SpecModel):
     prometheus: Prometheus | None = None
     service_monitor: ServiceMonitor = ServiceMonitor()
     pod_annotations: bool = True
     dashboard: Dashboard = Dashboard()
+    alerts: Alerts = Alerts()
 
 
 class ScalingDemoSpec(SpecModel):
@@ -251,6 +259,11 @@ def problems(spec: ScalingDemoSpec) -> list[str]:
     return found
 
 
+def _requested(component: Component, resource: str) -> bool:
+    request = getattr(component.resources.requests, resource)
+    return request is not None and amount(request) > 0
+
+
 def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) -> list[str]:
     """Triggers that KEDA would accept but that cannot scale this component correctly.
 
@@ -273,10 +286,29 @@ def _trigger_problems(spec: ScalingDemoSpec, name: str, component: Component) ->
                 f"{where}.kafkaLag.offsetResetPolicy: must equal spec.kafka.offsetReset "
                 f"({spec.kafka.offset_reset}), the consumers' auto.offset.reset"
             )
+        if lag is not None:
+            found += _partition_limitation_problems(spec, f"{where}.kafkaLag", lag)
         if trigger.prometheus is not None and spec.monitoring.prometheus is None:
             found.append(
                 f"{where}.prometheus: needs spec.monitoring.prometheus.serverAddress to query"
             )
-        if kind in ("cpu", "memory") and getattr(component.resources.requests, kind) is None:
-            found.append(f"{where}.{kind}: needs spec.{name}.resources.requests.{kind}")
+        if kind in ("cpu", "memory") and not _requested(component, kind):
+            found.append(
+                f"{where}.{kind}: needs spec.{name}.resources.requests.{kind} above 0 (the "
+                "trigger's target is a share of it)"
+            )
     return found
+
+
+def _partition_limitation_problems(
+    spec: ScalingDemoSpec, where: str, lag: KafkaLagTrigger
+) -> list[str]:
+    """Partition IDs the topic does not have: KEDA would silently count no lag for them."""
+    partitions = getattr(spec.kafka.topics, lag.topic).partitions
+    beyond = [last for _, last in lag.partition_ranges() if last >= partitions]
+    if not beyond:
+        return []
+    return [
+        f"{where}.partitionLimitation: partition {max(beyond)} does not exist; the {lag.topic} "
+        f"topic has partitions 0-{partitions - 1} (spec.kafka.topics.{lag.topic}.partitions)"
+    ]

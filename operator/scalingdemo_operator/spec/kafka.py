@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import SpecModel
 
@@ -15,6 +15,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 """The SASL mechanisms the workload, the admin client and KEDA all support."""
 SecretReference = tuple[str, str]
 """(Secret name, key) of a credential."""
+MAX_PORT = 65535
 
 
 class TopicSpec(SpecModel):
@@ -113,6 +114,16 @@ class Kafka(SpecModel):
 
     def secret_references(self) -> list[SecretReference]:
         return self.auth.secret_references() if self.auth is not None else []
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _ports_in_range(cls, servers: str) -> str:
+        """The pattern allows five digits; a port above 65535 would fail every Kafka client
+        (the topic step, KEDA, the workload) at connect time instead of here."""
+        ports = [int(server.rpartition(":")[2]) for server in servers.split(",")]
+        if not all(1 <= port <= MAX_PORT for port in ports):
+            raise ValueError(f"every port must be between 1 and {MAX_PORT}")
+        return servers
 
     @model_validator(mode="after")
     def _strimzi_needs_cluster(self) -> Kafka:

@@ -1,0 +1,158 @@
+"""`scalingdemo-load --watch` on the bed: a step profile drives the worker up and down, and the
+report tells the story the HPA lived.
+
+examples/basic.yaml runs with the real operator, real KEDA and the real HPA controller; its pods
+run on kwok's nodes, so nothing consumes the tasks until the test does. A real workload api
+process takes the load and produces the tasks; the step's backlog makes KEDA scale the worker to
+its cap, and once the step is over the test consumes the backlog as the workers' group, so the
+HPA scales back down while the profile's quiet tail is still being watched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import matplotlib.image
+import pytest
+from rich.console import Console
+from scalingdemo_workload.contract import Env, Role
+from scalingdemo_workload.loadgen import parse_args
+from scalingdemo_workload.loadgen import run as run_load
+
+from tests.integration.cluster import Cluster
+from tests.operator_harness import (
+    OperatorProcess,
+    basic_example_on_the_bed,
+    without_running_workers,
+)
+from tests.support import (
+    SCALE_TIMEOUT,
+    Wiring,
+    WorkloadProcess,
+    eventually,
+    group_consumer,
+    wait_for_topics,
+)
+
+NAME = "basic"
+POLLING_INTERVAL = 1
+SCALE_DOWN_WINDOW = 10
+STEP_RATE, STEP_SECONDS, QUIET_SECONDS = 20, 10, 100
+PROFILE = f"step:{STEP_RATE}/s@{STEP_SECONDS}s,0/s@{QUIET_SECONDS}s"
+"""200 tasks: lag 200 at the example's lagThreshold 10 asks for 20 workers, capped at 4; the quiet
+tail leaves time for the scale-down window after the backlog is consumed."""
+
+
+async def consume(bootstrap: str, topic: str, group: str, until: asyncio.Event) -> int:
+    """Consume `topic` as `group`, committing each batch, until `until` is set: the workers'
+    part, done by the test (kwok's pods run nothing). Records the api produces late still
+    land in the group, so its lag ends at 0."""
+    async with group_consumer(bootstrap, topic, group) as consumer:
+        seen = 0
+        while not until.is_set():
+            batches = await consumer.getmany(timeout_ms=500)
+            if batches:
+                seen += sum(len(records) for records in batches.values())
+                await consumer.commit()
+    return seen
+
+
+@pytest.mark.usefixtures("keda")
+async def test_a_step_profile_is_reported_as_the_hpa_scaled_it(
+    bed: Any,
+    cluster: Cluster,
+    operator: OperatorProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = without_running_workers(
+        basic_example_on_the_bed(
+            cluster.namespace,
+            bed.kafka_bootstrap,
+            bed.prometheus.url,
+            POLLING_INTERVAL,
+            SCALE_DOWN_WINDOW,
+        )
+    )
+    kafka = body["spec"]["kafka"]
+    messages, tasks = (kafka["topics"][role]["name"] for role in ("messages", "tasks"))
+    group = kafka["consumerGroups"]["tasks"]
+    cluster.create(body)
+    await wait_for_topics(
+        bed.kafka_bootstrap, [messages, tasks], kafka["topics"]["tasks"]["partitions"]
+    )
+    eventually(
+        lambda: cluster.get(NAME).get("status", {}).get("scaling", {}).get("summary"),
+        "status.scaling to show the idle worker",
+        SCALE_TIMEOUT,
+        accept=lambda found: found == "worker 1/1",
+    )
+    # A probe interval for a shared machine: a broker slow to answer a probe now and then
+    # must not turn the api's requests away.
+    wiring = Wiring(bed.kafka_bootstrap, messages, tasks, cluster.namespace)
+    api = WorkloadProcess(
+        wiring.env(Role.API, **{Env.PROBE_INTERVAL_SECONDS: "5"}), tmp_path / "api.log"
+    )
+    report = tmp_path / "report"
+    monkeypatch.setenv("KUBECONFIG", str(bed.kubeconfig))
+    try:
+        await api.wait_ready()
+        args = parse_args(
+            [
+                f"http://{api.address}", "--kind", "tasks", "--duration-ms", "0",
+                "--profile", PROFILE, "--watch", f"sdemo/{NAME}", "-n", cluster.namespace,
+                "--report", str(report),
+            ]
+        )  # fmt: skip
+        console = Console(file=io.StringIO(), width=160, record=True)
+        load = asyncio.create_task(run_load(args, console))
+        # After the step, and after its slowest request could still have been produced.
+        await asyncio.sleep(STEP_SECONDS + args.timeout)
+        done = asyncio.Event()
+        consumed = asyncio.create_task(consume(bed.kafka_bootstrap, tasks, group, done))
+        stats = await load
+        done.set()
+        drained = await consumed
+    finally:
+        api.stop(signal.SIGTERM)
+    output = console.export_text()
+    print(output)
+
+    # The load was driven as the profile says; on a machine that starves the broker some
+    # requests may time out, though their records still land and count in the backlog.
+    assert stats.sent == STEP_RATE * STEP_SECONDS, output
+    assert drained >= stats.records_accepted, output
+    assert drained > 0, output
+    saved = json.loads((report / "timeline.json").read_text())
+    summary, events = saved["summary"], saved["scale_events"]
+    # The HPA's own transitions, in order: up to the cap on the backlog, down once it is gone.
+    assert [(e["before"], e["after"]) for e in events][:1] == [(1, 4)], events
+    assert events[-1]["after"] == 1, events
+    scaled = [message for _, reason, message in cluster.events(NAME) if reason == "Scaled"]
+    # (listed by name, not in order)
+    assert any(message.startswith("worker 1→4: taskLag ") for message in scaled), scaled
+    assert any(message.startswith("worker 4→1: ") for message in scaled), scaled
+    assert summary["time_to_first_scale_up_s"] == events[0]["seconds"]
+    assert summary["max_replicas"] == 4
+    assert summary["peak_backlog"] >= STEP_RATE * STEP_SECONDS / 2
+    assert summary["drain_time_s"] is not None
+    assert summary["lost_requests"] == stats.errors + stats.not_sent
+    assert summary["replica_seconds"] > QUIET_SECONDS
+    # The scale-up came after the load began, the scale-down after the backlog had stood and
+    # once it was gone.
+    samples = saved["samples"]
+    assert events[0]["seconds"] > 0, events
+    assert any(s["backlog"] for s in samples if s["seconds"] < events[-1]["seconds"]), samples
+    assert samples[-1]["backlog"] == 0, samples[-1]
+    rows = list(csv.DictReader((report / "timeline.csv").open()))
+    assert len(rows) == len(samples)
+    assert max(int(row["worker_desired"] or 0) for row in rows) == 4
+    height, width, _ = matplotlib.image.imread(report / "chart.png").shape
+    assert (height, width) == (990, 1210)
+    assert "Scaling summary" in output
