@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import signal
 import subprocess
 import urllib.error
@@ -29,7 +30,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import alerts, desired_children, env
-from scalingdemo_operator.builders.dashboard import THRESHOLD_REF, dashboard
+from scalingdemo_operator.builders.dashboard import ACTIVATION_REF, THRESHOLD_REF, dashboard
 from scalingdemo_operator.builders.promql import (
     KEDA_SCALER_ACTIVE,
     KEDA_SCALER_VALUE,
@@ -42,7 +43,7 @@ from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
 from scalingdemo_workload.contract import Env, Metric
 
 from tests.integration.cluster import Cluster, RemovedCrd, demo, removing_crd
-from tests.operator_harness import OperatorProcess
+from tests.operator_harness import OperatorProcess, scale_to_zero_example_on_the_bed
 from tests.support import (
     SCALE_TIMEOUT,
     WorkloadProcess,
@@ -50,6 +51,7 @@ from tests.support import (
     eventually_async,
     kafka_admin,
     produce,
+    wait_for_topics,
 )
 from tests.unit.conftest import SEED_TRIGGERS, model_of, targets
 
@@ -333,8 +335,15 @@ async def _post(address: str, path: str) -> None:
     )
 
 
+SELECTED = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\{")
+"""The metric name of every selector: each query names its series with label matchers."""
+
+
 def _kube_state(expression: str) -> bool:
-    return any(metric in expression for metric in KUBE_STATE_METRICS)
+    """Whether every series the expression reads is kube-state-metrics' (absent from the bed):
+    a query mixing in a series the bed has must return data."""
+    names = SELECTED.findall(expression)
+    return bool(names) and all(name.startswith(KUBE_STATE_METRICS) for name in names)
 
 
 @pytest.fixture
@@ -466,6 +475,72 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
         SCALE_TIMEOUT,
         accept=lambda found: not found[0] and bool(found[1]) and float(found[1][0]["value"][1]) > 0,
     )
+
+
+def _panel(model: dict[str, Any], title: str) -> dict[str, str]:
+    """The queries of one dashboard panel, by refId."""
+    return {target["refId"]: target["expr"] for found, target in targets(model) if found == title}
+
+
+def _deployment_replicas(cluster: Cluster, name: str) -> tuple[int, int]:
+    """(spec.replicas, status.replicas) of a Deployment: pods wanted and pods there."""
+    found = cluster.apps.read_namespaced_deployment(name, cluster.namespace)
+    return found.spec.replicas, found.status.replicas or 0
+
+
+@pytest.mark.usefixtures("keda")
+async def test_at_zero_replicas_the_lag_panel_shows_the_backlog_keda_reads(
+    bed: Any, cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """examples/scale-to-zero.yaml through the operator: KEDA takes the workers to 0 and keeps
+    them there while the backlog is no more than the activation threshold; no worker runs, so
+    no workload series exists, and the dashboard the operator wrote still draws the backlog,
+    from KEDA's own reading of the group's lag in Kafka."""
+    body = scale_to_zero_example_on_the_bed(
+        cluster.namespace, bed.kafka_bootstrap, polling_interval=1, cooldown_period=0
+    )
+    name = body["metadata"]["name"]
+    worker = f"{name}-worker"
+    topics = body["spec"]["kafka"]["topics"]
+    tasks = topics["tasks"]
+    (trigger,) = body["spec"]["worker"]["autoscaling"]["triggers"]
+    backlog = trigger["kafkaLag"]["activationLagThreshold"]
+    assert backlog > 0, "the example must wake its workers above some backlog, not at any"
+    cluster.create(body)
+    await wait_for_topics(
+        bed.kafka_bootstrap, [topic["name"] for topic in topics.values()], tasks["partitions"]
+    )
+    eventually(
+        lambda: _deployment_replicas(cluster, worker),
+        "KEDA to take the worker Deployment to 0 replicas",
+        SCALE_TIMEOUT,
+        accept=lambda found: found == (0, 0),
+    )
+    await produce(bed.kafka_bootstrap, tasks["name"], [b"{}"] * backlog, tasks["partitions"])
+
+    config_map = eventually(lambda: _config_map(cluster, f"{name}-dashboard"), "the dashboard")
+    model = model_of({"data": config_map.data})
+    own, by_keda = _panel(model, "Consumer lag by topic").values()
+    server = bed.prometheus.url
+    eventually(
+        lambda: (_query(server, own), _query(server, by_keda)),
+        f"the lag panel to show KEDA's reading of the {backlog} waiting tasks at 0 replicas",
+        SCALE_TIMEOUT,
+        accept=lambda found: (
+            not found[0] and len(found[1]) == 1 and float(found[1][0]["value"][1]) == backlog
+        ),
+    )
+    reading = _panel(model, f"{worker}: KEDA trigger {trigger['name']}")
+    lines = {ref: _query(server, expression) for ref, expression in reading.items()}
+    print({ref: [item["value"][1] for item in found] for ref, found in lines.items()})
+    assert {ref: [float(item["value"][1]) for item in found] for ref, found in lines.items()} == {
+        "A": [backlog],
+        THRESHOLD_REF: [0.0],
+        ACTIVATION_REF: [backlog],
+    }, "the value at the activation line, and no replica to take any of it"
+    (active,) = _query(server, _panel(model, f"{worker}: KEDA scaler active")["A"])
+    assert (active["metric"]["scaler"], float(active["value"][1])) == (trigger["name"], 0.0)
+    assert _deployment_replicas(cluster, worker) == (0, 0), "KEDA kept the workers at 0 throughout"
 
 
 async def test_promtool_finds_no_problem_in_the_metrics_of_a_busy_workload(
