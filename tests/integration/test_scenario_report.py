@@ -91,7 +91,7 @@ def check_the_chart_is_drawn_from_the_timeline(report: Path) -> None:
     written = matplotlib.image.imread(report / "chart.png")
     assert written.shape[:2] == (990, 1210)
     timeline = Timeline.read(report / "timeline.json")
-    redrawn = draw(timeline, report / "redrawn.png", chart_title(NAME))
+    redrawn = draw(timeline, report.parent / "redrawn.png", chart_title(NAME))
     assert (matplotlib.image.imread(redrawn) == written).all()
     lines = drawn_series(chart(timeline, chart_title(NAME)))
     samples = timeline.samples
