@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -113,3 +114,13 @@ async def produce_tasks(wiring: Wiring, count: int, duration_ms: int) -> set[str
         await until_ready(client)
         body = {"tasks": [{"duration_ms": duration_ms}] * count}
         return set(await post_ok(client, "/tasks", json=body))
+
+
+def drawn_series(figure: Any) -> dict[str, list[Any]]:
+    """Each labelled line of a scenario chart by its label: the numbers the PNG shows."""
+    return {
+        line.get_label(): list(line.get_ydata())
+        for axis in figure.axes
+        for line in axis.get_lines()
+        if not line.get_label().startswith("_")
+    }

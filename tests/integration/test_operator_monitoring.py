@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import signal
 import subprocess
 import urllib.error
@@ -29,11 +30,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import alerts, desired_children, env
-from scalingdemo_operator.builders.dashboard import THRESHOLD_REF, dashboard
+from scalingdemo_operator.builders.dashboard import ACTIVATION_REF, THRESHOLD_REF, dashboard
 from scalingdemo_operator.builders.promql import (
-    KEDA_SCALER_ACTIVE,
+    KEDA_COMPOSITE_SCALER,
     KEDA_SCALER_VALUE,
     KUBE_STATE_METRICS,
+    keda_active,
     preset_query,
     scope,
 )
@@ -42,7 +44,7 @@ from scalingdemo_operator.spec import PrometheusPreset, ScalingDemoSpec, parse
 from scalingdemo_workload.contract import Env, Metric
 
 from tests.integration.cluster import Cluster, RemovedCrd, demo, removing_crd
-from tests.operator_harness import OperatorProcess
+from tests.operator_harness import OperatorProcess, scale_to_zero_example_on_the_bed
 from tests.support import (
     SCALE_TIMEOUT,
     WorkloadProcess,
@@ -50,6 +52,7 @@ from tests.support import (
     eventually_async,
     kafka_admin,
     produce,
+    wait_for_topics,
 )
 from tests.unit.conftest import SEED_TRIGGERS, model_of, targets
 
@@ -333,8 +336,15 @@ async def _post(address: str, path: str) -> None:
     )
 
 
+SELECTED = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\{")
+"""The metric name of every selector: each query names its series with label matchers."""
+
+
 def _kube_state(expression: str) -> bool:
-    return any(metric in expression for metric in KUBE_STATE_METRICS)
+    """Whether every series the expression reads is kube-state-metrics' (absent from the bed):
+    a query mixing in a series the bed has must return data."""
+    names = SELECTED.findall(expression)
+    return bool(names) and all(name.startswith(KUBE_STATE_METRICS) for name in names)
 
 
 @pytest.fixture
@@ -356,11 +366,21 @@ def scaled_by_keda(keda: None, kube_api: client.ApiClient, scraped_demo: Demo) -
     return scraped_demo
 
 
-async def _load(server: str, demo: Demo) -> None:
-    """Messages and tasks through the API in two waves, each seen processed by Prometheus.
+def _active_scalers(spec: ScalingDemoSpec, component: str) -> set[str]:
+    """The `scaler` labels KEDA says active or not for: every trigger's name, or the formula's
+    alone where scalingModifiers combine them."""
+    autoscaling = spec.component(component).autoscaling
+    if autoscaling.scaling_modifiers is not None:
+        return {KEDA_COMPOSITE_SCALER}
+    return {trigger.name for trigger in autoscaling.triggers}
+
+
+async def _load(server: str, demo: Demo, waves: int = 2) -> None:
+    """Messages and tasks through the API in waves, each seen processed by Prometheus.
 
     Counter series appear with their first increment, so a rate needs a second one: after the
-    second wave every rate and quantile over the window has something to show.
+    second wave every rate and quantile over the window has something to show, for as long as
+    the window still holds the last wave.
     """
     api = demo.processes["api"]
     labels = scope(demo.owner)
@@ -369,14 +389,16 @@ async def _load(server: str, demo: Demo) -> None:
         found = _query(server, f"sum({Metric.RECORDS_PROCESSED}{{{labels}}})")
         return float(found[0]["value"][1]) if found else 0.0
 
-    for wave in (1, 2):
+    before = processed()
+    for wave in range(1, waves + 1):
         await _post(api.address, f"/messages?count={LOAD}")
         await _post(api.address, f"/tasks?count={LOAD}")
+        wanted = before + 2 * LOAD * wave
         eventually(
             processed,
-            f"Prometheus to see {2 * LOAD * wave} processed records",
+            f"Prometheus to see {wanted:.0f} processed records",
             120,
-            accept=lambda count, wave=wave: count >= 2 * LOAD * wave,
+            accept=lambda count, wanted=wanted: count >= wanted,
         )
 
 
@@ -402,13 +424,18 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
             accept=lambda found, count=count: bool(found) and float(found[0]["value"][1]) == count,
         )
         # KEDA's operator loop says active on its own schedule, apart from the readings the HPA
-        # asks for: the worker's first poll of all its scalers can come after them.
-        active = keda_series(KEDA_SCALER_ACTIVE, demo.owner, component)
+        # asks for, and only for a trigger it read without error in that poll: a poll before
+        # the workload's first series leaves those triggers out until the next one.
+        active = keda_active(demo.owner, component)
+        everyone = _active_scalers(demo.spec, component)
         eventually(
-            lambda active=active: _query(server, active),
-            f"KEDA's operator loop to say whether the {component}'s scalers are active",
+            lambda active=active: {item["metric"]["scaler"] for item in _query(server, active)},
+            f"KEDA's operator loop to say whether each of {sorted(everyone)} is active",
             SCALE_TIMEOUT,
+            accept=lambda found, everyone=everyone: found == everyone,
         )
+    # KEDA may have taken longer than the rates' window: one more wave for them to show.
+    await _load(server, demo, waves=1)
 
     for preset in PRESETS:
         expression = preset_query(demo.spec, demo.owner, preset)
@@ -466,6 +493,72 @@ async def test_every_generated_query_parses_and_returns_what_its_consumer_needs(
         SCALE_TIMEOUT,
         accept=lambda found: not found[0] and bool(found[1]) and float(found[1][0]["value"][1]) > 0,
     )
+
+
+def _panel(model: dict[str, Any], title: str) -> dict[str, str]:
+    """The queries of one dashboard panel, by refId."""
+    return {target["refId"]: target["expr"] for found, target in targets(model) if found == title}
+
+
+def _deployment_replicas(cluster: Cluster, name: str) -> tuple[int, int]:
+    """(spec.replicas, status.replicas) of a Deployment: pods wanted and pods there."""
+    found = cluster.apps.read_namespaced_deployment(name, cluster.namespace)
+    return found.spec.replicas, found.status.replicas or 0
+
+
+@pytest.mark.usefixtures("keda")
+async def test_at_zero_replicas_the_lag_panel_shows_the_backlog_keda_reads(
+    bed: Any, cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """examples/scale-to-zero.yaml through the operator: KEDA takes the workers to 0 and keeps
+    them there while the backlog is no more than the activation threshold; no worker runs, so
+    no workload series exists, and the dashboard the operator wrote still draws the backlog,
+    from KEDA's own reading of the group's lag in Kafka."""
+    body = scale_to_zero_example_on_the_bed(
+        cluster.namespace, bed.kafka_bootstrap, polling_interval=1, cooldown_period=0
+    )
+    name = body["metadata"]["name"]
+    worker = f"{name}-worker"
+    topics = body["spec"]["kafka"]["topics"]
+    tasks = topics["tasks"]
+    (trigger,) = body["spec"]["worker"]["autoscaling"]["triggers"]
+    backlog = trigger["kafkaLag"]["activationLagThreshold"]
+    assert backlog > 0, "the example must wake its workers above some backlog, not at any"
+    cluster.create(body)
+    await wait_for_topics(
+        bed.kafka_bootstrap, [topic["name"] for topic in topics.values()], tasks["partitions"]
+    )
+    eventually(
+        lambda: _deployment_replicas(cluster, worker),
+        "KEDA to take the worker Deployment to 0 replicas",
+        SCALE_TIMEOUT,
+        accept=lambda found: found == (0, 0),
+    )
+    await produce(bed.kafka_bootstrap, tasks["name"], [b"{}"] * backlog, tasks["partitions"])
+
+    config_map = eventually(lambda: _config_map(cluster, f"{name}-dashboard"), "the dashboard")
+    model = model_of({"data": config_map.data})
+    own, by_keda = _panel(model, "Consumer lag by topic").values()
+    server = bed.prometheus.url
+    eventually(
+        lambda: (_query(server, own), _query(server, by_keda)),
+        f"the lag panel to show KEDA's reading of the {backlog} waiting tasks at 0 replicas",
+        SCALE_TIMEOUT,
+        accept=lambda found: (
+            not found[0] and len(found[1]) == 1 and float(found[1][0]["value"][1]) == backlog
+        ),
+    )
+    reading = _panel(model, f"{worker}: KEDA trigger {trigger['name']}")
+    lines = {ref: _query(server, expression) for ref, expression in reading.items()}
+    print({ref: [item["value"][1] for item in found] for ref, found in lines.items()})
+    assert {ref: [float(item["value"][1]) for item in found] for ref, found in lines.items()} == {
+        "A": [backlog],
+        THRESHOLD_REF: [0.0],
+        ACTIVATION_REF: [backlog],
+    }, "the value at the activation line, and no replica to take any of it"
+    (active,) = _query(server, _panel(model, f"{worker}: KEDA scaler active")["A"])
+    assert (active["metric"]["scaler"], float(active["value"][1])) == (trigger["name"], 0.0)
+    assert _deployment_replicas(cluster, worker) == (0, 0), "KEDA kept the workers at 0 throughout"
 
 
 async def test_promtool_finds_no_problem_in_the_metrics_of_a_busy_workload(

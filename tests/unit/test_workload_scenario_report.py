@@ -9,8 +9,10 @@ import pytest
 from rich.console import Console
 from scalingdemo_workload.demo_watch import backlogs, components
 from scalingdemo_workload.loadgen import parse_args
-from scalingdemo_workload.report_chart import chart, draw
+from scalingdemo_workload.report_chart import chart, chart_title, draw
 from scalingdemo_workload.timeline import Component, Sample, ScaleEvent, Timeline, Trigger
+
+from tests.workload_support import drawn_series
 
 pytestmark = pytest.mark.unit
 
@@ -82,6 +84,16 @@ def test_the_timeline_is_written_as_csv_and_json(tmp_path: Path):
     assert saved["samples"][3]["backlog"] == 120
 
 
+def test_a_saved_timeline_reads_back_and_draws_the_same_chart(tmp_path: Path):
+    timeline = scenario()
+    _, document = timeline.write(tmp_path, lost_requests=0)
+    again = Timeline.read(document)
+    assert again == timeline
+    first = draw(timeline, tmp_path / "first.png", chart_title("shop"))
+    second = draw(again, tmp_path / "second.png", chart_title("shop"))
+    assert (matplotlib.image.imread(first) == matplotlib.image.imread(second)).all()
+
+
 def test_the_chart_is_a_png(tmp_path: Path):
     path = draw(scenario(), tmp_path / "chart.png", "test")
     pixels = matplotlib.image.imread(path)
@@ -91,12 +103,9 @@ def test_the_chart_is_a_png(tmp_path: Path):
 
 def test_every_series_of_the_chart_is_read_from_the_timeline():
     timeline = scenario()
-    rates, backlog, replicas = chart(timeline, "test").axes[:3]
-    lines = {
-        line.get_label(): list(line.get_ydata())
-        for axis in (rates, backlog, replicas)
-        for line in axis.get_lines()
-    }
+    figure = chart(timeline, "test")
+    replicas = figure.axes[2]
+    lines = drawn_series(figure)
     samples = timeline.samples
     assert lines["target rate"] == [s.target_rate for s in samples]
     assert lines["achieved rate"] == [s.achieved_rate for s in samples]

@@ -7,13 +7,16 @@ in flight, and a back-off after connection failures) so a typo cannot turn it in
 With `--rate` or `--profile`, latency is measured from each request's intended send time (see
 pacing.py and loadstats.py): a saturated target shows its queueing in the percentiles, and
 requests that were due but could not go out before the end are reported as not sent.
+
+Pacing, latency and the run's end read the event loop's clock (`loop.time()`, time.monotonic()
+on a real loop), so a test can run the whole sender on a loop whose time is simulated and count
+what it sent in each step exactly, whatever the machine's load.
 """
 
 import argparse
 import asyncio
 import contextlib
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,6 +196,11 @@ def request_body(args: argparse.Namespace) -> dict[str, Any]:
     return {args.kind: [item] * args.batch} if args.batch > 1 else item
 
 
+def loop_time() -> float:
+    """The running event loop's clock: the one its sleeps and timeouts are measured on."""
+    return asyncio.get_running_loop().time()
+
+
 class ConnectionGate:
     """Holds requests back after connection failures, with a growing jittered delay, so an
     unreachable URL gets a few attempts a second instead of thousands."""
@@ -203,13 +211,13 @@ class ConnectionGate:
 
     @property
     def open(self) -> bool:
-        return time.monotonic() >= self._closed_until
+        return loop_time() >= self._closed_until
 
     async def wait_open(self) -> None:
-        await asyncio.sleep(max(self._closed_until - time.monotonic(), 0))
+        await asyncio.sleep(max(self._closed_until - loop_time(), 0))
 
     def failed(self) -> None:
-        self._closed_until = time.monotonic() + self._backoff.next_delay()
+        self._closed_until = loop_time() + self._backoff.next_delay()
 
     def succeeded(self) -> None:
         self._backoff.reset()
@@ -253,8 +261,8 @@ class LoadRun:
         self._ended.set()
 
     async def _send(self, intended: float) -> None:
-        sent = time.perf_counter()
-        queued = time.monotonic() - intended
+        sent = loop_time()
+        queued = sent - intended
         self._in_flight += 1
         try:
             async with self._session.post(self.endpoint, json=self._body) as response:
@@ -267,14 +275,14 @@ class LoadRun:
             outcome, message = type(err).__name__, str(err)
         finally:
             self._in_flight -= 1
-        service = time.perf_counter() - sent
+        service = loop_time() - sent
         self.stats.record(outcome, queued + service, service, self._args.batch, message)
 
     async def _closed_loop(self) -> None:
         async def user() -> None:
             while True:
                 await self._gate.wait_open()
-                await self._send(time.monotonic())
+                await self._send(loop_time())
 
         await asyncio.gather(
             *(user() for _ in range(self._args.concurrency or DEFAULT_CONCURRENCY))
@@ -295,7 +303,7 @@ class LoadRun:
 
         try:
             for intended in schedule.send_times(start, end):
-                await asyncio.sleep(max(intended - time.monotonic(), 0))
+                await asyncio.sleep(max(intended - loop_time(), 0))
                 task = asyncio.create_task(one(intended))
                 spawned.add(task)
                 queued.add(task)
@@ -310,7 +318,7 @@ class LoadRun:
 
     async def run(self, progress: Progress) -> float:
         """Send load until the duration ends (or end() is called); the elapsed seconds."""
-        started = time.monotonic()
+        started = loop_time()
         end = started + self._args.duration
         bar = progress.add_task(self.endpoint, total=self._args.duration)
         if self._schedule is not None:
@@ -318,19 +326,19 @@ class LoadRun:
         else:
             load = asyncio.create_task(self._closed_loop())
         ended = asyncio.create_task(self._ended.wait())
-        while time.monotonic() < end and not ended.done() and not load.done():
+        while loop_time() < end and not ended.done() and not load.done():
             stats = self.stats
             progress.update(
                 bar,
-                completed=min(time.monotonic() - started, self._args.duration),
+                completed=min(loop_time() - started, self._args.duration),
                 description=f"sent {stats.sent}  accepted {stats.accepted}  errors {stats.errors}",
             )
-            await asyncio.wait({load, ended}, timeout=min(0.2, max(end - time.monotonic(), 0)))
+            await asyncio.wait({load, ended}, timeout=min(0.2, max(end - loop_time(), 0)))
         self.stats.unfinished = self._in_flight
         load.cancel()
         ended.cancel()
         await asyncio.gather(load, ended, return_exceptions=True)
-        return time.monotonic() - started
+        return loop_time() - started
 
 
 async def _watched(load: LoadRun, scenario: Scenario, console: Console) -> float:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 
 class Schedule(Protocol):
-    """Intended send times (time.monotonic() values) from `start` until before `end`."""
+    """Intended send times (event-loop clock values) from `start` until before `end`."""
 
     def send_times(self, start: float, end: float) -> Iterator[float]: ...
 

@@ -42,6 +42,11 @@ def _series(timeline: Timeline, read: Any) -> tuple[list[float], list[Any]]:
     return [s.seconds for s in timeline.samples], [read(s) for s in timeline.samples]
 
 
+def chart_title(demo: str) -> str:
+    """The chart's title for the ScalingDemo named `demo`."""
+    return f"sdemo/{demo}: load, backlog and replicas"
+
+
 def draw(timeline: Timeline, path: Path, title: str) -> Path:
     """Write the chart as a PNG at `path`."""
     plt = _pyplot()

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from .demo_watch import DemoWatch
 from .pacing import Profile
-from .report_chart import ChartUnavailable, draw
+from .report_chart import ChartUnavailable, chart_title, draw
 from .timeline import Component, Sample, Timeline
 
 SAMPLE_SECONDS = 1.0
@@ -138,8 +138,8 @@ class Scenario:
         table_path, json_path = self.timeline.write(self.report, lost_requests)
         written = [str(table_path), str(json_path)]
         try:
-            title = f"sdemo/{self._watch.name}: load, backlog and replicas"
-            written.append(str(draw(self.timeline, self.report / "chart.png", title)))
+            chart = draw(self.timeline, self.report / "chart.png", chart_title(self._watch.name))
+            written.append(str(chart))
         except ChartUnavailable as err:
             written.append(f"no chart: {err}")
         summary = Table(title="Scaling summary", show_header=True)

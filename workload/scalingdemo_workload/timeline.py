@@ -73,6 +73,31 @@ class Timeline:
     started: float
     samples: list[Sample] = field(default_factory=list)
 
+    @classmethod
+    def read(cls, document: Path) -> Timeline:
+        """The timeline saved as timeline.json by write(): a report can be drawn again, or its
+        chart checked against the numbers it was drawn from."""
+        saved = json.loads(document.read_text())
+        samples = [
+            Sample(
+                sample["seconds"],
+                sample["target_rate"],
+                sample["achieved_rate"],
+                sample["backlog"],
+                {
+                    name: Component(
+                        found["current"],
+                        found["desired"],
+                        found["last_scale_time"],
+                        tuple(Trigger(**trigger) for trigger in found["triggers"]),
+                    )
+                    for name, found in sample["components"].items()
+                },
+            )
+            for sample in saved["samples"]
+        ]
+        return cls(saved["started"], samples)
+
     def add(self, sample: Sample) -> None:
         self.samples.append(sample)
 
