@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -48,22 +49,47 @@ from .scaling_status import ScalingStatus
 from .settings import Settings
 
 IGNORED_CHILD_EVENTS = frozenset({None, "ADDED"})
-"""None is kopf's initial listing (on.resume reconciles every demo anyway); ADDED is a child the
-reconcile itself just created. Edits (MODIFIED, including the Deployment's status) and deletions
-are what need a reconcile."""
+"""None is kopf's initial listing (its creation handler reconciles every demo then anyway);
+ADDED is a child the reconcile itself just created. Edits (MODIFIED, including the Deployment's
+status) and deletions are what need a reconcile."""
 
 
-class PauseKeepingDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    """kopf's record of the configuration it last handled, left alone while a demo is paused.
+class MemoryDiffBaseStorage(kopf.DiffBaseStorage):
+    """kopf's record of the configuration it last handled, kept in memory, never on the demo.
 
-    kopf patches the record onto the demo after each change it handled. While the demo is
-    paused that patch would be the operator writing to a demo the user took over, so it waits
-    for the first change handled after the pause.
+    kopf's own storages patch the record onto the object after every change it handled: one
+    more request per change, which also moves the demo's resourceVersion while the reconcile
+    that change started may still be writing its status (refused with 409 and sent again), and
+    a write to a demo the user paused. The reconcile compares the whole desired state whatever
+    triggered it, so the record only has to say which events are changes: after a restart none
+    is known, kopf calls every demo's creation handler, and that is the same reconcile as on
+    resume. Annotations under the group's prefix (the pause, and the records older versions
+    left) are no change to the configuration: the pause has its own handler.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._handled: dict[str, kopf.BodyEssence] = {}
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        annotations = essence.get("metadata", {}).get("annotations", {})
+        for key in [key for key in annotations if key.startswith(f"{GROUP}/")]:
+            del annotations[key]
+        self.remove_empty_stanzas(essence)
+        return essence
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return self._handled.get(body.metadata.uid or "")
+
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        if not is_paused(body):
-            super().store(body=body, patch=patch, essence=essence)
+        self._handled[body.metadata.uid or ""] = essence
+
+    def forget(self, uid: str) -> None:
+        """The demo is gone: nothing of it is kept."""
+        self._handled.pop(uid, None)
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ class Operator:
     cache: Cache
     reconciler: Reconciler
     scaling: ScalingStatus
+    handled: MemoryDiffBaseStorage = field(default_factory=MemoryDiffBaseStorage)
 
 
 CRDS = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -100,9 +127,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: 
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = PauseKeepingDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = memo.handled
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.reporting_instance = socket.gethostname()
@@ -132,9 +157,9 @@ async def reconcile_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
 def _pause_unanswered(body: kopf.Body, **_: Any) -> bool:
     """The paused annotation and the status's Paused condition disagree.
 
-    kopf marks its storage prefix (the group's) as its own and leaves every annotation under it
-    out of the configuration it compares, so setting or removing the paused annotation calls no
-    update handler; the status tells whether the operator has answered it yet.
+    The configuration kopf compares leaves out every annotation under the group's prefix
+    (`MemoryDiffBaseStorage`), so setting or removing the paused annotation calls no update
+    handler; the status tells whether the operator has answered it yet.
     """
     return is_paused(body) != says_paused(body.get("status", {}))
 
@@ -143,6 +168,15 @@ def _pause_unanswered(body: kopf.Body, **_: Any) -> bool:
 async def answer_pause(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
     if type != "DELETED":
         await memo.reconciler.reconcile(Owner.from_body(body), coalesce=True)
+
+
+def _gone(type: str | None, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+@kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_gone)
+async def forget_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
+    memo.handled.forget(body.metadata.uid or "")
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
