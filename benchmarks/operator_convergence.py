@@ -125,6 +125,16 @@ class AuditLog:
     def verbs(self, since: int, agents: tuple[str, ...]) -> collections.Counter[str]:
         return collections.Counter(record["verb"] for record in self.records(since, agents))
 
+    def status_writes(self, since: int, agents: tuple[str, ...]) -> collections.Counter[int]:
+        """Writes to the demos' status subresource, by response code (409: refused because
+        the demo changed since it was read)."""
+        return collections.Counter(
+            record["responseStatus"].get("code", 0)
+            for record in self.records(since, agents)
+            if record.get("objectRef", {}).get("subresource") == "status"
+            and _is_write(record["verb"])
+        )
+
     def timeline(self, since: int, namespace: str) -> list[str]:
         """The demo's creation, then each request of the operator's about the namespace:
         seconds from the creation to when it was received and answered."""
@@ -335,6 +345,7 @@ class Figures:
     observed: float = 0
     ready: float = 0
     requests: int = 0
+    status_writes: collections.Counter[int] | None = None
     bare_observed: float = 0
     bare_ready: float = 0
     bare_requests: int = 0
@@ -373,6 +384,7 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
     figures.ready = bench.wait(namespace, count, _ready) - started
     time.sleep(SETTLE_SECONDS)
     figures.requests = bench.audit.count(mark, OPERATOR_AGENTS)
+    figures.status_writes = bench.audit.status_writes(mark, OPERATOR_AGENTS)
     if count == 1:
         figures.timeline = bench.audit.timeline(mark, namespace)
     figures.cpu_seconds = _cpu(process) - cpu
@@ -447,6 +459,11 @@ def report(figures: Figures) -> None:
         f"{figures.idle_rss:.1f} MiB, converged {figures.converged_rss:.1f} MiB "
         f"({(figures.converged_rss - figures.idle_rss) / n:.3f} MiB per demo)"
     )
+    if figures.status_writes is not None:
+        print(
+            f"N={n}: status writes {sum(figures.status_writes.values())}, of which "
+            f"{figures.status_writes[409]} refused with 409 Conflict"
+        )
     if figures.timeline is not None:
         print("N=1 timeline (s from kubectl's create: received, answered; who, verb, object):")
         print("\n".join(f"  {line}" for line in figures.timeline))
