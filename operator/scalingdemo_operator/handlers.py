@@ -207,11 +207,13 @@ async def child_changed(type: str | None, body: kopf.Body, memo: Operator, **_: 
 
 
 @kopf.index(group=GROUP, version=VERSION, plural=PLURAL, id=DEMO_INDEX)
-def index_demo(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def index_demo(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """The index functions are coroutines although they never wait: kopf runs plain functions
+    in its thread pool, one hand-over per watch event of every demo and child."""
     return {demo_key(body): trimmed(body)}
 
 
-def index_child(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def index_child(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {child_key(body): trimmed(body)}
 
 
@@ -222,7 +224,7 @@ def index_child(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     id=CRD_INDEX,
     when=lambda name, **_: name in ADD_ON_CRDS,
 )
-def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+async def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     return {name: crd_facts(body)}
 
 
