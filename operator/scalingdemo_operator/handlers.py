@@ -19,6 +19,7 @@ object: the settings, the API access, the cache and the reconciler are shared).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ import prometheus_client
 
 from .api import (
     CHILD_KINDS,
+    CREDENTIALS_LABEL,
     FIELD_MANAGER,
     GROUP,
     INSTANCE_LABEL,
@@ -109,6 +111,10 @@ CRDS = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 OWN_CRD = f"{PLURAL}.{GROUP}"
 DEMO_INDEX = "demos"
 CRD_INDEX = "add_on_crds"
+SECRET_INDEX = "kafka_credentials"
+SECRETS = ("", "v1", "secrets")
+"""group, version, plural"""
+CREDENTIALS = {CREDENTIALS_LABEL: "true"}
 
 
 def _child_index(kind: str) -> str:
@@ -124,7 +130,11 @@ async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: 
         indices[DEMO_INDEX],
         {child.kind: indices[_child_index(child.kind)] for child in CHILD_KINDS},
         indices[CRD_INDEX],
+        indices[SECRET_INDEX],
     )
+    # Only the labelled Secrets are sent at all: the API server filters the watch.
+    selector = ",".join(f"{key}={value}" for key, value in CREDENTIALS.items())
+    settings.watching.label_selectors[SECRETS[1], SECRETS[2]] = selector
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = memo.handled
@@ -193,7 +203,7 @@ async def delete_demo_topics(body: kopf.Body, memo: Operator, retry: int, **_: A
     """The finalizer's work, retried by kopf (it holds the deletion) on the same backoff."""
     owner = Owner.from_body(body)
     attempts = memo.settings.topic_delete_attempts
-    outcome = await delete_topics(memo.kube, owner, body["spec"], retry, attempts)
+    outcome = await delete_topics(memo.cache, owner, body["spec"], retry, attempts)
     await memo.reconciler.post(owner.object_reference(), outcome.events)
     if outcome.retry:
         raise kopf.TemporaryError(
@@ -226,6 +236,25 @@ async def index_child(body: kopf.Body, **_: Any) -> dict[Any, Any]:
 )
 async def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     return {name: crd_facts(body)}
+
+
+@kopf.index(
+    group=SECRETS[0], version=SECRETS[1], plural=SECRETS[2], labels=CREDENTIALS, id=SECRET_INDEX
+)
+async def index_secret(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """Only the data of a Secret the user labelled as Kafka credentials: its metadata (even
+    the last-applied annotation, which may repeat the data) is of no use."""
+    return {demo_key(body): dict(body.get("data") or {})}
+
+
+@kopf.on.event(group=SECRETS[0], version=SECRETS[1], plural=SECRETS[2], labels=CREDENTIALS)
+async def credentials_changed(type: str | None, body: kopf.Body, memo: Operator, **_: Any) -> None:
+    """A labelled Secret appeared, changed or went: the demos naming it connect anew (a Secret
+    applied together with its demo may arrive after the demo's first reconcile)."""
+    if type is None:
+        return
+    users = memo.cache.using_secret(body.metadata.namespace or "", body.metadata.name or "")
+    await asyncio.gather(*(memo.reconciler.reconcile(owner, coalesce=True) for owner in users))
 
 
 @kopf.on.event(group=CRDS[0], version=CRDS[1], plural=CRDS[2], field="metadata.name", value=OWN_CRD)

@@ -10,9 +10,8 @@ the kopf event loop stays responsive.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import kubernetes
@@ -164,22 +163,6 @@ class Kube:
             "scaleUp", {}
         )
         return self._keeps_tolerance
-
-    async def read_secret_values(
-        self, namespace: str, references: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], str]:
-        """Decoded values of (Secret name, key) pairs; a missing Secret or key raises LookupError
-        naming it, so the caller can report which one."""
-        values = {}
-        for name, key in references:
-            secret = await self.get("v1", "Secret", namespace, name)
-            if secret is None:
-                raise LookupError(f"Secret {namespace}/{name} does not exist")
-            data = secret.get("data") or {}
-            if key not in data:
-                raise LookupError(f"Secret {namespace}/{name} has no key {key}")
-            values[(name, key)] = base64.b64decode(data[key]).decode()
-        return values
 
     async def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply with the operator's field manager, taking over conflicting fields."""

@@ -132,7 +132,7 @@ async def _observe(
         return Observation(
             owner, spec, body, observed, failures, events, strimzi=strimzi, tolerance=tolerance
         )
-    topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
+    topics = asyncio.create_task(reconcile_topics(cache, owner, spec))
     try:
         events, observed, failures = await _children(kube, cache, owner, spec, basis)
     except BaseException:

@@ -28,6 +28,7 @@ from tests.unit.conftest import OWNER
 pytestmark = pytest.mark.unit
 
 CRDS = handlers.CRDS
+SECRETS = handlers.SECRETS
 
 EVERYTHING = {
     "image": "registry.example/workload:1",
@@ -77,21 +78,22 @@ def _chosen_version(child: ChildKind) -> str | None:
 
 def test_the_watched_kinds_are_the_ones_kopf_watches() -> None:
     """Events of the watched children trigger reconciles; the ScalingDemo CRD's own event
-    marks the cache complete; the demos are watched for one thing: a paused annotation set or
-    removed that the status does not answer yet (handlers.answer_pause)."""
+    marks the cache complete; the demos are watched for a paused annotation set or removed that
+    the status does not answer yet (handlers.answer_pause) and for their deletion; a labelled
+    Secret's change reconciles the demos naming it."""
     registered = _selected(kopf.get_default_registry()._watching.get_all_handlers())
     assert registered == {
         (child.group, _chosen_version(child), child.plural)
         for child in CHILD_KINDS
         if child.watched
-    } | {CRDS, (GROUP, VERSION, PLURAL)}
+    } | {CRDS, (GROUP, VERSION, PLURAL), SECRETS}
 
 
-def test_every_child_kind_the_demos_and_the_add_on_crds_are_indexed() -> None:
+def test_every_child_kind_the_demos_the_add_on_crds_and_the_credentials_are_indexed() -> None:
     registered = _selected(kopf.get_default_registry()._indexing.get_all_handlers())
     assert registered == {
         (child.group, _chosen_version(child), child.plural) for child in CHILD_KINDS
-    } | {CRDS, (GROUP, VERSION, PLURAL)}
+    } | {CRDS, (GROUP, VERSION, PLURAL), SECRETS}
 
 
 def test_the_sasl_mechanisms_are_the_specs_everywhere() -> None:
