@@ -460,27 +460,13 @@ def test_kafka_credentials_come_from_the_labelled_secrets_the_operator_watches(
             "auth": {"sasl": {"mechanism": "PLAIN", "secretName": "kafka-user"}},
         }
         cluster.create(body)
-        unlabelled = eventually(
-            lambda: (
-                (found := cluster.condition("auth", "TopicsReady")).get("reason")
-                == "CredentialsUnavailable"
-                and found
-            ),
-            "TopicsReady=False with reason CredentialsUnavailable",
-        )
+        unlabelled = _topics_ready_with(cluster, "auth", "CredentialsUnavailable")
         assert f"kubectl label secret -n {cluster.namespace} kafka-user" in unlabelled["message"]
 
         cluster.core.patch_namespaced_secret(
             "kafka-user", cluster.namespace, {"metadata": {"labels": {CREDENTIALS_LABEL: "true"}}}
         )
-        refused = eventually(
-            lambda: (
-                (found := cluster.condition("auth", "TopicsReady")).get("reason")
-                == "AuthenticationFailed"
-                and found
-            ),
-            "the broker to refuse the credentials read from the labelled Secret",
-        )
+        refused = _topics_ready_with(cluster, "auth", "AuthenticationFailed")
         assert refused["status"] == "False"
     finally:
         operator.stop()
@@ -490,3 +476,15 @@ def test_kafka_credentials_come_from_the_labelled_secrets_the_operator_watches(
         if request.split()[1].startswith("secrets/")
     }
     assert on_secrets <= {"list", "watch"}
+
+
+def _topics_ready_with(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
+    """The demo's TopicsReady condition once its reason is `reason`."""
+    found: dict[str, Any] = eventually(
+        lambda: (
+            (condition := cluster.condition(name, "TopicsReady")).get("reason") == reason
+            and condition
+        ),
+        f"TopicsReady with reason {reason}",
+    )
+    return found
