@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +121,10 @@ def _child_index(kind: str) -> str:
     return f"children_{kind}"
 
 
+def _selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: Any) -> None:
     """Own annotation names and finalizer, explicit events only, timeouts, metrics, resync,
@@ -132,9 +136,11 @@ async def configure(settings: kopf.OperatorSettings, memo: Operator, **indices: 
         indices[CRD_INDEX],
         indices[SECRET_INDEX],
     )
-    # Only the labelled Secrets are sent at all: the API server filters the watch.
-    selector = ",".join(f"{key}={value}" for key, value in CREDENTIALS.items())
-    settings.watching.label_selectors[SECRETS[1], SECRETS[2]] = selector
+    # The API server filters these watches: no other Secret, and no Deployment, Service or
+    # ConfigMap of someone else's, is ever sent to the operator.
+    settings.watching.label_selectors[SECRETS[1], SECRETS[2]] = _selector(CREDENTIALS)
+    for child in CHILD_KINDS:
+        settings.watching.label_selectors[child.group, child.plural] = _selector(MANAGED)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = memo.handled
