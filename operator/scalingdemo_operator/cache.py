@@ -1,10 +1,11 @@
 """What the operator knows of the cluster, kept current by watches, so a reconcile reads memory.
 
 kopf feeds one in-memory index per watched kind (the handlers register them with
-`@kopf.index`): the ScalingDemos, every child kind, and the CRDs of the add-ons. This module
-says what each index holds (bodies without `managedFields`, which nothing compares and which
-are the bulk of an object) and reads them back the way the reconcile asks: one demo, the
-children of a demo, the versions an add-on's CRD serves. No LIST or GET is sent for any of it.
+`@kopf.index`): the ScalingDemos, every child kind, the CRDs of the add-ons, and the data of
+the Secrets labelled as Kafka credentials. This module says what each index holds (bodies
+without `managedFields`, which nothing compares and which are the bulk of an object) and reads
+them back the way the reconcile asks: one demo, the children of a demo, the versions an add-on's
+CRD serves, a credential. No LIST or GET is sent for any of it.
 
 Completeness: kopf calls no resource handler until every index has finished its initial
 listing (`processing.process_resource_event` waits on the operator-wide "indexed" toggles after

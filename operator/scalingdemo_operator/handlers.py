@@ -8,10 +8,12 @@ repairs the rest. Every trigger goes through the same reconciler, so a retry ask
 of them is honoured the same way; no reconcile handler raises for kopf to retry.
 
 The reconcile reads from memory: kopf feeds an index (`@kopf.index`) of the ScalingDemos, of
-every child kind and of the add-ons' CRDs from the same watches, and the startup handler binds
-them into the `cache.Cache`. kopf holds back every resource handler until all indexes have
-finished their initial listing; the handler on the ScalingDemo CRD's own event therefore runs
-only then, and marks the cache complete for the reconciler's own tasks (resync, retries).
+every child kind, of the add-ons' CRDs and of the Secrets labelled as Kafka credentials from the
+same watches, and the startup handler binds them into the `cache.Cache`. The API server filters
+the watches of the children and of the Secrets by label, so nothing else is sent. kopf holds
+back every resource handler until all indexes have finished their initial listing; the handler
+on the ScalingDemo CRD's own event therefore runs only then, and marks the cache complete for
+the reconciler's own tasks (resync, retries).
 
 kopf hands every handler the `Operator` given to `kopf.run` as `memo` (a shallow copy per
 object: the settings, the API access, the cache and the reconciler are shared).
@@ -250,7 +252,7 @@ async def index_add_on_crd(body: kopf.Body, name: str, **_: Any) -> dict[Any, An
 async def index_secret(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     """Only the data of a Secret the user labelled as Kafka credentials: its metadata (even
     the last-applied annotation, which may repeat the data) is of no use."""
-    return {demo_key(body): dict(body.get("data") or {})}
+    return {(body.metadata.namespace, body.metadata.name): dict(body.get("data") or {})}
 
 
 @kopf.on.event(group=SECRETS[0], version=SECRETS[1], plural=SECRETS[2], labels=CREDENTIALS)
