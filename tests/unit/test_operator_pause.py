@@ -8,7 +8,11 @@ import kopf
 import pytest
 from scalingdemo_operator.api import PAUSED_ANNOTATION, is_paused
 from scalingdemo_operator.assess.status import Observation, assess, invalid, paused
-from scalingdemo_operator.handlers import MemoryDiffBaseStorage, _pause_unanswered
+from scalingdemo_operator.handlers import (
+    MemoryDiffBaseStorage,
+    UnmarkedProgressStorage,
+    _pause_unanswered,
+)
 from scalingdemo_operator.spec import parse
 
 from tests.unit.conftest import MINIMAL, OWNER, SEED_TRIGGERS
@@ -74,6 +78,17 @@ def test_kopfs_record_of_the_handled_spec_is_memory_never_a_write() -> None:
     assert storage.fetch(body=body) == essence
     storage.forget("u1")
     assert storage.fetch(body=body) is None
+
+
+def test_a_handler_that_succeeds_at_once_leaves_kopf_nothing_to_write() -> None:
+    """kopf stores the handler's progress and purges it in the same patch: nothing remains."""
+    storage = UnmarkedProgressStorage(prefix="scalingdemo.dev")
+    patch, body = kopf.Patch(), kopf.Body(_body(annotation=None))
+    storage.store(
+        key=kopf.HandlerId("reconcile_demo"), record={"retries": 1}, body=body, patch=patch
+    )
+    storage.purge(key=kopf.HandlerId("reconcile_demo"), body=body, patch=patch)
+    assert not patch
 
 
 @pytest.mark.parametrize("marked", [False, True])
