@@ -5,8 +5,8 @@ operator, and time until every one reports status.observedGeneration == metadata
 (observed) and the Ready condition True (Ready). The baseline, in the same run and against the
 same API server: `kubectl apply` the same N demos into another fresh namespace with no operator,
 and a bare client does what the operator does for a new demo with no decisions to make, over
-the same client stack (the operator's `Kube`: the official Python client in asyncio's default
-worker threads), all demos at once: per demo one Kafka admin call creating
+the same client stack (the operator's `Kube`: the official Python client in worker threads),
+all demos at once: per demo one Kafka admin call creating
 its topics (with --topic-management Operator), one server-side apply per child our builders
 produce, the same Created events, and status.observedGeneration; once the Deployments are
 Available it writes the Ready condition. The ratios operator/baseline are the figures to watch;
@@ -64,7 +64,8 @@ from scalingdemo_operator.spec import parse
 from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 1800
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05
+"""Fine enough that one demo's convergence, a fraction of a second, is not rounded to a poll."""
 POLLED_PER_SECOND = 1000
 """The harness's polls list every demo (or Deployment): beyond this many objects per second
 they would load the API server they measure, so larger runs poll less often."""

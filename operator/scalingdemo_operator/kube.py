@@ -10,8 +10,10 @@ the kopf event loop stays responsive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
@@ -68,6 +70,10 @@ class Kube:
         self._client = client
         self._request_seconds = request_seconds
         self._keeps_tolerance: bool | None = None
+        self._events = ThreadPoolExecutor(thread_name_prefix="events")
+        """Events go out on threads of their own: a new demo posts one per child, and that
+        burst must not queue ahead of other demos' applies and status writes, which use
+        asyncio's default threads."""
 
     def _send(
         self,
@@ -97,9 +103,16 @@ class Kube:
         return found
 
     async def _call(
-        self, verb: str, kind: str, method: str, path: str, **kwargs: Any
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        executor: Executor | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Send one request with retries; every attempt is counted, failures by status."""
+        """Send one request with retries, on `executor`'s threads (asyncio's default ones when
+        None); every attempt is counted, failures by status."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(multiplier=0.2, max=5),
@@ -110,7 +123,8 @@ class Kube:
             with attempt:
                 metrics.API_REQUESTS.labels(verb, kind).inc()
                 try:
-                    return await asyncio.to_thread(self._send, method, path, **kwargs)
+                    send = functools.partial(self._send, method, path, **kwargs)
+                    return await asyncio.get_running_loop().run_in_executor(executor, send)
                 except ApiException as error:
                     metrics.ERRORS.labels(kind, str(error.status or 0)).inc()
                     raise
@@ -196,7 +210,7 @@ class Kube:
     async def create(self, manifest: Manifest) -> None:
         """Create an object that is never updated (an Event): POST, no apply."""
         path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
-        await self._call("create", manifest["kind"], "POST", path, body=manifest)
+        await self._call("create", manifest["kind"], "POST", path, self._events, body=manifest)
 
     async def patch_status(
         self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None
