@@ -29,6 +29,9 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
 """Hash of the manifest last applied: notices fields the spec dropped, which a live object keeps."""
+CREDENTIALS_LABEL = f"{GROUP}/kafka-credentials"
+"""`"true"` on a Secret that a ScalingDemo's spec.kafka.auth names: the operator watches only
+Secrets so labelled, and reads the Kafka credentials for its topic admin calls from memory."""
 PAUSED_ANNOTATION = f"{GROUP}/paused"
 """`"true"` on a ScalingDemo: the operator writes nothing for it until the annotation goes."""
 MANAGED = {MANAGED_BY_LABEL: FIELD_MANAGER}

@@ -1,10 +1,11 @@
 """What the operator knows of the cluster, kept current by watches, so a reconcile reads memory.
 
 kopf feeds one in-memory index per watched kind (the handlers register them with
-`@kopf.index`): the ScalingDemos, every child kind, and the CRDs of the add-ons. This module
-says what each index holds (bodies without `managedFields`, which nothing compares and which
-are the bulk of an object) and reads them back the way the reconcile asks: one demo, the
-children of a demo, the versions an add-on's CRD serves. No LIST or GET is sent for any of it.
+`@kopf.index`): the ScalingDemos, every child kind, the CRDs of the add-ons, and the data of
+the Secrets labelled as Kafka credentials. This module says what each index holds (bodies
+without `managedFields`, which nothing compares and which are the bulk of an object) and reads
+them back the way the reconcile asks: one demo, the children of a demo, the versions an add-on's
+CRD serves, a credential. No LIST or GET is sent for any of it.
 
 Completeness: kopf calls no resource handler until every index has finished its initial
 listing (`processing.process_resource_event` waits on the operator-wide "indexed" toggles after
@@ -27,6 +28,7 @@ same change again and announce it twice.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +36,13 @@ from typing import Any
 from . import metrics
 from .api import (
     CHILD_KINDS,
+    CREDENTIALS_LABEL,
     INSTANCE_LABEL,
     ChildKind,
     Manifest,
     Owner,
 )
+from .spec import SecretReference, SpecError, parse
 
 POLL_SECONDS = 0.05
 """How often `newer` looks at memory for a version the watch has not brought yet."""
@@ -142,6 +146,7 @@ class Cache:
         self._demos: Index = {}
         self._children: Mapping[str, Index] = {}
         self._crds: Index = {}
+        self._secrets: Index = {}
         self._verified: dict[str, tuple[Basis, frozenset[tuple[str, str, str]]]] = {}
         """uid -> the basis and the children's versions of the last reconcile that left every
         child as wanted."""
@@ -152,9 +157,12 @@ class Cache:
         have brought our own write yet, and a status computed on the older body would be refused."""
         self.complete = asyncio.Event()
 
-    def bind(self, demos: Index, children: Mapping[str, Index], crds: Index) -> None:
+    def bind(
+        self, demos: Index, children: Mapping[str, Index], crds: Index, secrets: Index
+    ) -> None:
         """Take the live indexes (kopf keeps filling the same objects)."""
         self._demos, self._children, self._crds = demos, children, crds
+        self._secrets = secrets
 
     def listed(self) -> None:
         """Every index has been listed: reconciles may read."""
@@ -210,6 +218,40 @@ class Cache:
             for uid in memory.keys() - present:
                 del memory[uid]
         return owners
+
+    def secret_values(
+        self, namespace: str, references: Sequence[SecretReference]
+    ) -> dict[SecretReference, str]:
+        """Decoded values of (Secret name, key) pairs; a Secret that is not watched or lacks the
+        key raises LookupError naming it, a value that is not base64 UTF-8 text ValueError."""
+        values = {}
+        for name, key in references:
+            data: Mapping[str, str] | None = _first(self._secrets.get((namespace, name)))
+            if data is None:
+                raise LookupError(
+                    f"Secret {namespace}/{name} does not exist or is not labelled "
+                    f"{CREDENTIALS_LABEL}=true (the operator reads only Secrets so labelled: "
+                    f"kubectl label secret -n {namespace} {name} {CREDENTIALS_LABEL}=true)"
+                )
+            if key not in data:
+                raise LookupError(f"Secret {namespace}/{name} has no key {key}")
+            values[(name, key)] = base64.b64decode(data[key]).decode()
+        return values
+
+    def using_secret(self, namespace: str, name: str) -> list[Owner]:
+        """The demos of the namespace whose spec.kafka.auth names this Secret."""
+        found = []
+        for (demo_namespace, _), bodies in self._demos.items():
+            if demo_namespace != namespace:
+                continue
+            for body in bodies:
+                try:
+                    references = parse(body.get("spec") or {}).kafka.secret_references()
+                except SpecError:
+                    continue
+                if any(secret == name for secret, _ in references):
+                    found.append(Owner.from_body(body))
+        return found
 
     def served_version(self, child: ChildKind) -> str | None:
         """The first of the kind's versions its CRD serves; None when the CRD is absent."""

@@ -10,9 +10,10 @@ the kopf event loop stays responsive.
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
@@ -69,6 +70,10 @@ class Kube:
         self._client = client
         self._request_seconds = request_seconds
         self._keeps_tolerance: bool | None = None
+        self._events = ThreadPoolExecutor(thread_name_prefix="events")
+        """Events go out on threads of their own: a new demo posts one per child, and that
+        burst must not queue ahead of other demos' applies and status writes, which use
+        asyncio's default threads."""
 
     def _send(
         self,
@@ -98,9 +103,16 @@ class Kube:
         return found
 
     async def _call(
-        self, verb: str, kind: str, method: str, path: str, **kwargs: Any
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        executor: Executor | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Send one request with retries; every attempt is counted, failures by status."""
+        """Send one request with retries, on `executor`'s threads (asyncio's default ones when
+        None); every attempt is counted, failures by status."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(multiplier=0.2, max=5),
@@ -111,7 +123,8 @@ class Kube:
             with attempt:
                 metrics.API_REQUESTS.labels(verb, kind).inc()
                 try:
-                    return await asyncio.to_thread(self._send, method, path, **kwargs)
+                    send = functools.partial(self._send, method, path, **kwargs)
+                    return await asyncio.get_running_loop().run_in_executor(executor, send)
                 except ApiException as error:
                     metrics.ERRORS.labels(kind, str(error.status or 0)).inc()
                     raise
@@ -165,22 +178,6 @@ class Kube:
         )
         return self._keeps_tolerance
 
-    async def read_secret_values(
-        self, namespace: str, references: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], str]:
-        """Decoded values of (Secret name, key) pairs; a missing Secret or key raises LookupError
-        naming it, so the caller can report which one."""
-        values = {}
-        for name, key in references:
-            secret = await self.get("v1", "Secret", namespace, name)
-            if secret is None:
-                raise LookupError(f"Secret {namespace}/{name} does not exist")
-            data = secret.get("data") or {}
-            if key not in data:
-                raise LookupError(f"Secret {namespace}/{name} has no key {key}")
-            values[(name, key)] = base64.b64decode(data[key]).decode()
-        return values
-
     async def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply with the operator's field manager, taking over conflicting fields."""
         metadata = manifest["metadata"]
@@ -213,7 +210,7 @@ class Kube:
     async def create(self, manifest: Manifest) -> None:
         """Create an object that is never updated (an Event): POST, no apply."""
         path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
-        await self._call("create", manifest["kind"], "POST", path, body=manifest)
+        await self._call("create", manifest["kind"], "POST", path, self._events, body=manifest)
 
     async def patch_status(
         self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None

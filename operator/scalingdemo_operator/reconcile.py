@@ -140,7 +140,7 @@ async def _observe(
         return Observation(
             owner, spec, body, observed, failures, strimzi=strimzi, tolerance=tolerance
         )
-    topics = asyncio.create_task(reconcile_topics(kube, owner, spec))
+    topics = asyncio.create_task(reconcile_topics(cache, owner, spec))
     try:
         observed, failures = await _children(kube, cache, owner, spec, basis, done)
     except BaseException:
@@ -279,12 +279,12 @@ async def _write_status(
     """Patch only what changed; None removes a field (merge-patch semantics).
 
     The patch carries the resourceVersion that was read, so a status computed from an outdated
-    object is refused (409). When only the object's metadata changed since (kopf records what
-    it handled in annotations), the status is still right and is sent again with the version
-    the watch brings; when the spec or the status changed, or the watch brings nothing in time,
-    the conflict goes up and the reconcile runs again. The cache learns the written object, so
-    the next reconcile does not start from the body before this write should the watch not
-    have brought it yet.
+    object is refused (409). When only the object's metadata changed since (labels, annotations,
+    kopf's finalizer: nothing the status is computed from), the status is still right and is
+    sent again with the version the watch brings; when the spec or the status changed, or the
+    watch brings nothing in time, the conflict goes up and the reconcile runs again. The cache
+    learns the written object, so the next reconcile does not start from the body before this
+    write should the watch not have brought it yet.
     """
     previous = body.get("status") or {}
     patch = {key: value for key, value in status.items() if previous.get(key) != value}

@@ -19,6 +19,14 @@ from .scaling_status import SCALED_OBJECT_LABEL
 SCALED_OBJECT = CHILDREN["ScaledObject"]
 
 
+@kopf.on.startup()
+async def watch_kedas_hpas_only(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """The API server filters the HPA watch: the HPAs of anyone but KEDA never reach us."""
+    settings.watching.label_selectors["autoscaling", "horizontalpodautoscalers"] = (
+        SCALED_OBJECT_LABEL
+    )
+
+
 @kopf.on.cleanup()
 async def stop_scaling_status(memo: Operator, **_: Any) -> None:
     memo.scaling.stop()

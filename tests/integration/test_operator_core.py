@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from scalingdemo_operator.api import MANAGED_BY_LABEL
+from scalingdemo_operator.api import CREDENTIALS_LABEL, MANAGED_BY_LABEL
 
 from tests.integration.cluster import Cluster, audit_requests, count_writes, demo, settle
 from tests.operator_harness import OperatorProcess
@@ -429,3 +429,62 @@ def test_the_api_server_rejects_invalid_demos_naming_the_field(
         cluster.create(body)
     assert caught.value.status == 422, caught.value.body
     assert field in caught.value.body, caught.value.body
+
+
+def test_kafka_credentials_come_from_the_labelled_secrets_the_operator_watches(
+    bed: Any, crd: None, cluster: Cluster, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A Secret without the label is not there for the operator, and the condition says which
+    label would change that; once labelled, the watch brings it and the demo is reconciled at
+    once (the retry is an hour away), with the credentials read from memory: no GET of a
+    Secret, ever. The bed's broker has no SASL listener, so they are then refused there."""
+    assert bed.audit_log is not None, "the bed's audit log shows what the operator sends"
+    start = bed.audit_log.stat().st_size
+    operator = OperatorProcess(
+        bed.kubeconfig,
+        [cluster.namespace],
+        tmp_path / "operator.log",
+        extra_arguments=("--retry-seconds", "3600", "--max-retry-seconds", "3600"),
+    )
+    operator.start()
+    try:
+        secret = {
+            "metadata": {"name": "kafka-user"},
+            "stringData": {"username": "u", "password": "p"},
+        }
+        cluster.core.create_namespaced_secret(cluster.namespace, secret)
+        body = demo("auth")
+        body["spec"]["kafka"] = {
+            "bootstrapServers": kafka_bootstrap,
+            "topics": {"messages": {"name": f"{cluster.namespace}-m"}},
+            "auth": {"sasl": {"mechanism": "PLAIN", "secretName": "kafka-user"}},
+        }
+        cluster.create(body)
+        unlabelled = _topics_ready_with(cluster, "auth", "CredentialsUnavailable")
+        assert f"kubectl label secret -n {cluster.namespace} kafka-user" in unlabelled["message"]
+
+        cluster.core.patch_namespaced_secret(
+            "kafka-user", cluster.namespace, {"metadata": {"labels": {CREDENTIALS_LABEL: "true"}}}
+        )
+        refused = _topics_ready_with(cluster, "auth", "AuthenticationFailed")
+        assert refused["status"] == "False"
+    finally:
+        operator.stop()
+    on_secrets = {
+        request.split()[0]
+        for request in _operator_requests(bed.audit_log, start)
+        if request.split()[1].startswith("secrets/")
+    }
+    assert on_secrets <= {"list", "watch"}
+
+
+def _topics_ready_with(cluster: Cluster, name: str, reason: str) -> dict[str, Any]:
+    """The demo's TopicsReady condition once its reason is `reason`."""
+    found: dict[str, Any] = eventually(
+        lambda: (
+            (condition := cluster.condition(name, "TopicsReady")).get("reason") == reason
+            and condition
+        ),
+        f"TopicsReady with reason {reason}",
+    )
+    return found

@@ -49,6 +49,12 @@ NOT_EXERCISED: dict[Rule, str] = {
         "update on the owner's finalizers. The bed's API server does not enable that plugin, "
         "and the check happens inside admission, so no audit record shows it."
     ),
+    ("scalingdemo.dev", "scalingdemos", "patch"): (
+        "kopf patches a ScalingDemo only for the topic finalizer: to add and remove it on a demo "
+        "with deletionPolicy Delete and the operator's topics, and to record the progress of a "
+        "topic deletion it retries. No example asks for that (their topics outlive the demo), "
+        "and kopf keeps everything else it records in memory."
+    ),
 }
 """Grants the bed cannot show being used, each with the reason it is still needed."""
 

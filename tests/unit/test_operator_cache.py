@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from scalingdemo_operator.api import CHILDREN, INSTANCE_LABEL, Owner
+from scalingdemo_operator.api import CHILDREN, CREDENTIALS_LABEL, INSTANCE_LABEL, Owner
 from scalingdemo_operator.cache import Cache, child_key, crd_facts, demo_key, trimmed
 
-from tests.unit.conftest import OWNER
+from tests.unit.conftest import AUTH, MINIMAL, OWNER
 
 pytestmark = pytest.mark.unit
 
@@ -36,13 +36,22 @@ def _crd(created: str, *served: str) -> dict[str, Any]:
     return {"metadata": {"creationTimestamp": created}, "spec": {"versions": versions}}
 
 
-def _cache(children: dict[str, list[dict[str, Any]]], crds: dict[str, Any]) -> Cache:
+def _cache(
+    children: dict[str, list[dict[str, Any]]],
+    crds: dict[str, Any],
+    secrets: dict[str, dict[str, str]] | None = None,
+    spec: dict[str, Any] | None = None,
+) -> Cache:
     cache = Cache()
-    demo = {"metadata": {"namespace": OWNER.namespace, "name": OWNER.name, "uid": OWNER.uid}}
+    demo = {
+        "metadata": {"namespace": OWNER.namespace, "name": OWNER.name, "uid": OWNER.uid},
+        "spec": spec or {},
+    }
     cache.bind(
         {KEY: [demo]},
         {kind: {KEY: items} for kind, items in children.items()},
         {name: [crd_facts(body)] for name, body in crds.items()},
+        {(OWNER.namespace, name): [data] for name, data in (secrets or {}).items()},
     )
     return cache
 
@@ -140,3 +149,27 @@ def test_what_is_remembered_of_a_demo_goes_with_it() -> None:
     cache.verified(gone, (1, None), [])
     assert cache.owners() == [OWNER]
     assert not cache.unchanged(gone, (1, None), [])
+
+
+def test_credentials_are_read_from_the_watched_secrets() -> None:
+    cache = _cache({}, {}, {"kafka-user": {"username": "YWxpY2U=", "password": "czNjcmV0"}})
+    values = cache.secret_values(OWNER.namespace, [("kafka-user", "username")])
+    assert values == {("kafka-user", "username"): "alice"}
+    with pytest.raises(LookupError, match="Secret team/kafka-user has no key token"):
+        cache.secret_values(OWNER.namespace, [("kafka-user", "token")])
+
+
+def test_a_secret_not_watched_is_named_with_the_label_that_would_let_the_operator_read_it() -> None:
+    with pytest.raises(LookupError) as refused:
+        _cache({}, {}).secret_values(OWNER.namespace, [("kafka-user", "username")])
+    assert "Secret team/kafka-user" in str(refused.value)
+    assert f"kubectl label secret -n team kafka-user {CREDENTIALS_LABEL}=true" in str(refused.value)
+
+
+def test_a_secret_reaches_the_demos_of_its_namespace_that_name_it() -> None:
+    spec = {**MINIMAL, "kafka": {**MINIMAL["kafka"], "auth": AUTH}}
+    cache = _cache({}, {}, spec=spec)
+    assert cache.using_secret(OWNER.namespace, "kafka-ca") == [OWNER]
+    assert cache.using_secret(OWNER.namespace, "other") == []
+    assert cache.using_secret("elsewhere", "kafka-ca") == []
+    assert _cache({}, {}, spec={"image": 5}).using_secret(OWNER.namespace, "kafka-ca") == []

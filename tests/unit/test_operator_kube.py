@@ -45,7 +45,7 @@ class Conflicting:
         self.fresh = fresh
         self.versions: list[str | None] = []
         self.cache = Cache()
-        self.cache.bind({(OWNER.namespace, OWNER.name): [fresh]}, {}, {})
+        self.cache.bind({(OWNER.namespace, OWNER.name): [fresh]}, {}, {}, {})
 
     async def patch_status(self, owner: Any, patch: Any, version: str | None) -> dict[str, Any]:
         self.versions.append(version)

@@ -8,7 +8,11 @@ import kopf
 import pytest
 from scalingdemo_operator.api import PAUSED_ANNOTATION, is_paused
 from scalingdemo_operator.assess.status import Observation, assess, invalid, paused
-from scalingdemo_operator.handlers import PauseKeepingDiffBaseStorage, _pause_unanswered
+from scalingdemo_operator.handlers import (
+    MemoryDiffBaseStorage,
+    UnmarkedProgressStorage,
+    _pause_unanswered,
+)
 from scalingdemo_operator.spec import parse
 
 from tests.unit.conftest import MINIMAL, OWNER, SEED_TRIGGERS
@@ -63,25 +67,42 @@ def test_an_unpaused_demo_never_says_resumed() -> None:
     assert "Resumed" not in [event.reason for event in assess(seen, NOW).events]
 
 
-@pytest.mark.parametrize(("annotation", "stored"), [("true", False), (None, True)])
-def test_kopfs_record_of_the_handled_spec_waits_while_paused(
-    annotation: str | None, stored: bool
-) -> None:
-    storage = PauseKeepingDiffBaseStorage(prefix="scalingdemo.dev", key="last-handled")
+def test_kopfs_record_of_the_handled_spec_is_memory_never_a_write() -> None:
+    storage = MemoryDiffBaseStorage()
     patch = kopf.Patch()
-    body = kopf.Body(_body(annotation=annotation))
-    storage.store(body=body, patch=patch, essence=kopf.BodyEssence(spec={"image": "x"}))
-    assert bool(patch) is stored
+    body = kopf.Body({**_body(annotation=None), "spec": {"image": "x"}})
+    body["metadata"]["uid"] = "u1"
+    essence = storage.build(body=body)
+    storage.store(body=body, patch=patch, essence=essence)
+    assert not patch
+    assert storage.fetch(body=body) == essence
+    storage.forget("u1")
+    assert storage.fetch(body=body) is None
 
 
-def test_kopf_compares_no_annotation_under_its_own_prefix_so_a_pause_calls_no_update() -> None:
-    """Why the pause has its own event handler: the essence kopf diffs leaves it out, once kopf
-    has marked the prefix as its own (as it does on the first configuration it stores)."""
-    storage = PauseKeepingDiffBaseStorage(prefix="scalingdemo.dev", key="last-handled")
+def test_a_handler_that_succeeds_at_once_leaves_kopf_nothing_to_write() -> None:
+    """kopf stores the handler's progress and purges it in the same patch: nothing remains."""
+    storage = UnmarkedProgressStorage(prefix="scalingdemo.dev")
+    patch, body = kopf.Patch(), kopf.Body(_body(annotation=None))
+    storage.store(
+        key=kopf.HandlerId("reconcile_demo"), record={"retries": 1}, body=body, patch=patch
+    )
+    storage.purge(key=kopf.HandlerId("reconcile_demo"), body=body, patch=patch)
+    assert not patch
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_kopf_compares_no_annotation_under_the_groups_prefix_so_a_pause_calls_no_update(
+    marked: bool,
+) -> None:
+    """Why the pause has its own event handler: the essence kopf diffs leaves it out, and the
+    records older versions wrote, whether or not kopf ever marked the prefix as its own."""
     body = _body(annotation="true")
-    body["metadata"]["annotations"]["scalingdemo.dev/kopf-managed"] = "yes"
-    essence = storage.build(body=kopf.Body(body))
-    assert PAUSED_ANNOTATION not in essence.get("metadata", {}).get("annotations", {})
+    body["metadata"]["annotations"]["scalingdemo.dev/last-handled-configuration"] = "{}"
+    if marked:
+        body["metadata"]["annotations"]["scalingdemo.dev/kopf-managed"] = "yes"
+    essence = MemoryDiffBaseStorage().build(body=kopf.Body(body))
+    assert "annotations" not in essence.get("metadata", {})
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def complete_cache(*owners: Owner) -> Cache:
         ]
         for owner in owners
     }
-    cache.bind(demos, {}, {})
+    cache.bind(demos, {}, {}, {})
     cache.complete.set()
     return cache
 
@@ -234,7 +234,7 @@ class Demo:
         }
         self.patches: list[dict[str, Any]] = []
         self.cache = Cache()
-        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body]}, {}, {})
+        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body]}, {}, {}, {})
         self.cache.complete.set()
 
     async def patch_status(

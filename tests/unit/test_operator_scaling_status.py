@@ -28,7 +28,7 @@ class Demo:
         self.status: dict[str, Any] = {}
         self.patches: list[dict[str, Any]] = []
         self.cache = Cache()
-        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body()]}, {}, {})
+        self.cache.bind({(OWNER.namespace, OWNER.name): [self.body()]}, {}, {}, {})
         self.cache.complete.set()
 
     def body(self) -> dict[str, Any]:

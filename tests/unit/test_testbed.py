@@ -89,7 +89,7 @@ def test_kubeconfig_points_at_files(tmp_path: Path) -> None:
 def test_fake_node_is_selected_by_kwok() -> None:
     node = control_plane.fake_node("kwok-node-9")
     assert node["metadata"]["annotations"] == {control_plane.KWOK_NODE_ANNOTATION: "fake"}
-    assert node["status"]["allocatable"]["pods"] == "1500"
+    assert node["status"]["allocatable"]["pods"] == "2500"
 
 
 def test_missing_prerequisite_is_named() -> None:

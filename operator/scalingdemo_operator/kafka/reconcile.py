@@ -8,12 +8,11 @@ assessment turns it into TopicsReady, status.topics and events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..api import Event, Outcome, Owner
-from ..kube import ApiException, Kube
-from ..spec import ScalingDemoSpec, SpecError, parse
+from ..spec import ScalingDemoSpec, SecretReference, SpecError, parse
 from . import admin
 from .model import (
     KafkaConnection,
@@ -24,37 +23,46 @@ from .model import (
 )
 
 
-async def admin_connection(kube: Kube, owner: Owner, spec: ScalingDemoSpec) -> KafkaConnection:
+class Credentials(Protocol):
+    """Where the values of the Secrets a spec names are read (the watch-fed cache)."""
+
+    def secret_values(
+        self, namespace: str, references: Sequence[SecretReference]
+    ) -> dict[SecretReference, str]: ...
+
+
+def admin_connection(
+    credentials: Credentials, owner: Owner, spec: ScalingDemoSpec
+) -> KafkaConnection:
     """The admin connection with credentials read from the Secrets the spec names.
 
-    Raises TopicsUnavailable(CredentialsUnavailable) when a Secret cannot be read, lacks its key
+    Raises TopicsUnavailable(CredentialsUnavailable) when a Secret is not there, lacks its key
     or holds a value that is not usable (not base64 or UTF-8 text): like an unreachable broker,
     it is fixed outside the spec and picked up on a later attempt, so it never escapes as an
     error that would stop the reconcile or hold a deletion forever.
     """
     try:
-        values = await kube.read_secret_values(owner.namespace, spec.kafka.secret_references())
+        values = credentials.secret_values(owner.namespace, spec.kafka.secret_references())
         return connection(spec, values)
-    except ApiException as error:
-        detail = f"reading the Kafka credentials: HTTP {error.status} {error.reason}"
-        raise TopicsUnavailable("CredentialsUnavailable", detail) from error
     except (LookupError, ValueError) as error:
         raise TopicsUnavailable("CredentialsUnavailable", str(error)) from error
 
 
-async def reconcile_topics(kube: Kube, owner: Owner, spec: ScalingDemoSpec) -> TopicsObserved:
+async def reconcile_topics(
+    credentials: Credentials, owner: Owner, spec: ScalingDemoSpec
+) -> TopicsObserved:
     """Create, grow and configure the demo's topics; report what the broker has."""
     wanted = desired_topics(spec, owner)
     names = {role: topic.name for role, topic in wanted.items()}
     try:
-        result = await admin.reconcile(await admin_connection(kube, owner, spec), wanted.values())
+        result = await admin.reconcile(admin_connection(credentials, owner, spec), wanted.values())
     except TopicsUnavailable as error:
         return TopicsObserved(names, unavailable=error)
     return TopicsObserved(names, result=result)
 
 
 async def delete_topics(
-    kube: Kube, owner: Owner, raw_spec: Mapping[str, Any], attempt: int, attempts: int
+    credentials: Credentials, owner: Owner, raw_spec: Mapping[str, Any], attempt: int, attempts: int
 ) -> Outcome:
     """Delete the demo's topics before it goes (deletionPolicy Delete), in bounded attempts.
 
@@ -68,7 +76,7 @@ async def delete_topics(
         return Outcome([Event("Warning", "TopicsNotDeleted", f"the spec is invalid: {error}")])
     names = [topic.name for topic in desired_topics(spec, owner).values()]
     try:
-        deleted = await admin.delete(await admin_connection(kube, owner, spec), names)
+        deleted = await admin.delete(admin_connection(credentials, owner, spec), names)
     except TopicsUnavailable as error:
         problems = [f"{error.reason}: {error.detail}"]
     else:
