@@ -80,6 +80,20 @@ class Cluster:
             GROUP, VERSION, self.namespace, PLURAL, name
         )
 
+    def custom_object(
+        self, group: str, version: str, plural: str, name: str
+    ) -> dict[str, Any] | None:
+        """A custom object in the test's namespace, or None while it does not exist."""
+        try:
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                group, version, self.namespace, plural, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
     def patch(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec}

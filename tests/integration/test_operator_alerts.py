@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import Owner
 from scalingdemo_operator.builders import alerts
 from scalingdemo_operator.spec import parse
@@ -162,14 +161,7 @@ def test_promtool_checks_every_rule_and_each_fires_only_on_its_case(
 
 
 def _prometheus_rule(cluster: Cluster, name: str) -> dict[str, Any] | None:
-    try:
-        return cluster.custom.get_namespaced_custom_object(
-            "monitoring.coreos.com", "v1", cluster.namespace, "prometheusrules", name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return cluster.custom_object("monitoring.coreos.com", "v1", "prometheusrules", name)
 
 
 def test_the_upstream_crd_accepts_the_prometheus_rule_and_it_follows_the_spec(

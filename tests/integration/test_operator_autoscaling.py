@@ -29,12 +29,7 @@ LAG = SEED_TRIGGERS[0]
 
 
 def _get(cluster: Cluster, group: tuple[str, str], plural: str, name: str) -> dict | None:
-    try:
-        return cluster.custom.get_namespaced_custom_object(*group, cluster.namespace, plural, name)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return cluster.custom_object(*group, plural, name)
 
 
 def _scaled_object(cluster: Cluster, name: str) -> dict | None:

@@ -73,14 +73,7 @@ and the scalingModifiers formula's (scaler composite-metric) on the API."""
 
 
 def _service_monitor(cluster: Cluster, name: str) -> dict[str, Any] | None:
-    try:
-        return cluster.custom.get_namespaced_custom_object(
-            *MONITORING, cluster.namespace, "servicemonitors", name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return cluster.custom_object(*MONITORING, "servicemonitors", name)
 
 
 def _config_map(cluster: Cluster, name: str) -> Any:

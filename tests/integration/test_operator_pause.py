@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from scalingdemo_operator.api import PAUSED_ANNOTATION
 from scalingdemo_operator.builders.keda import PAUSED_REPLICAS_ANNOTATION
 
@@ -127,14 +126,7 @@ def test_the_annotation_alone_pauses_and_resumes_the_demo(
 
 def _scaled_object(cluster: Cluster, name: str) -> dict[str, Any]:
     """The ScaledObject, or {} before the operator created it."""
-    try:
-        return cluster.custom.get_namespaced_custom_object(
-            "keda.sh", "v1alpha1", cluster.namespace, "scaledobjects", name
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return {}
-        raise
+    return cluster.custom_object("keda.sh", "v1alpha1", "scaledobjects", name) or {}
 
 
 def _worker_replicas(cluster: Cluster) -> int:

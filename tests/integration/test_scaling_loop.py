@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from scalingdemo_workload.contract import Env
 
 from tests.integration.cluster import Cluster
@@ -76,14 +75,7 @@ def triggers(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def scaled_object(cluster: Cluster) -> dict[str, Any]:
     """The worker's ScaledObject, empty until the operator has applied it."""
-    try:
-        return cluster.custom.get_namespaced_custom_object(
-            "keda.sh", "v1alpha1", cluster.namespace, "scaledobjects", WORKER
-        )
-    except ApiException as error:
-        if error.status == 404:
-            return {}
-        raise
+    return cluster.custom_object("keda.sh", "v1alpha1", "scaledobjects", WORKER) or {}
 
 
 def keda_conditions(cluster: Cluster) -> dict[str, str]:
