@@ -21,8 +21,8 @@ of a deleted-and-re-created CRD are never taken for the new CRD's objects.
 Our own writes: a reconcile can start before the watch has brought what the previous one wrote
 (a trigger queued behind it reads right after it). The cache therefore remembers each child it
 applied or deleted, with the version the write was decided on, and shows the write instead of
-that version until the watch brings another one; otherwise the next reconcile would apply the
-same change again and announce it twice.
+that version until the watch brings another one (a deleted child: until the watch drops it);
+otherwise the next reconcile would apply the same change again and announce it twice.
 """
 
 from __future__ import annotations
@@ -52,9 +52,50 @@ Index = Mapping[Any, Iterable[Any]]
 """A kopf index as the reconcile sees it: key -> the values of every object under that key."""
 ChildName = tuple[str, str]
 """(kind, name) of a child within its demo."""
-Write = tuple[str | None, Manifest | None]
-"""A child we wrote: the resourceVersion the write was decided on (None: it did not exist) and
-the object the API server returned (None: deleted)."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """A child we wrote, and the object the API server returned (None: we deleted it)."""
+
+    read: tuple[str, str] | None
+    """(uid, resourceVersion) of the child the write was decided on; None: it did not exist."""
+    after: Manifest | None
+
+    def pending(self, seen: Manifest | None) -> bool:
+        """The watch has not brought this write yet.
+
+        A create is pending while the watch shows no child. Applies and deletions carry no
+        precondition, so another client's write (the Deployment controller's status update)
+        can land between our read and our write, and reach the watch after our write was
+        answered: an update is pending while the watch shows a version older than ours, and a
+        deletion until the watch drops the child. Shown instead, such a version would make the
+        next reconcile write, and announce, the same change twice.
+        """
+        if self.read is None:
+            return seen is None
+        if seen is None:
+            return False
+        uid, version = self.read
+        if seen["metadata"].get("uid") != uid:
+            return False
+        if self.after is None:
+            return True
+        shown = seen["metadata"].get("resourceVersion")
+        older = _older(shown, self.after["metadata"].get("resourceVersion"))
+        return shown == version if older is None else older
+
+
+def _older(version: str | None, than: str | None) -> bool | None:
+    """Whether `version` comes before `than`, or None when they cannot be compared.
+
+    Kubernetes 1.35 made the resourceVersions of one resource type comparable as integers
+    (KEP-5504, part of conformance since); an API server that serves another form leaves a
+    client only equality, and a write then stays pending only while its read version shows.
+    """
+    if version is None or than is None or not (version.isdigit() and than.isdigit()):
+        return None
+    return int(version) < int(than)
 
 
 def trimmed(body: Mapping[str, Any]) -> Manifest:
@@ -115,24 +156,16 @@ def _with_writes(
     """The watched children of one kind, our writes standing in for the versions they were
     decided on; a write is forgotten once the watch shows any other state of the child."""
     shown = dict(watched)
-    for (written_kind, name), (version, after) in list(written.items()):
+    for (written_kind, name), write in list(written.items()):
         if written_kind != kind:
             continue
-        seen = watched.get(name)
-        if not _pending(version, seen):
+        if not write.pending(watched.get(name)):
             del written[(written_kind, name)]
-        elif after is None:
+        elif write.after is None:
             shown.pop(name, None)
         else:
-            shown[name] = after
+            shown[name] = write.after
     return list(shown.values())
-
-
-def _pending(version: str | None, seen: Manifest | None) -> bool:
-    """The watch still shows the child as it was when we wrote it (absent, for a create)."""
-    if version is None:
-        return seen is None
-    return seen is not None and seen["metadata"].get("resourceVersion") == version
 
 
 def _first(values: Iterable[Any] | None) -> Any:
@@ -289,9 +322,11 @@ class Cache:
         if subject is None:
             return
         name = (subject["kind"], subject["metadata"]["name"])
-        version = None if current is None else current["metadata"].get("resourceVersion")
+        read = None
+        if current is not None:
+            read = (current["metadata"].get("uid"), current["metadata"].get("resourceVersion"))
         kept = None if after is None else trimmed(after)
-        self._children_written.setdefault(owner.uid, {})[name] = (version, kept)
+        self._children_written.setdefault(owner.uid, {})[name] = Write(read, kept)
 
     def _floor(self, child: ChildKind) -> str | None:
         """Objects created before this are stale (see the module docstring); None: no CRD."""

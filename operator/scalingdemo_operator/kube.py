@@ -207,10 +207,25 @@ class Kube:
             if error.status not in (404, 409):
                 raise
 
-    async def create(self, manifest: Manifest) -> None:
-        """Create an object that is never updated (an Event): POST, no apply."""
+    async def create(self, manifest: Manifest) -> Manifest:
+        """Create an Event (POST, no apply: it is only ever counted on, by `patch_event`)."""
         path = _path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
-        await self._call("create", manifest["kind"], "POST", path, self._events, body=manifest)
+        return await self._call(
+            "create", manifest["kind"], "POST", path, self._events, body=manifest
+        )
+
+    async def patch_event(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch an Event posted before (its count of repeats and their last time)."""
+        path = _path("v1", "Event", namespace, name)
+        await self._call(
+            "patch",
+            "Event",
+            "PATCH",
+            path,
+            self._events,
+            body=dict(patch),
+            content_type="application/merge-patch+json",
+        )
 
     async def patch_status(
         self, owner: Owner, status: Mapping[str, Any], resource_version: str | None = None

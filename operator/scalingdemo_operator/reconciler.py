@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .api import Event, Outcome, Owner, controlling_owner
-from .builders.common import event
 from .cache import Cache
 from .kube import ApiException, Kube
 from .reconcile import now, reconcile
+from .recorder import Recorder
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Reconciler:
         """Consecutive reconciles per UID that asked for a retry."""
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._resync: asyncio.Task[None] | None = None
+        self._recorder = Recorder(kube, time.monotonic, now)
 
     async def reconcile(self, owner: Owner, *, coalesce: bool = False, settle: bool = True) -> None:
         """Reconcile now, post the events, and schedule the retry the outcome asks for.
@@ -150,21 +151,5 @@ class Reconciler:
         self._retries.clear()
 
     async def post(self, reference: Mapping[str, Any], events: Iterable[Event]) -> None:
-        """Post through the API client rather than kopf.event, which works only inside a kopf
-        handler: retries and the resync have events to post too. They go out together (a new
-        demo has one per child); a lost event is logged."""
-        host, posted = socket.gethostname(), now()
-        await asyncio.gather(
-            *(
-                self._post(event(reference, item.type, item.reason, item.message, host, posted))
-                for item in events
-            )
-        )
-
-    async def _post(self, manifest: Mapping[str, Any]) -> None:
-        try:
-            await self._kube.create(dict(manifest))
-        except ApiException as error:
-            logger.warning(
-                "event %s %s not posted: %s", manifest["reason"], manifest["message"], error.reason
-            )
+        """Every event goes out through the one recorder, so repeats are counted whoever posts."""
+        await self._recorder.post(reference, events)

@@ -57,6 +57,13 @@ NOT_EXERCISED: dict[Rule, str] = {
     ),
 }
 """Grants the bed cannot show being used, each with the reason it is still needed."""
+MAY_BE_EXERCISED: dict[Rule, str] = {
+    ("", "events", "patch"): (
+        "an event repeated within minutes is counted on the one already posted; whether a "
+        "condition (KEDA's Ready above all) flips back within the exercise depends on timing."
+    ),
+}
+"""Grants whose use depends on timing: needed, whether or not this run shows them used."""
 
 PRUNE = {
     "api": {"enabled": False},
@@ -230,7 +237,7 @@ def expected_grants(install: Install, used: dict[str, set[Rule]]) -> dict[str, s
     A ClusterRole alone serves every request. Beside Roles, it serves only the cluster-scoped
     ones, and the Roles the rest. The grants the bed cannot exercise belong with the rest.
     """
-    exercised = set(NOT_EXERCISED)
+    exercised = set(NOT_EXERCISED) | set(MAY_BE_EXERCISED)
     if not install.rules("Role"):
         return {"ClusterRole": used[CLUSTER] | used[NAMESPACE] | exercised}
     return {"ClusterRole": used[CLUSTER], "Role": used[NAMESPACE] | exercised}
@@ -271,7 +278,7 @@ def test_the_install_grants_exactly_what_the_operator_uses(
         rule
         for rule in NOT_EXERCISED
         if rule in used[CLUSTER] | used[NAMESPACE] or rule not in everything
-    }
+    } | {rule for rule in MAY_BE_EXERCISED if rule not in everything}
     assert not stale, f"allowed as not exercised, but used or not granted: {sorted(stale)}"
     expected = expected_grants(install, used)
     # A refusal ends the exercise early, so what was not used then proves nothing: report the

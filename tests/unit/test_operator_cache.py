@@ -86,6 +86,37 @@ def test_our_writes_stand_in_for_the_watched_versions_until_the_watch_moves_on()
     assert cache._children_written == {OWNER.uid: {}}
 
 
+def test_an_update_stands_in_until_the_watch_brings_its_version_or_a_later_one() -> None:
+    """Another client's write between our read and our apply reaches the watch after our
+    apply was answered: it is older than our write and must not be taken for the child."""
+    read = _object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="9")
+    watched = [read]
+    cache = _cache({"Deployment": watched}, {})
+    ours = _object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="11")
+    cache.applied(OWNER, read, ours)
+    watched[:] = [_object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="10")]
+    assert cache.children(OWNER, [DEPLOYMENT]) == [ours]
+    later = _object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="12")
+    watched[:] = [later]
+    assert cache.children(OWNER, [DEPLOYMENT]) == [later]
+    assert cache._children_written == {OWNER.uid: {}}
+
+
+def test_a_deleted_child_stays_hidden_until_the_watch_drops_it_whatever_versions_arrive() -> None:
+    """The Deployment controller's last status update can reach the watch after our deletion:
+    showing the child again would make the next reconcile delete it, and announce it, twice."""
+    doomed = _object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="4")
+    watched = [doomed]
+    cache = _cache({"Deployment": watched}, {})
+    cache.applied(OWNER, doomed, None)
+    watched[:] = [_object("Deployment", "demo-api", OWNER.uid, uid="a", resourceVersion="5")]
+    assert cache.children(OWNER, [DEPLOYMENT]) == []
+    again = _object("Deployment", "demo-api", OWNER.uid, uid="b", resourceVersion="6")
+    watched[:] = [again]
+    assert cache.children(OWNER, [DEPLOYMENT]) == [again]
+    assert cache._children_written == {OWNER.uid: {}}
+
+
 def test_an_add_on_child_counts_only_while_its_crd_exists_and_is_not_older_than_it() -> None:
     live = _object("ScaledObject", "demo-worker", OWNER.uid)
     stale = _object("ScaledObject", "demo-api", OWNER.uid, creationTimestamp="2026-01-01T00:00:01Z")

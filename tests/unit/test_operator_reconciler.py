@@ -40,9 +40,14 @@ class Events:
 
     def __init__(self) -> None:
         self.posted: list[dict[str, Any]] = []
+        self.counted: list[int] = []
 
-    async def create(self, manifest: dict[str, Any]) -> None:
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.posted.append(manifest)
+        return {**manifest, "metadata": {"name": f"event-{len(self.posted)}"}}
+
+    async def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.counted.append(patch["count"])
 
 
 def test_the_backoff_doubles_and_is_capped() -> None:
@@ -81,7 +86,8 @@ async def test_a_retry_is_honoured_whatever_triggered_the_reconcile(
     await asyncio.wait_for(done.wait(), timeout=10)
     await asyncio.sleep(0.1)
     assert calls == [OWNER] * 4
-    assert [item["reason"] for item in events.posted] == ["BrokerUnreachable"] * 3
+    assert [item["reason"] for item in events.posted] == ["BrokerUnreachable"]
+    assert events.counted == [2, 3]
     assert not reconciler._retries
     assert not reconciler._attempts
     reconciler.stop()
