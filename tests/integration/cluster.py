@@ -128,14 +128,18 @@ class Cluster:
         }
 
     def events(self, name: str) -> list[tuple[str, str, str]]:
+        return [(item.type, item.reason, item.message) for item in self._events(name)]
+
+    def times_said(self, name: str, message: str) -> int:
+        """How often the operator said `message` about the demo: a repeat within minutes is
+        counted on the event already posted, not posted again."""
+        return sum(item.count or 1 for item in self._events(name) if item.message == message)
+
+    def _events(self, name: str) -> list[client.CoreV1Event]:
         found = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"
         )
-        return [
-            (item.type, item.reason, item.message)
-            for item in found.items
-            if item.involved_object.kind == KIND
-        ]
+        return [item for item in found.items if item.involved_object.kind == KIND]
 
 
 def _crd_exists(extensions: client.ApiextensionsV1Api, name: str) -> bool:

@@ -175,10 +175,7 @@ def test_a_periodic_resync_repairs_drift_that_no_event_announced(
         )
         # The resync found no labelled Deployment and applied it afresh: it says so too.
         eventually(
-            lambda: (
-                [event[2] for event in cluster.events("shop")].count("Created Deployment shop-api")
-                == 2
-            ),
+            lambda: cluster.times_said("shop", "Created Deployment shop-api") == 2,
             "the resync's own event about the repair",
         )
     finally:
