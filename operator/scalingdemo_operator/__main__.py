@@ -29,6 +29,7 @@ def _at_least(minimum: float, convert: Callable[[str], float], what: str) -> Cal
 
 SECONDS = _at_least(0, float, "a number of seconds")
 DELAY = _at_least(0.1, float, "a number of seconds")
+COUNT = _at_least(1, int, "a whole number")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -74,10 +75,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--topic-delete-attempts",
-        type=_at_least(1, int, "a whole number"),
+        type=COUNT,
         default=DEFAULTS.topic_delete_attempts,
         help="attempts to delete the topics of a ScalingDemo with deletionPolicy Delete before "
         "it is let go with a Warning event (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--concurrent-reconciles",
+        type=COUNT,
+        default=DEFAULTS.concurrent_reconciles,
+        help="ScalingDemos reconciled at a time, whatever started the reconcile (a new demo, "
+        "a child's change, a retry, the resync); the others wait their turn in arrival order "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--scaling-status-seconds",
@@ -103,6 +112,7 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         retry_seconds=arguments.retry_seconds,
         max_retry_seconds=arguments.max_retry_seconds,
         topic_delete_attempts=int(arguments.topic_delete_attempts),
+        concurrent_reconciles=int(arguments.concurrent_reconciles),
         scaling_status_seconds=arguments.scaling_status_seconds,
         verbose=arguments.verbose,
     )

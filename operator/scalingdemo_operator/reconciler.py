@@ -1,7 +1,8 @@
 """One object per operator that every reconcile goes through, whatever triggered it.
 
-It owns what the triggers share: one reconcile at a time per ScalingDemo, coalescing of bursts,
-posting the events, and the ONE requeue path. A reconcile that asks to be retried (Kafka could
+It owns what the triggers share: one reconcile at a time per ScalingDemo, a bound on how many
+demos are reconciled at a time operator-wide, coalescing of bursts, posting the events, and the
+ONE requeue path. A reconcile that asks to be retried (Kafka could
 not be used) or fails is retried after a capped exponential backoff, whether a spec change, a
 child's event or the periodic resync started it; a later reconcile that needs no retry cancels
 the pending one and resets the backoff.
@@ -45,6 +46,8 @@ class Reconciler:
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._resync: asyncio.Task[None] | None = None
         self._recorder = Recorder(kube, time.monotonic, now)
+        self._slots = asyncio.Semaphore(settings.concurrent_reconciles)
+        """Reconciles running at a time, whatever started them (the resync included)."""
 
     async def reconcile(self, owner: Owner, *, coalesce: bool = False, settle: bool = True) -> None:
         """Reconcile now, post the events, and schedule the retry the outcome asks for.
@@ -54,6 +57,14 @@ class Reconciler:
         too. A coalescing trigger that `settle`s also waits `coalesce_seconds` before it starts,
         so that the burst of Deployment status updates of a rollout becomes one pass; the resync
         has no burst to wait for. Nothing is read before the cache is complete.
+
+        At most `concurrent_reconciles` demos are reconciled at a time, in the order their
+        triggers arrived: 1,000 demos applied at once are worked through a few at a time, each
+        to its status, rather than all started together and all finished late. A trigger still
+        pending counts as waiting until it has a slot, so the status updates of a rollout that
+        arrive meanwhile are coalesced into it: the busier the operator, the more they are.
+        The demo's own lock is taken first, so a second trigger of a demo being reconciled
+        does not hold a slot while it waits for that one.
         """
         if coalesce and owner.uid in self._waiting:
             return
@@ -63,7 +74,7 @@ class Reconciler:
             if coalesce and settle:
                 await asyncio.sleep(self._settings.coalesce_seconds)
             await self._cache.complete.wait()
-            async with lock:
+            async with lock, self._slots:
                 self._waiting.discard(owner.uid)
                 outcome = await self._run(owner)
         finally:
@@ -117,18 +128,14 @@ class Reconciler:
         Watching the children repairs what the operator is told about; a periodic pass also
         repairs what it never saw (a change to something it does not watch, a reconcile that
         was lost with a restart). It reads only the cache, so it sends no LIST or GET, and like
-        any reconcile it writes nothing when nothing differs. `resync_concurrency` reconciles
-        run at a time: a pass over many demos ends well within the period, and a pass that
-        does find work does not flood the API server.
+        any reconcile it writes nothing when nothing differs. Its reconciles take their turns
+        with every other one (`concurrent_reconciles` at a time): a pass that does find work
+        does not flood the API server, nor hold up new demos for long.
         """
         await self._cache.complete.wait()
-        slots = asyncio.Semaphore(self._settings.resync_concurrency)
-
-        async def one(owner: Owner) -> None:
-            async with slots:
-                await self.reconcile(owner, coalesce=True, settle=False)
-
-        await asyncio.gather(*(one(owner) for owner in self._cache.owners()))
+        await asyncio.gather(
+            *(self.reconcile(owner, coalesce=True, settle=False) for owner in self._cache.owners())
+        )
 
     def start_resync(self) -> None:
         """The periodic resync as one operator-wide task (a kopf timer would add finalizers)."""

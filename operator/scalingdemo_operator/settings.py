@@ -23,8 +23,11 @@ class Settings:
     """First delay of the retry a reconcile asks for; it doubles per failed attempt..."""
     max_retry_seconds: float = 300.0
     """...up to this, so a broker that is down for long is not hammered."""
-    resync_concurrency: int = 16
-    """Reconciles a resync runs at a time (they read memory; only what differs is written)."""
+    concurrent_reconciles: int = 16
+    """Demos reconciled at a time, operator-wide: new demos, child events, retries and the
+    resync alike (controller-runtime's MaxConcurrentReconciles). A reconcile reads memory and
+    sends its few writes together, so a handful keep the request threads busy; more only
+    spread the API server's time over more demos, each finishing later."""
     coalesce_seconds: float = 0.2
     """A child event waits this long, so the burst of updates of a rollout is one reconcile (a
     reconcile reads memory; only a status that changed is written)."""

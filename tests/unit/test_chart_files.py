@@ -37,6 +37,7 @@ def test_defaults_are_the_operator_defaults(values: dict[str, Any]) -> None:
     defaults = _arguments([])
     assert values["resyncSeconds"] == defaults.resync_seconds
     assert values["topicDeleteAttempts"] == defaults.topic_delete_attempts
+    assert values["concurrentReconciles"] == defaults.concurrent_reconciles
     assert values["metrics"]["port"] == defaults.metrics_port
     assert values["healthPort"] == urlsplit(defaults.liveness).port
     assert values["watchNamespaces"] == defaults.namespace == []

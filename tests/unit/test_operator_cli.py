@@ -37,3 +37,18 @@ def test_retry_delays_are_checked_and_become_the_settings() -> None:
     assert [settings.retry_delay(attempt) for attempt in range(4)] == [2, 4, 8, 8]
     with pytest.raises(SystemExit):
         _arguments(["--retry-seconds", "10", "--max-retry-seconds", "5"])
+
+
+def test_concurrent_reconciles_default_to_sixteen_and_become_the_setting() -> None:
+    assert settings_from(_arguments([])).concurrent_reconciles == 16
+    chosen = settings_from(_arguments(["--concurrent-reconciles", "4"]))
+    assert chosen.concurrent_reconciles == 4
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", "2.5"])
+def test_bad_concurrent_reconciles_name_the_option(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        _arguments(["--concurrent-reconciles", value])
+    assert "--concurrent-reconciles" in capsys.readouterr().err

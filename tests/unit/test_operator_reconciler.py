@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -196,30 +197,124 @@ async def test_nothing_is_reconciled_before_the_cache_is_complete(
     reconciler.stop()
 
 
+class Bounded:
+    """A fake reconcile that records how many run at once and in which order they started."""
+
+    def __init__(self, seconds: float = 0.01) -> None:
+        self.seconds = seconds
+        self.running = 0
+        self.most = 0
+        self.started: list[Owner] = []
+
+    async def __call__(self, kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        self.started.append(owner)
+        await asyncio.sleep(self.seconds)
+        self.running -= 1
+        return Outcome([])
+
+
+OWNERS = [Owner("team", f"demo{index}", f"uid{index}") for index in range(40)]
+
+
+def taking_turns(turns: int) -> Reconciler:
+    """A reconciler of the cached OWNERS that runs `turns` reconciles at a time."""
+    return Reconciler(
+        Events(), complete_cache(*OWNERS), dataclasses.replace(FAST, concurrent_reconciles=turns)
+    )
+
+
 async def test_a_resync_reconciles_every_cached_demo_a_bounded_number_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """From memory (the fake API access would fail any request), without the coalescing
-    wait, never more than resync_concurrency at once."""
-    owners = [Owner("team", f"demo{index}", f"uid{index}") for index in range(40)]
-    running, most = 0, 0
-    seen: list[Owner] = []
+    wait, never more than concurrent_reconciles at once."""
+    bounded = Bounded()
+    monkeypatch.setattr(module, "reconcile", bounded)
+    slow_coalescing = Settings(coalesce_seconds=3600, concurrent_reconciles=4)
+    reconciler = Reconciler(Events(), complete_cache(*OWNERS), slow_coalescing)
+    await asyncio.wait_for(reconciler.resync(), timeout=10)
+    assert sorted(bounded.started, key=lambda owner: owner.uid) == sorted(
+        OWNERS, key=lambda owner: owner.uid
+    )
+    assert bounded.most == 4
+    reconciler.stop()
+
+
+async def test_new_demos_are_reconciled_a_bounded_number_at_a_time_in_arrival_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Demos applied together (kopf calls the creation handler of each at once) take their
+    turns: the first to arrive is the first to get its status."""
+    bounded = Bounded()
+    monkeypatch.setattr(module, "reconcile", bounded)
+    reconciler = taking_turns(3)
+    await asyncio.wait_for(
+        asyncio.gather(*(reconciler.reconcile(owner) for owner in OWNERS)), timeout=10
+    )
+    assert bounded.started == OWNERS
+    assert bounded.most == 3
+    reconciler.stop()
+
+
+async def test_every_trigger_shares_the_one_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New demos, child events and a resync pass at the same time: still the one bound."""
+    bounded = Bounded()
+    monkeypatch.setattr(module, "reconcile", bounded)
+    reconciler = taking_turns(2)
+    triggers = [
+        *(reconciler.reconcile(owner) for owner in OWNERS[:10]),
+        *(reconciler.reconcile(owner, coalesce=True) for owner in OWNERS[10:20]),
+        reconciler.resync(),
+    ]
+    await asyncio.wait_for(asyncio.gather(*triggers), timeout=10)
+    assert bounded.most == 2
+    reconciler.stop()
+
+
+async def test_a_trigger_arriving_while_its_demo_waits_for_a_turn_is_coalesced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rollout's status updates of a demo that is queued behind others add no reconcile:
+    the queued one reads everything when its turn comes."""
+    bounded = Bounded(seconds=0.05)
+    monkeypatch.setattr(module, "reconcile", bounded)
+    reconciler = taking_turns(1)
+    busy = asyncio.create_task(reconciler.reconcile(OWNERS[0]))
+    queued = asyncio.create_task(reconciler.reconcile(OWNERS[1], coalesce=True))
+    await asyncio.sleep(0.02)
+    await asyncio.gather(*(reconciler.reconcile(OWNERS[1], coalesce=True) for _ in range(5)))
+    await asyncio.wait_for(asyncio.gather(busy, queued), timeout=10)
+    assert bounded.started == OWNERS[:2]
+    reconciler.stop()
+
+
+async def test_a_demo_waiting_for_its_own_reconcile_holds_no_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spec change of a demo whose reconcile runs waits for that one without taking one of
+    the turns, so another demo goes ahead meanwhile."""
+    release = asyncio.Event()
+    started: list[Owner] = []
 
     async def reconcile(kube: Any, cache: Any, owner: Owner, written: Any) -> Outcome:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await asyncio.sleep(0.01)
-        running -= 1
-        seen.append(owner)
+        started.append(owner)
+        if owner == OWNERS[0]:
+            await release.wait()
         return Outcome([])
 
     monkeypatch.setattr(module, "reconcile", reconcile)
-    slow_coalescing = Settings(coalesce_seconds=3600, resync_concurrency=4)
-    reconciler = Reconciler(Events(), complete_cache(*owners), slow_coalescing)
-    await asyncio.wait_for(reconciler.resync(), timeout=10)
-    assert sorted(seen, key=lambda owner: owner.uid) == sorted(owners, key=lambda o: o.uid)
-    assert most == 4
+    reconciler = taking_turns(2)
+    first = asyncio.create_task(reconciler.reconcile(OWNERS[0]))
+    await asyncio.sleep(0.01)
+    again = asyncio.create_task(reconciler.reconcile(OWNERS[0]))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(reconciler.reconcile(OWNERS[1]), timeout=10)
+    assert started == [OWNERS[0], OWNERS[1]]
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, again), timeout=10)
+    assert started == [OWNERS[0], OWNERS[1], OWNERS[0]]
     reconciler.stop()
 
 
