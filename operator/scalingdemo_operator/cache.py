@@ -154,7 +154,7 @@ def _with_writes(
     kind: str, watched: dict[str, Manifest], written: dict[ChildName, Write]
 ) -> list[Manifest]:
     """The watched children of one kind, our writes standing in for the versions they were
-    decided on; a write is forgotten once the watch shows any other state of the child."""
+    decided on; a write is forgotten once the watch has brought it (`Write.pending`)."""
     shown = dict(watched)
     for (written_kind, name), write in list(written.items()):
         if written_kind != kind:
