@@ -27,6 +27,11 @@ from .validation import MAX_RECORD_BYTES, Outgoing
 
 log = logging.getLogger(__name__)
 
+GUARANTEE: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+"""What a 202 rests on: every replica in sync has the record, written once despite retries."""
+BATCHING: dict[str, Any] = {"linger_ms": 2, "max_batch_size": 256 * 1024}
+"""How records are gathered into produce requests (the benchmark's baselines use the same)."""
+
 
 class Producer:
     """The process's single Kafka producer, started in the background and watched for readiness."""
@@ -45,10 +50,8 @@ class Producer:
     def _create(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             **client_options(self._settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
+            **GUARANTEE,
+            **BATCHING,
             max_request_size=MAX_RECORD_BYTES,
         )
         MetadataPacer(producer.client)
