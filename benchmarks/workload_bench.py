@@ -46,12 +46,12 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from aiokafka.record import default_records
-from prometheus_client import Counter
 from rich.console import Console
 from scalingdemo_workload.config import load_settings
 from scalingdemo_workload.contract import Env, Role
 from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
+from scalingdemo_workload.loop_metrics import LoopCounter
 from scalingdemo_workload.metrics import Metrics
 from scalingdemo_workload.producer import BATCHING, GUARANTEE
 from scalingdemo_workload.worker import Worker
@@ -351,12 +351,10 @@ async def consume_raw(bootstrap: str, topic: str, count: int) -> Consumed:
     return Consumed(count, started, first_fetch or ended, ended)
 
 
-def counted(counter: Counter, topic: str) -> float:
+def counted(counter: LoopCounter, topic: str) -> float:
     """One counter's value for `topic`, read without collecting the whole registry."""
-    [family] = counter.collect()
-    return sum(
-        s.value for s in family.samples if s.name.endswith("_total") and s.labels["topic"] == topic
-    )
+    child = counter.children.get((topic,))
+    return child.value if child is not None else 0.0
 
 
 async def consume_worker(env: dict[str, str], count: int) -> Consumed:
