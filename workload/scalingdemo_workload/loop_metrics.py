@@ -51,7 +51,7 @@ class HistogramChild:
 
     def cumulative(self) -> list[int]:
         """Observations at or below each bound, as the exposition format counts them."""
-        return list(itertools.accumulate(self.counts, initial=0))[1:]
+        return list(itertools.accumulate(self.counts))
 
 
 Child = TypeVar("Child", CounterChild, HistogramChild)
