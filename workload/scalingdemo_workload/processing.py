@@ -58,7 +58,9 @@ class Processor:
         started = time.perf_counter()
         self._in_progress += 1
         try:
-            await self._pool.burn(task_seconds(value, self._unit_ms))
+            seconds = task_seconds(value, self._unit_ms)
+            if seconds > 0:
+                await self._pool.burn(seconds)
         except Exception:
             self._failed(record.topic).inc()
             log.exception("task id=%s failed", value.get("id"))
