@@ -476,7 +476,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--tasks", type=int, default=50_000, help="records in the task phase")
+    parser.add_argument("--tasks", type=int, default=200_000, help="records in the task phase")
     parser.add_argument(
         "--phase", action="append", choices=PHASES, help="run only these phases (repeatable)"
     )
