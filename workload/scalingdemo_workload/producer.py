@@ -34,7 +34,7 @@ BATCHES_FROM = 64
 
 GUARANTEE: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 """What a 202 rests on: every replica in sync has the record, written once despite retries."""
-BATCHING: dict[str, Any] = {"linger_ms": 2, "max_batch_size": 256 * 1024}
+BATCHING: dict[str, Any] = {"linger_ms": 0, "max_batch_size": 256 * 1024}
 """How records are gathered into produce requests (the benchmark's baselines use the same).
 
 No linger: aiokafka keeps one produce request in flight per broker, and the records that arrive
