@@ -1,8 +1,12 @@
 """Workload throughput and latency, each as a ratio to a baseline measured in the same run.
 
-    python benchmarks/workload_bench.py --bootstrap 127.0.0.1:9092 [--seconds 5]
+    python -m benchmarks.workload_bench [--bootstrap 127.0.0.1:9092] [--seconds 5]
+        [--phase http --phase ingest --phase tasks]
 
-Needs a reachable Kafka broker and `wrk` (Debian package). Four comparisons:
+Needs `wrk` (Debian package). Without `--bootstrap` it starts a Kafka broker of the test bed for
+the run (the broker alone: the control plane would only add noise). Every baseline's producer
+uses the workload's own delivery guarantee and batching settings (`producer.GUARANTEE`,
+`producer.BATCHING`). Four comparisons:
 
 1. HTTP: `POST /messages` with one record, driven by wrk against the workload (role api) and
    against a bare aiohttp handler that does `send_and_wait` on a raw aiokafka producer with the
@@ -10,11 +14,15 @@ Needs a reachable Kafka broker and `wrk` (Debian package). Four comparisons:
    shown as the HTTP ceiling.
 2. Latency at half load: p50/p99 of the workload at 50% of the rate wrk reached, measured by
    scalingdemo-load from intended send times (open loop).
-3. Batch ingest: records/s through `POST /messages` with 1000-message batches, against a raw
-   aiokafka producer sending the same records with the same guarantee; and the cost of making
-   each batch atomic with the transactional producer (docs/workload.md, "Batches").
+3. Batch ingest: records/s through `POST /messages` with 1000-message batches from two
+   concurrent clients, against a raw aiokafka producer sending the same records with the same
+   guarantee from two concurrent loops, record by record (`send`) and, stricter, as one
+   ready-made batch per 1000 records (aiokafka's batch API); and the cost of making each batch
+   atomic with the transactional producer (one transaction at a time; docs/workload.md,
+   "Batches").
 4. Tasks: zero-duration tasks/s through the worker (consume, process, commit), against a raw
-   aiokafka consumer that decodes and commits the same records.
+   aiokafka consumer that decodes and commits the same records; both from the first record
+   fetched to the last one processed (steady state), and from start (group join included).
 
 All traffic stays on 127.0.0.1 and every phase is bounded in time.
 """
@@ -24,6 +32,7 @@ import asyncio
 import io
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -31,7 +40,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -40,13 +51,17 @@ from aiokafka.admin import NewTopic
 from aiokafka.record import default_records
 from rich.console import Console
 from scalingdemo_workload.config import load_settings
-from scalingdemo_workload.contract import Env, Metric, Role
+from scalingdemo_workload.contract import Env, Role
 from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
+from scalingdemo_workload.loop_metrics import LoopCounter
 from scalingdemo_workload.metrics import Metrics
+from scalingdemo_workload.producer import BATCHING, GUARANTEE
 from scalingdemo_workload.worker import Worker
 
 from tests.support import kafka_admin
+from tests.testbed import assets
+from tests.testbed.kafka import KafkaBroker
 
 BARE_APP = """
 import sys
@@ -70,8 +85,7 @@ async def produce(request):
     await request.app[PRODUCER].send_and_wait(sys.argv[3], json.dumps(record).encode())
     return web.json_response({"accepted": 1, "ids": [record["id"]]}, status=202)
 async def producer(app):
-    app[PRODUCER] = AIOKafkaProducer(bootstrap_servers=sys.argv[2], acks="all",
-                                     enable_idempotence=True)
+    app[PRODUCER] = AIOKafkaProducer(bootstrap_servers=sys.argv[2], **json.loads(sys.argv[4]))
     await app[PRODUCER].start()
     yield
     await app[PRODUCER].stop()
@@ -89,7 +103,10 @@ wrk.headers["Content-Type"] = "application/json"
 
 WORKLOAD = [sys.executable, "-m", "scalingdemo_workload"]
 BATCH = 1000
+CLIENTS = 2
+"""Concurrent batch senders, through the API and on the raw producer alike."""
 PARTITIONS = 3
+PHASES = ("http", "ingest", "tasks")
 
 
 def free_port() -> int:
@@ -163,7 +180,10 @@ def http_phase(
     ceiling = [sys.executable, "-c", BARE_APP, str(ports["ceiling"])]
     with server(ceiling, ports["ceiling"]):
         results["ceiling"] = wrk(url(ports["ceiling"]), seconds, connections)
-    baseline = [sys.executable, "-c", BARE_PRODUCER_APP, str(ports["baseline"]), bootstrap, topic]
+    settings = json.dumps({**GUARANTEE, **BATCHING})
+    baseline = [
+        sys.executable, "-c", BARE_PRODUCER_APP, str(ports["baseline"]), bootstrap, topic, settings
+    ]  # fmt: skip
     with server(baseline, ports["baseline"]):
         wrk(url(ports["baseline"]), 1, connections)
         results["baseline"] = wrk(url(ports["baseline"]), seconds, connections)
@@ -219,39 +239,57 @@ async def ingest_via_api(port: int, seconds: float) -> float:
                     sent += BATCH
 
         started = time.monotonic()
-        await asyncio.gather(client(), client())
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
     return sent / (time.monotonic() - started)
 
 
-async def ingest_raw(bootstrap: str, topic: str, seconds: float, *, atomic: bool) -> float:
-    """Records/s from a raw producer with the workload's guarantee; with ``atomic``, every
-    1000-record batch is its own transaction (what all-or-nothing batches would cost)."""
+async def ingest_raw(
+    bootstrap: str, topic: str, seconds: float, *, atomic: bool = False, batches: bool = False
+) -> float:
+    """Records/s from a raw producer with the workload's guarantee and batching, fed by as many
+    concurrent loops as the API has clients, each sending 1000-record requests' worth: record by
+    record with `send`, or with ``batches`` as one ready-made batch per request to a random
+    partition (aiokafka's batch API). With ``atomic``, every 1000 records are one transaction
+    (what all-or-nothing batches would cost), one at a time as a producer allows."""
     transactional_id = f"bench-{uuid.uuid4().hex[:8]}" if atomic else None
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        transactional_id=transactional_id,
-        linger_ms=2,
-        max_batch_size=256 * 1024,
+        bootstrap_servers=bootstrap, transactional_id=transactional_id, **GUARANTEE, **BATCHING
     )
     await producer.start()
+    partitions = sorted(await producer.partitions_for(topic))
     record = {"id": str(uuid.uuid4()), "content": "benchmark message", "attributes": {"k": "v"}}
     sent = 0
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < seconds:
+    deadline = time.monotonic() + seconds
+
+    async def send_records() -> None:
+        if batches:
+            batch = producer.create_batch()
+            for n in range(BATCH):
+                batch.append(
+                    key=None, value=json.dumps({**record, "n": n}).encode(), timestamp=None
+                )
+            partition = random.choice(partitions)
+            await (await producer.send_batch(batch, topic, partition=partition))
+            return
+        futures = [
+            await producer.send(topic, json.dumps({**record, "n": n}).encode())
+            for n in range(BATCH)
+        ]
+        await asyncio.gather(*futures)
+
+    async def sender() -> None:
+        nonlocal sent
+        while time.monotonic() < deadline:
             if atomic:
                 async with producer.transaction():
-                    for n in range(BATCH):
-                        await producer.send(topic, json.dumps({**record, "n": n}).encode())
+                    await send_records()
             else:
-                futures = [
-                    await producer.send(topic, json.dumps({**record, "n": n}).encode())
-                    for n in range(BATCH)
-                ]
-                await asyncio.gather(*futures)
+                await send_records()
             sent += BATCH
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(sender() for _ in range(1 if atomic else CLIENTS)))
     finally:
         await producer.stop()
     return sent / (time.monotonic() - started)
@@ -262,9 +300,12 @@ def ingest_phase(env: dict[str, str], bootstrap: str, topic: str, seconds: float
     with server(WORKLOAD, port, {**env, Env.PORT: str(port), Env.HOST: "127.0.0.1"}):
         asyncio.run(wait_ready(port))
         workload = asyncio.run(ingest_via_api(port, seconds))
-    raw = asyncio.run(ingest_raw(bootstrap, topic, seconds, atomic=False))
-    transactional = asyncio.run(ingest_raw(bootstrap, topic, seconds, atomic=True))
-    return {"workload": workload, "raw": raw, "transactional": transactional}
+    return {
+        "workload": workload,
+        "raw": asyncio.run(ingest_raw(bootstrap, topic, seconds)),
+        "raw_batches": asyncio.run(ingest_raw(bootstrap, topic, seconds, batches=True)),
+        "transactional": asyncio.run(ingest_raw(bootstrap, topic, seconds, atomic=True)),
+    }
 
 
 async def fill_tasks(bootstrap: str, topic: str, count: int) -> None:
@@ -281,7 +322,27 @@ async def fill_tasks(bootstrap: str, topic: str, count: int) -> None:
         await producer.stop()
 
 
-async def consume_raw(bootstrap: str, topic: str, count: int) -> float:
+@dataclass(frozen=True)
+class Consumed:
+    """One consumer's run over `count` records: from its start, from its first fetch, to the end."""
+
+    count: int
+    started: float
+    first_fetch: float
+    ended: float
+
+    @property
+    def steady(self) -> float:
+        """Records/s from the first fetch on: the throughput, without the group join."""
+        return self.count / (self.ended - self.first_fetch)
+
+    @property
+    def total(self) -> float:
+        """Records/s from the consumer's start, the group join included."""
+        return self.count / (self.ended - self.started)
+
+
+async def consume_raw(bootstrap: str, topic: str, count: int) -> Consumed:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -290,41 +351,52 @@ async def consume_raw(bootstrap: str, topic: str, count: int) -> float:
         auto_offset_reset="earliest",
     )
     started = time.monotonic()
+    first_fetch = None
     await consumer.start()
     seen = 0
     try:
         while seen < count:
             batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            if batches and first_fetch is None:
+                first_fetch = time.monotonic()
             for records in batches.values():
                 for record in records:
                     json.loads(record.value)
                 seen += len(records)
             if batches:
                 await consumer.commit()
+        ended = time.monotonic()
     finally:
         await consumer.stop()
-    return count / (time.monotonic() - started)
+    return Consumed(count, started, first_fetch or ended, ended)
 
 
-async def consume_worker(env: dict[str, str], count: int) -> float:
+def counted(counter: LoopCounter, topic: str) -> float:
+    """One counter's value for `topic`, read without collecting the whole registry."""
+    child = counter.children.get((topic,))
+    return child.value if child is not None else 0.0
+
+
+async def consume_worker(env: dict[str, str], count: int) -> Consumed:
     settings = load_settings({**env, Env.ROLE: Role.WORKER})
     metrics = Metrics()
     worker = Worker(settings, metrics)
-    labels = {"topic": settings.tasks_topic}
+    topic = settings.tasks_topic
     started = time.monotonic()
+    first_fetch = None
     worker.start()
     try:
-        while True:
-            await asyncio.sleep(0.05)
-            if (metrics.registry.get_sample_value(Metric.RECORDS_PROCESSED, labels) or 0) >= count:
-                break
+        while counted(metrics.processed, topic) < count:
+            await asyncio.sleep(0.005)
+            if first_fetch is None and counted(metrics.consumed, topic):
+                first_fetch = time.monotonic()
+        ended = time.monotonic()
     finally:
-        elapsed = time.monotonic() - started
         await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
-    return count / elapsed
+    return Consumed(count, started, first_fetch or ended, ended)
 
 
-def tasks_phase(env: dict[str, str], bootstrap: str, topic: str, count: int) -> dict:
+def tasks_phase(env: dict[str, str], bootstrap: str, topic: str, count: int) -> dict[str, Consumed]:
     asyncio.run(fill_tasks(bootstrap, topic, count))
     raw = asyncio.run(consume_raw(bootstrap, topic, count))
     worker_env = {**env, Env.TASKS_GROUP: f"bench-{uuid.uuid4().hex[:8]}"}
@@ -337,33 +409,23 @@ async def create_topics(bootstrap: str, names: list[str]) -> None:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bootstrap", required=True, help="Kafka host:port (loopback only)")
-    parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--tasks", type=int, default=20_000, help="records in the task phase")
-    args = parser.parse_args()
-    suffix = uuid.uuid4().hex[:8]
-    messages, tasks = f"bench-messages-{suffix}", f"bench-tasks-{suffix}"
-    asyncio.run(create_topics(args.bootstrap, [messages, tasks]))
-    env = {
-        Env.ROLE: Role.API,
-        Env.BOOTSTRAP_SERVERS: args.bootstrap,
-        Env.MESSAGES_TOPIC: messages,
-        Env.TASKS_TOPIC: tasks,
-        Env.LOG_LEVEL: "WARNING",
-    }
-    c_extension = default_records.DefaultRecordBatchBuilder.__module__
-    print(f"aiokafka record codec: {c_extension} (C extension: {'_crecords' in c_extension})")
+@contextmanager
+def kafka(bootstrap: str | None) -> Iterator[str]:
+    """The broker given, or a broker of the test bed started for this run alone."""
+    if bootstrap is not None:
+        yield bootstrap
+        return
+    with tempfile.TemporaryDirectory(prefix="workload-bench-") as run_dir:
+        broker = KafkaBroker(Path(run_dir), assets.kafka_libs())
+        broker.start()
+        try:
+            yield broker.bootstrap
+        finally:
+            broker.stop()
 
-    http = http_phase(env, args.bootstrap, messages, args.seconds, args.connections)
-    ceiling, base, work, half = (
-        http["ceiling"],
-        http["baseline"],
-        http["workload"],
-        http["half_load"],
-    )
+
+def report_http(http: dict[str, dict]) -> None:
+    ceiling, base, work, half = (http[k] for k in ("ceiling", "baseline", "workload", "half_load"))
     print(
         f"POST /messages, 1 record: baseline (bare aiohttp + raw producer, acks=all, idempotent) "
         f"{base['rps']:.0f} req/s | workload {work['rps']:.0f} req/s | "
@@ -379,19 +441,68 @@ def main() -> None:
         f"send times): p50 {half['p50_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms "
         f"({half['sent']} sent, {half['not_sent']} due but not sent by the generator)"
     )
-    ingest = ingest_phase(env, args.bootstrap, messages, args.seconds)
+
+
+def report_ingest(ingest: dict[str, float]) -> None:
+    raw, work, batches = ingest["raw"], ingest["workload"], ingest["raw_batches"]
     print(
-        f"Batch ingest ({BATCH}/request): raw producer {ingest['raw']:.0f} msg/s | "
-        f"workload {ingest['workload']:.0f} msg/s | ratio {ingest['workload'] / ingest['raw']:.2f} "
-        f"(goal >= 0.8) | one transaction per batch: {ingest['transactional']:.0f} msg/s, "
-        f"{ingest['transactional'] / ingest['raw']:.2f} of the raw producer"
+        f"Batch ingest ({BATCH}/request, {CLIENTS} clients): raw producer (send per record) "
+        f"{raw:.0f} msg/s | workload {work:.0f} msg/s | ratio {work / raw:.2f} (goal >= 0.8)"
     )
-    consumed = tasks_phase(env, args.bootstrap, tasks, args.tasks)
     print(
-        f"Tasks (duration 0, {args.tasks})  raw consumer: {consumed['raw']:.0f}/s | "
-        f"worker: {consumed['workload']:.0f}/s | "
-        f"ratio {consumed['workload'] / consumed['raw']:.2f} (goal >= 0.8)"
+        f"  raw producer with aiokafka's batch API (one batch per request): {batches:.0f} msg/s, "
+        f"workload {work / batches:.2f} of it | one transaction per 1000 records: "
+        f"{ingest['transactional']:.0f} msg/s, {ingest['transactional'] / raw:.2f} of send per "
+        f"record"
     )
+
+
+def report_tasks(consumed: dict[str, Consumed]) -> None:
+    raw, work = consumed["raw"], consumed["workload"]
+    print(
+        f"Tasks (duration 0, {raw.count}) from the first fetch: raw consumer {raw.steady:.0f}/s | "
+        f"worker {work.steady:.0f}/s | ratio {work.steady / raw.steady:.2f} (goal >= 0.8)"
+    )
+    print(
+        f"  from start, group join included: raw consumer {raw.total:.0f}/s | worker "
+        f"{work.total:.0f}/s | ratio {work.total / raw.total:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--bootstrap", help="Kafka host:port (loopback only); default: a broker for this run"
+    )
+    parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--tasks", type=int, default=200_000, help="records in the task phase")
+    parser.add_argument(
+        "--phase", action="append", choices=PHASES, help="run only these phases (repeatable)"
+    )
+    args = parser.parse_args()
+    phases = args.phase or PHASES
+    print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    c_extension = default_records.DefaultRecordBatchBuilder.__module__
+    print(f"aiokafka record codec: {c_extension} (C extension: {'_crecords' in c_extension})")
+    suffix = uuid.uuid4().hex[:8]
+    messages, tasks = f"bench-messages-{suffix}", f"bench-tasks-{suffix}"
+    with kafka(args.bootstrap) as bootstrap:
+        asyncio.run(create_topics(bootstrap, [messages, tasks]))
+        env = {
+            Env.ROLE: Role.API,
+            Env.BOOTSTRAP_SERVERS: bootstrap,
+            Env.MESSAGES_TOPIC: messages,
+            Env.TASKS_TOPIC: tasks,
+            Env.LOG_LEVEL: "WARNING",
+        }
+        if "http" in phases:
+            report_http(http_phase(env, bootstrap, messages, args.seconds, args.connections))
+        if "ingest" in phases:
+            report_ingest(ingest_phase(env, bootstrap, messages, args.seconds))
+        if "tasks" in phases:
+            report_tasks(tasks_phase(env, bootstrap, tasks, args.tasks))
+    print(f"load average after: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from rich.console import Console
 from scalingdemo_workload.contract import Env, Metric, Role
 from scalingdemo_workload.keys import METRICS
@@ -23,9 +24,11 @@ from scalingdemo_workload.lag import LagMonitor
 from scalingdemo_workload.loadgen import parse_args
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.metrics import Metrics
+from scalingdemo_workload.producer import BATCHES_FROM
 
 from tests.support import Wiring, WorkerProcess, eventually_async, kafka_admin
 from tests.workload_support import (
+    PARTITIONS,
     fresh_topics,
     post_ok,
     produce_tasks,
@@ -249,3 +252,27 @@ async def test_sigterm_abandons_tasks_longer_than_the_grace_period(wiring: Wirin
     assert worker.stop(signal.SIGTERM, within=30) == 0
     assert "in-flight records outlived the grace period" in worker.log.read_text()
     assert sum((await committed_offsets(wiring)).values()) == 0
+
+
+async def test_a_large_batch_lands_whole_with_each_key_on_its_partition(wiring: Wiring):
+    count = BATCHES_FROM * 3
+    keys = [None if n % 2 else f"key-{n}" for n in range(count)]
+    batch = [
+        {"content": f"m-{n}"} | ({} if key is None else {"key": key}) for n, key in enumerate(keys)
+    ]
+    async with serving(wiring.settings(Role.API)) as client:
+        await until_ready(client)
+        ids = await post_ok(client, "/messages", json={"messages": batch})
+    on_topic = await read_topic(wiring.bootstrap, wiring.messages_topic, count)
+    by_id = {json.loads(record.value)["id"]: record for record in on_topic}
+    assert sorted(by_id) == sorted(ids)
+    partitions = list(range(PARTITIONS))
+    for record_id, key in zip(ids, keys, strict=True):
+        record = by_id[record_id]
+        if key is not None:
+            assert record.key == key.encode()
+            assert record.partition == DefaultPartitioner()(key.encode(), partitions, partitions)
+    keyless = {
+        by_id[record_id].partition for record_id, key in zip(ids, keys, strict=True) if key is None
+    }
+    assert len(keyless) == 1, "the keyless records of one request share a partition"

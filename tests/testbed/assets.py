@@ -93,10 +93,16 @@ def prepare() -> Assets:
         promtool=prometheus / "promtool",
         keda_webhooks=keda_webhooks(),
     )
-    kafka_libs = cached(root / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
     strimzi = cached(root / f"strimzi-crds-{versions.STRIMZI}", _generate_strimzi_crds)
     crds = (*_upstream_crds(), *(strimzi / file for file in STRIMZI_CRDS.values()))
-    return Assets(binaries=binaries, kafka_libs=kafka_libs, crds=crds)
+    return Assets(binaries=binaries, kafka_libs=kafka_libs(), crds=crds)
+
+
+def kafka_libs() -> Path:
+    """Kafka's jars, fetched on first use; alone, they serve a broker without the rest of the
+    bed (the workload benchmark runs one)."""
+    require("java", "run the Kafka broker")
+    return cached(cache_root() / f"kafka-{versions.KAFKA}-slf4j-{versions.SLF4J}", _fetch_kafka)
 
 
 def keda() -> tuple[Path, Path]:

@@ -1,9 +1,15 @@
-"""Pure helpers: lag arithmetic, commit offsets and how much CPU a task asks for."""
+"""Pure helpers: lag arithmetic, commit offsets, how much CPU a task asks for, and what the
+processor counts."""
+
+import asyncio
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from scalingdemo_workload.consumers import committable
+from scalingdemo_workload.contract import Metric
 from scalingdemo_workload.lag import lag_of
+from scalingdemo_workload.metrics import Metrics
+from scalingdemo_workload.processing import Processor
 from scalingdemo_workload.tasks import task_seconds
 
 pytestmark = pytest.mark.unit
@@ -38,3 +44,36 @@ def test_only_the_processed_prefix_of_each_partition_is_committed():
     assert committable(batches, done) == {P0: 11}
     done = {P0: [True, True, True], P1: [True, True]}
     assert committable(batches, done) == {P0: 13, P1: 7}
+
+
+class HeldPool:
+    """A CPU pool whose burns wait until released, so a test can look at a task mid-way."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def burn(self, seconds: float) -> None:
+        await self.release.wait()
+
+
+async def test_processor_counts_tasks_in_progress_processed_and_failed():
+    metrics, pool = Metrics(), HeldPool()
+    processor = Processor(metrics, pool, unit_ms=10)
+    task = records(0)[0]
+    task.value = b'{"id": "a", "duration_ms": 5}'
+    running = [asyncio.create_task(processor.task(task)) for _ in range(2)]
+    await asyncio.sleep(0)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample(Metric.TASKS_IN_PROGRESS) == 2
+    pool.release.set()
+    await asyncio.gather(*running)
+    undecodable = records(1)[0]
+    undecodable.value = b"[]"
+    await processor.task(undecodable)
+    assert sample(Metric.TASKS_IN_PROGRESS) == 0
+    assert sample(Metric.RECORDS_PROCESSED, topic="t") == 2
+    assert sample(Metric.RECORDS_FAILED, topic="t") == 1
+    assert sample(Metric.TASK_DURATION + "_count", topic="t") == 2

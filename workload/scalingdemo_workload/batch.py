@@ -35,12 +35,14 @@ class BatchOutcome:
         return any(not item["retriable"] for item in self.failed)
 
     @classmethod
-    def of(cls, records: list[Outgoing], deliveries: list[asyncio.Future[Any]]) -> "BatchOutcome":
+    def of(
+        cls, records: list[Outgoing], deliveries: list[asyncio.Future[Any] | None]
+    ) -> "BatchOutcome":
+        """`deliveries[i]` is record i's future, None if it was never handed to the producer."""
         landed: list[str] = []
         failed: list[dict[str, Any]] = []
         unconfirmed: list[dict[str, Any]] = []
-        for index, record in enumerate(records):
-            delivery = deliveries[index] if index < len(deliveries) else None
+        for index, (record, delivery) in enumerate(zip(records, deliveries, strict=True)):
             if delivery is None:
                 failed.append(
                     _failure(index, record, "not sent: the batch stopped before it", True)

@@ -12,6 +12,11 @@ Three things keep redelivery down to the records actually in flight:
 - when partitions are revoked in a rebalance, their records not yet started are dropped and
   the processed prefix is committed at once, before another member takes over;
 - on stop, the records not yet started are skipped and the processed prefix is committed.
+
+A fetch's commit runs while the next fetch is worked off (one commit in flight at a time, so
+they land in order); a revocation or a stop waits for it first. Committing only processed
+offsets keeps delivery at-least-once; not waiting for the broker's answer keeps a round trip
+per fetch off the record path.
 """
 
 import asyncio
@@ -130,6 +135,7 @@ class TopicWorker:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._fetch: Fetch | None = None
+        self._committing: asyncio.Task[None] | None = None
         self.joined = False
 
     def _create(self) -> AIOKafkaConsumer:
@@ -172,6 +178,7 @@ class TopicWorker:
             waiting = {}
             if batches:
                 waiting = await self._process(consumer, Fetch(batches))
+        await self._settle()
 
     async def _process(self, consumer: AIOKafkaConsumer, fetch: Fetch) -> Batches:
         """Work off `fetch` while polling on paused partitions; records that still arrive
@@ -197,11 +204,25 @@ class TopicWorker:
                 for tp, records in (await self._poll_paused(consumer, lanes)).items():
                     arrived.setdefault(tp, []).extend(records)
             await lanes
+            # The previous fetch's commit, awaited while this fetch is still the one a
+            # revocation hands over.
+            await self._settle()
         finally:
             consumer.resume(*consumer.paused())
             self._fetch = None
-        await self._commit(consumer, fetch.offsets(set(consumer.assignment())))
+        # No await between handing the fetch back and starting its commit: a revocation in
+        # between would find neither.
+        offsets = fetch.offsets(set(consumer.assignment()))
+        if offsets:
+            self._committing = asyncio.create_task(self._commit(consumer, offsets))
         return arrived
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight, if any; a failure other than Kafka's is raised here."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await asyncio.wait({committing})
+            committing.result()
 
     @staticmethod
     async def _poll_paused(consumer: AIOKafkaConsumer, lanes: asyncio.Future[Any]) -> Batches:
@@ -225,6 +246,7 @@ class TopicWorker:
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
         """Partitions are moving to another member: skip their unstarted records and commit
         what was processed, so the new owner redoes at most the records in flight."""
+        await self._settle()
         fetch, consumer = self._fetch, self._consumer
         if fetch is None or consumer is None:
             return

@@ -2,7 +2,8 @@
 
 A registry per app (rather than the library's global one) lets tests and benchmarks run several
 apps in one process without duplicate-registration errors, and keeps the exposition to exactly
-the names the contract promises.
+the names the contract promises. Metrics updated per request or per record are lock-free
+(`loop_metrics`); the rest use prometheus_client's own classes.
 """
 
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .contract import Metric
+from .loop_metrics import LoopCounter, LoopHistogram
 
 TASK_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -55,17 +57,18 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
-        self.http_requests = Counter(
-            _counter_name(Metric.HTTP_REQUESTS),
+        self.http_requests = LoopCounter(
+            Metric.HTTP_REQUESTS,
             "HTTP requests answered.",
             ("method", "route", "status"),
-            registry=registry,
+            registry,
         )
-        self.http_duration = Histogram(
+        self.http_duration = LoopHistogram(
             Metric.HTTP_REQUEST_DURATION,
             "Time to answer an HTTP request.",
             ("method", "route", "status"),
-            registry=registry,
+            registry,
+            Histogram.DEFAULT_BUCKETS,
         )
         self.client_disconnects = Counter(
             _counter_name(Metric.HTTP_CLIENT_DISCONNECTS),
@@ -106,12 +109,8 @@ class Metrics:
         self.tasks_in_progress = Gauge(
             Metric.TASKS_IN_PROGRESS, "Records being processed right now.", registry=registry
         )
-        self.task_duration = Histogram(
-            Metric.TASK_DURATION,
-            "Time to process one record.",
-            ("topic",),
-            buckets=TASK_BUCKETS,
-            registry=registry,
+        self.task_duration = LoopHistogram(
+            Metric.TASK_DURATION, "Time to process one record.", ("topic",), registry, TASK_BUCKETS
         )
         self.kafka_ready = Gauge(
             Metric.KAFKA_READY,
@@ -122,8 +121,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         registry.register(PsutilCollector())
 
-    def _per_topic(self, name: str, documentation: str) -> Counter:
-        return Counter(_counter_name(name), documentation, ("topic",), registry=self.registry)
+    def _per_topic(self, name: str, documentation: str) -> LoopCounter:
+        return LoopCounter(name, documentation, ("topic",), self.registry)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""

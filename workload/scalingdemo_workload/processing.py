@@ -24,8 +24,10 @@ class Processor:
     def __init__(self, metrics: Metrics, pool: CpuPool, unit_ms: int) -> None:
         self._pool = pool
         self._unit_ms = unit_ms
-        self._in_progress = metrics.tasks_in_progress
-        # Label lookups take a lock and a dict probe; resolve each topic's children once.
+        # Counted here and read by the gauge at scrape time: no metric update per record.
+        self._in_progress = 0
+        metrics.tasks_in_progress.set_function(lambda: self._in_progress)
+        # Resolve each topic's metric children once, not per record.
         self._processed = functools.cache(metrics.processed.labels)
         self._failed = functools.cache(metrics.failed.labels)
         self._duration = functools.cache(metrics.task_duration.labels)
@@ -54,13 +56,17 @@ class Processor:
         if value is None:
             return
         started = time.perf_counter()
-        with self._in_progress.track_inprogress():
-            try:
-                await self._pool.burn(task_seconds(value, self._unit_ms))
-            except Exception:
-                self._failed(record.topic).inc()
-                log.exception("task id=%s failed", value.get("id"))
-                return
+        self._in_progress += 1
+        try:
+            seconds = task_seconds(value, self._unit_ms)
+            if seconds > 0:
+                await self._pool.burn(seconds)
+        except Exception:
+            self._failed(record.topic).inc()
+            log.exception("task id=%s failed", value.get("id"))
+            return
+        finally:
+            self._in_progress -= 1
         self._duration(record.topic).observe(time.perf_counter() - started)
         self._processed(record.topic).inc()
         log.debug("processed task id=%s", value.get("id"))

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from .batch import BatchOutcome
+from .batching import Delivery, enqueue_batches
 from .config import Settings
 from .connection import client_options
 from .errors import ApiError
@@ -26,6 +27,20 @@ from .throttle import ThrottledLog
 from .validation import MAX_RECORD_BYTES, Outgoing
 
 log = logging.getLogger(__name__)
+
+BATCHES_FROM = 64
+"""Requests with at least this many records are handed over as ready-made batches
+(`batching`); smaller ones record by record, merged with other requests' records."""
+
+GUARANTEE: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
+"""What a 202 rests on: every replica in sync has the record, written once despite retries."""
+BATCHING: dict[str, Any] = {"linger_ms": 0, "max_batch_size": 256 * 1024}
+"""How records are gathered into produce requests (the benchmark's baselines use the same).
+
+No linger: aiokafka keeps one produce request in flight per broker, and the records that arrive
+meanwhile gather into the next one anyway; lingering only delayed that next request. Measured
+under wrk with one record per request, back to back: 9,160 req/s without linger, 5,941 with 2 ms,
+4,093 with 5 ms; on a busier machine 4,115 without and 3,869 with 2 ms."""
 
 
 class Producer:
@@ -45,10 +60,8 @@ class Producer:
     def _create(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             **client_options(self._settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
+            **GUARANTEE,
+            **BATCHING,
             max_request_size=MAX_RECORD_BYTES,
         )
         MetadataPacer(producer.client)
@@ -89,16 +102,20 @@ class Producer:
         if producer is None or not self.ready.value:
             raise self._unavailable("Kafka is not reachable; retry later")
         timeout = self._settings.produce_timeout_seconds
-        deliveries: list[asyncio.Future[Any]] = []
+        deliveries: list[Delivery | None] = [None] * len(records)
         try:
             async with asyncio.timeout(timeout):
-                for record in records:
-                    deliveries.append(
-                        await producer.send(topic, value=record.value, key=record.key)
-                    )
+                if len(records) >= BATCHES_FROM:
+                    await enqueue_batches(producer, topic, records, deliveries)
+                else:
+                    for index, record in enumerate(records):
+                        deliveries[index] = await producer.send(
+                            topic, value=record.value, key=record.key
+                        )
                 # Awaiting in order costs less than gather's per-future callbacks; a batch's
                 # futures resolve together anyway.
-                for delivery in deliveries:
+                for delivery in dict.fromkeys(deliveries):
+                    assert delivery is not None
                     await delivery
         except (KafkaError, TimeoutError):
             pass
