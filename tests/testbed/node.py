@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,11 @@ TOLERATION = {"key": TAINT["key"], "operator": "Equal", "value": "true", "effect
 NODE_SELECTOR = {"kubernetes.io/hostname": NODE_NAME}
 START_TIMEOUT_SECONDS = 120.0
 SOCKET_PATH_LIMIT = 104
+EVICTION_FREE_PERCENT = 1
+"""The kubelet's disk eviction threshold: below it the node reports DiskPressure and takes no
+pod, so a node is refused up front when it would start that close to a full disk."""
+STORE_BYTES = 3 * 2**30
+"""Room for containerd's store: both images unpacked took 1.4 GiB, and pods write beside."""
 K8S_NAMESPACE = "k8s.io"
 """containerd's namespace for the images and containers of the CRI (the kubelet's)."""
 
@@ -151,8 +157,8 @@ def kubelet_config(directory: Path, port: int, healthz_port: int) -> dict:
         "authorization": {"mode": "AlwaysAllow"},
         "evictionHard": {
             "memory.available": "100Mi",
-            "nodefs.available": "1%",
-            "imagefs.available": "1%",
+            "nodefs.available": f"{EVICTION_FREE_PERCENT}%",
+            "imagefs.available": f"{EVICTION_FREE_PERCENT}%",
         },
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
@@ -296,6 +302,7 @@ class RealNode:
         discovery of its pods for Prometheus, each started onto ``stack`` for the caller to
         stop."""
         _check_socket_room(self.directory)
+        _check_disk_room(self.run_dir)
         restore_leftovers()
         self.kernel = KernelState.record()
         _claim(psutil.Process(), self.kernel)
@@ -362,11 +369,18 @@ class RealNode:
 
     def release(self) -> None:
         """Once its processes are stopped (containerd's namespace takes every pod with it):
-        put the kernel state back and remove the bridge."""
+        put the kernel state back, remove the bridge and containerd's store (its images
+        unpacked: gigabytes no later run reads)."""
         if self.kernel is not None:
             self.kernel.restore()
         bridge.delete()
         owner_file().unlink(missing_ok=True)
+        store = self.directory / "containerd"
+        if store.exists():
+            try:
+                shutil.rmtree(store)
+            except OSError as error:
+                say(f"could not remove containerd's store {store}: {error}")
 
 
 def _check_socket_room(directory: Path) -> None:
@@ -382,6 +396,22 @@ def _check_socket_room(directory: Path) -> None:
             f"the run directory {directory.parent} is too deep for a real node: containerd's "
             f"socket {longest} would exceed {SOCKET_PATH_LIMIT} bytes; use a shorter "
             "--run-dir (or DEMO_DIR for make demo)"
+        )
+
+
+def _check_disk_room(run_dir: Path) -> None:
+    """Refuse to start a node whose kubelet would soon call the disk full.
+
+    Under disk pressure the node stays tainted and every wait for a pod times out, with
+    nothing in the failure naming the disk.
+    """
+    usage = shutil.disk_usage(run_dir)
+    needed = STORE_BYTES + usage.total * EVICTION_FREE_PERCENT // 100
+    if usage.free < needed:
+        raise BedError(
+            f"{usage.free / 2**30:.1f} GiB free on the filesystem of {run_dir}, and a real node "
+            f"needs {needed / 2**30:.1f} GiB: {STORE_BYTES / 2**30:.0f} GiB for containerd's "
+            f"store plus the {EVICTION_FREE_PERCENT}% its kubelet keeps free; free some space"
         )
 
 

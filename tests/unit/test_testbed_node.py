@@ -229,3 +229,19 @@ def test_a_node_directory_too_deep_for_containerds_sockets_is_refused_by_name() 
     deep = Path("/tmp") / ("d" * 80) / "node"
     with pytest.raises(BedError, match=r"run directory /tmp/d+ is too deep.*--run-dir"):
         node._check_socket_room(deep)
+
+
+def test_a_node_too_close_to_a_full_disk_is_refused_naming_the_room_it_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The kubelet would report DiskPressure and keep the node tainted (a CI run timed out so)."""
+    gib = 2**30
+    monkeypatch.setattr(
+        node.shutil, "disk_usage", lambda path: SimpleNamespace(total=100 * gib, free=3.5 * gib)
+    )
+    with pytest.raises(BedError, match=rf"3\.5 GiB free on the filesystem of {tmp_path}.*4\.0 GiB"):
+        node._check_disk_room(tmp_path)
+    monkeypatch.setattr(
+        node.shutil, "disk_usage", lambda path: SimpleNamespace(total=100 * gib, free=4 * gib)
+    )
+    node._check_disk_room(tmp_path)
