@@ -503,6 +503,13 @@ def report_tasks(rounds: list[dict[str, Consumed]]) -> None:
     )
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -510,9 +517,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--tasks", type=int, default=200_000, help="records in the task phase")
+    parser.add_argument("--tasks", type=positive, default=200_000, help="records in the task phase")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of both consumers in the task phase"
+        "--rounds", type=positive, default=3, help="rounds of both consumers in the task phase"
     )
     parser.add_argument(
         "--phase", action="append", choices=PHASES, help="run only these phases (repeatable)"
