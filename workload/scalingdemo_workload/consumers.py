@@ -13,10 +13,11 @@ Three things keep redelivery down to the records actually in flight:
   the processed prefix is committed at once, before another member takes over;
 - on stop, the records not yet started are skipped and the processed prefix is committed.
 
-A fetch's commit runs while the next fetch is worked off (one commit in flight at a time, so
-they land in order); a revocation or a stop waits for it first. Committing only processed
-offsets keeps delivery at-least-once; not waiting for the broker's answer keeps a round trip
-per fetch off the record path.
+Commits run beside the processing (`commits.CoalescedCommits`): one in flight at a time, so
+they land in order, and the offsets of every fetch finished meanwhile go out together as the
+next one, so a fast stream of small fetches does not pay a round trip each. A revocation or a
+stop sends what is queued and waits for it. Committing only processed offsets keeps delivery
+at-least-once.
 """
 
 import asyncio
@@ -30,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
+from .commits import CoalescedCommits, Offsets
 from .config import Settings
 from .connection import client_options
 from .health import close_within, start_with_retry
@@ -49,9 +51,7 @@ Handler = Callable[[ConsumerRecord], Awaitable[None]]
 Batches = dict[TopicPartition, list[ConsumerRecord]]
 
 
-def committable(
-    batches: Batches, done: dict[TopicPartition, list[bool]]
-) -> dict[TopicPartition, int]:
+def committable(batches: Batches, done: dict[TopicPartition, list[bool]]) -> Offsets:
     """Offsets safe to commit: per partition, just past the last record of the processed prefix.
 
     A record processed after an unprocessed one is not committed; it will be seen again, which
@@ -73,7 +73,6 @@ class Fetch:
         self.batches = batches
         self.done = {tp: [False] * len(records) for tp, records in batches.items()}
         self.revoked: set[TopicPartition] = set()
-        self.committed: dict[TopicPartition, int] = {}
 
     def __len__(self) -> int:
         return sum(len(records) for records in self.batches.values())
@@ -84,14 +83,10 @@ class Fetch:
                 if tp not in self.revoked:
                     yield tp, index, record
 
-    def offsets(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
-        """Committable offsets not committed yet, optionally only for `partitions`."""
+    def offsets(self, partitions: set[TopicPartition]) -> Offsets:
+        """Committable offsets of `partitions`."""
         offsets = committable(self.batches, self.done)
-        return {
-            tp: offset
-            for tp, offset in offsets.items()
-            if (partitions is None or tp in partitions) and self.committed.get(tp) != offset
-        }
+        return {tp: offset for tp, offset in offsets.items() if tp in partitions}
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -135,7 +130,7 @@ class TopicWorker:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._fetch: Fetch | None = None
-        self._committing: asyncio.Task[None] | None = None
+        self._commits = CoalescedCommits(self._commit)
         self.joined = False
 
     def _create(self) -> AIOKafkaConsumer:
@@ -178,7 +173,7 @@ class TopicWorker:
             waiting = {}
             if batches:
                 waiting = await self._process(consumer, Fetch(batches))
-        await self._settle()
+        await self._commits.flush()
 
     async def _process(self, consumer: AIOKafkaConsumer, fetch: Fetch) -> Batches:
         """Work off `fetch` while polling on paused partitions; records that still arrive
@@ -204,25 +199,13 @@ class TopicWorker:
                 for tp, records in (await self._poll_paused(consumer, lanes)).items():
                     arrived.setdefault(tp, []).extend(records)
             await lanes
-            # The previous fetch's commit, awaited while this fetch is still the one a
-            # revocation hands over.
-            await self._settle()
         finally:
             consumer.resume(*consumer.paused())
             self._fetch = None
-        # No await between handing the fetch back and starting its commit: a revocation in
+        # No await between handing the fetch back and queueing its commit: a revocation in
         # between would find neither.
-        offsets = fetch.offsets(set(consumer.assignment()))
-        if offsets:
-            self._committing = asyncio.create_task(self._commit(consumer, offsets))
+        self._commits.add(fetch.offsets(set(consumer.assignment())))
         return arrived
-
-    async def _settle(self) -> None:
-        """Wait for the commit in flight, if any; a failure other than Kafka's is raised here."""
-        committing, self._committing = self._committing, None
-        if committing is not None:
-            await asyncio.wait({committing})
-            committing.result()
 
     @staticmethod
     async def _poll_paused(consumer: AIOKafkaConsumer, lanes: asyncio.Future[Any]) -> Batches:
@@ -246,28 +229,18 @@ class TopicWorker:
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
         """Partitions are moving to another member: skip their unstarted records and commit
         what was processed, so the new owner redoes at most the records in flight."""
-        await self._settle()
-        fetch, consumer = self._fetch, self._consumer
-        if fetch is None or consumer is None:
-            return
-        fetch.revoked |= revoked
-        await self._commit(consumer, fetch.offsets(revoked), fetch)
+        fetch = self._fetch
+        if fetch is not None:
+            fetch.revoked |= revoked
+            self._commits.add(fetch.offsets(revoked))
+        await self._commits.flush()
 
-    async def _commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        offsets: dict[TopicPartition, int],
-        fetch: Fetch | None = None,
-    ) -> None:
-        if not offsets:
-            return
+    async def _commit(self, offsets: Offsets) -> None:
+        assert self._consumer is not None, "offsets come only from a started consumer's fetches"
         try:
-            await consumer.commit(offsets)
+            await self._consumer.commit(offsets)
         except KafkaError as err:
             log.warning("%s: commit failed, records will be redelivered: %r", self.group, err)
-        else:
-            if fetch is not None:
-                fetch.committed.update(offsets)
 
     async def stop(self, deadline: float) -> None:
         """Stop fetching, let in-flight records finish, commit and leave the group, all before
