@@ -217,8 +217,9 @@ class Cache:
         return after
 
     def unobserved(self, owner: Owner) -> bool:
-        """The demo's status has not observed its current generation (it is new, was edited,
-        or its last reconcile failed); False when it is gone."""
+        """The demo's status has not observed its current generation (it is new or was edited;
+        or is paused, invalid or failing, whose status keeps the generation last applied);
+        False when it is gone."""
         body = self.demo(owner)
         if body is None:
             return False

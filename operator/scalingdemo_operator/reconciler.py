@@ -71,15 +71,16 @@ class Reconciler:
         At most `concurrent_reconciles` demos are reconciled at a time: 1,000 demos applied at
         once are worked through a few at a time, each to its status, rather than all started
         together and all finished late. A demo whose generation the status has not yet
-        observed (new, edited, or last left with a failure) is urgent and goes before the
-        others waiting, in the order their triggers arrived; the others (a child's event, the
-        resync, of a demo already observed) follow, and are never held up for long
-        (`URGENT_STREAK_PER_SLOT`). Which one a reconcile is is read from the cache when it
-        starts waiting for a slot. A trigger still pending counts as waiting until it has a
-        slot, so the status updates of a rollout that arrive meanwhile are coalesced into it:
-        the busier the operator, the more they are. The demo's own lock is taken first, so a
-        second trigger of a demo being reconciled does not hold a slot while it waits for that
-        one.
+        observed is urgent: new and edited demos (also one that is paused, invalid or failing,
+        whose status keeps the generation it last applied; such reconciles write little or
+        nothing). Urgent reconciles go before the others waiting, in the order their triggers
+        arrived; the others (a child's event, the resync, of a demo already observed) follow,
+        and are never held up for long (`URGENT_STREAK_PER_SLOT`). Which one a reconcile is is
+        read from the cache when it starts waiting for a slot. A trigger still pending counts
+        as waiting until it has a slot, so the status updates of a rollout that arrive
+        meanwhile are coalesced into it: the busier the operator, the more they are. The demo's
+        own lock is taken first, so a second trigger of a demo being reconciled does not hold
+        a slot while it waits for that one.
         """
         if coalesce and owner.uid in self._waiting:
             return
