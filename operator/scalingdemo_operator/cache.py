@@ -42,7 +42,6 @@ from .api import (
     Manifest,
     Owner,
 )
-from .built import Basis, BuiltChildren
 from .spec import SecretReference, SpecError, parse
 
 POLL_SECONDS = 0.05
@@ -115,6 +114,11 @@ def child_key(body: Mapping[str, Any]) -> Key:
     return (body["metadata"]["namespace"], labels.get(INSTANCE_LABEL, ""))
 
 
+Basis = tuple[Any, ...]
+"""What the desired children follow besides the owner: the spec's generation, the Strimzi
+version in use."""
+
+
 def versions(children: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str, str]]:
     """(kind, name, resourceVersion) of each child: any change to any of them changes this."""
     return frozenset(
@@ -184,8 +188,6 @@ class Cache:
         self._written: dict[str, tuple[str, Manifest]] = {}
         """uid -> (resourceVersion read, the demo our status patch returned): the watch may not
         have brought our own write yet, and a status computed on the older body would be refused."""
-        self.built = BuiltChildren()
-        """The desired children of the demos reconciled lately (forgotten with the demo)."""
         self.complete = asyncio.Event()
 
     def bind(
@@ -207,7 +209,7 @@ class Cache:
         body = next((item for item in found if item["metadata"]["uid"] == owner.uid), None)
         written = self._written.pop(owner.uid, None)
         if body is None:
-            self.forget(owner.uid)
+            self._verified.pop(owner.uid, None)
         if body is None or written is None:
             return body
         read_version, after = written
@@ -225,11 +227,6 @@ class Cache:
             return False
         status = body.get("status") or {}
         return bool(status.get("observedGeneration") != body["metadata"].get("generation"))
-
-    def forget(self, uid: str) -> None:
-        """The demo is gone: what was derived from it goes too."""
-        self._verified.pop(uid, None)
-        self.built.forget(uid)
 
     async def newer(self, owner: Owner, version: str | None, seconds: float) -> Manifest | None:
         """The demo once the watch has brought a version other than `version` (a write that
@@ -263,7 +260,6 @@ class Cache:
         for memory in (self._verified, self._written, self._children_written):
             for uid in memory.keys() - present:
                 del memory[uid]
-        self.built.keep_only(present)
         return owners
 
     def secret_values(

@@ -209,9 +209,7 @@ def _gone(type: str | None, **_: Any) -> bool:
 
 @kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, when=_gone)
 async def forget_demo(body: kopf.Body, memo: Operator, **_: Any) -> None:
-    uid = body.metadata.uid or ""
-    memo.handled.forget(uid)
-    memo.cache.forget(uid)
+    memo.handled.forget(body.metadata.uid or "")
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:

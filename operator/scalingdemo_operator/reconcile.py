@@ -39,8 +39,7 @@ from .assess.status import (
     scaler_of,
 )
 from .builders import desired_children
-from .built import Basis
-from .cache import Cache
+from .cache import Basis, Cache
 from .diff import needs_apply
 from .kafka.reconcile import reconcile_topics
 from .kube import ApiException, Kube, is_transient
@@ -169,7 +168,7 @@ async def _children(
     live = cache.children(owner, _listed_kinds(strimzi))
     if cache.unchanged(owner, basis, live):
         return live, []
-    events, observed, failures = await _apply_children(kube, cache, owner, spec, basis, live)
+    events, observed, failures = await _apply_children(kube, cache, owner, spec, strimzi, live)
     done.extend(events)
     if not failures:
         cache.verified(owner, basis, observed)
@@ -199,7 +198,7 @@ async def _apply_children(
     cache: Cache,
     owner: Owner,
     spec: ScalingDemoSpec,
-    basis: Basis,
+    strimzi: str | None,
     listed: list[Manifest],
 ) -> tuple[list[Event], list[Manifest], list[Failure]]:
     """Apply what differs, delete what is no longer wanted; report events, objects, failures.
@@ -209,13 +208,10 @@ async def _apply_children(
     waits for the slowest request rather than for the sum of them; events and observations keep
     the builders' order. KafkaTopics are one per topic role, always wanted while they are
     listed, so never pruned: deleting one would make Strimzi delete the topic and its data.
-    The manifests are built once per basis (`built`).
     """
     live = {(item["kind"], item["metadata"]["name"]): item for item in listed}
     steps = []
-    _, strimzi = basis
-    wanted = cache.built.children(owner.uid, basis, lambda: desired_children(spec, owner, strimzi))
-    for manifest in wanted:
+    for manifest in desired_children(spec, owner, strimzi):
         current = live.pop((manifest["kind"], manifest["metadata"]["name"]), None)
         changes = ["(missing)"] if current is None else needs_apply(manifest, current)
         steps.append(_apply_one(kube, cache, owner, manifest, current, changes))
