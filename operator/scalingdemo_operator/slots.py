@@ -8,8 +8,8 @@ resync behind new objects for the same reason). Here a waiter is urgent or routi
 goes to the longest-waiting urgent one, except that after `urgent_streak` urgent grants in a row
 while a routine one waited, the longest-waiting routine one gets the next slot. A routine waiter
 therefore waits for at most `urgent_streak` urgent ones per routine one ahead of it, however many
-urgent ones keep arriving. No library kept up for asyncio offers a semaphore with priorities
-(asyncio's, anyio's and aiologic's all serve in arrival order).
+urgent ones keep arriving. The semaphores and capacity limiters of asyncio, anyio and aiologic
+take no priority, and no kept-up package for asyncio was found that does.
 """
 
 from __future__ import annotations
