@@ -218,6 +218,16 @@ class Cache:
         self._written[owner.uid] = written
         return after
 
+    def unobserved(self, owner: Owner) -> bool:
+        """The demo's status has not observed its current generation (it is new or was edited;
+        or is paused, invalid or failing, whose status keeps the generation last applied);
+        False when it is gone."""
+        body = self.demo(owner)
+        if body is None:
+            return False
+        status = body.get("status") or {}
+        return bool(status.get("observedGeneration") != body["metadata"].get("generation"))
+
     async def newer(self, owner: Owner, version: str | None, seconds: float) -> Manifest | None:
         """The demo once the watch has brought a version other than `version` (a write that
         refused ours is on its way), or None if it is gone or nothing came within `seconds`."""

@@ -1,7 +1,8 @@
 """One object per operator that every reconcile goes through, whatever triggered it.
 
 It owns what the triggers share: one reconcile at a time per ScalingDemo, a bound on how many
-demos are reconciled at a time operator-wide, coalescing of bursts, posting the events, and the
+demos are reconciled at a time operator-wide (demos whose spec is not yet observed first),
+coalescing of bursts, posting the events, and the
 ONE requeue path. A reconcile that asks to be retried (Kafka could
 not be used) or fails is retried after a capped exponential backoff, whether a spec change, a
 child's event or the periodic resync started it; a later reconcile that needs no retry cancels
@@ -23,12 +24,18 @@ from .kube import ApiException, Kube
 from .reconcile import now, reconcile
 from .recorder import Recorder
 from .settings import Settings
+from .slots import PrioritySlots
 
 logger = logging.getLogger(__name__)
 
 CONFLICT_RERUNS = 3
 """A status patch refused because the object changed since it was read is redone at once, with
 the object read again; after this many in a row the retry backoff takes over."""
+URGENT_STREAK_PER_SLOT = 4
+"""While demos whose spec is not yet observed wait, a reconcile of an observed demo (a child's
+event, the resync) waits for at most this many of them per slot before it gets the next slot:
+1,000 new demos hold up a rollout's reconcile by a few rounds of slots, not until all are done,
+and meanwhile the rollout's further updates coalesce into that one reconcile."""
 
 
 class Reconciler:
@@ -46,7 +53,10 @@ class Reconciler:
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._resync: asyncio.Task[None] | None = None
         self._recorder = Recorder(kube, time.monotonic, now)
-        self._slots = asyncio.Semaphore(settings.concurrent_reconciles)
+        self._slots = PrioritySlots(
+            settings.concurrent_reconciles,
+            URGENT_STREAK_PER_SLOT * settings.concurrent_reconciles,
+        )
         """Reconciles running at a time, whatever started them (the resync included)."""
 
     async def reconcile(self, owner: Owner, *, coalesce: bool = False, settle: bool = True) -> None:
@@ -58,13 +68,19 @@ class Reconciler:
         so that the burst of Deployment status updates of a rollout becomes one pass; the resync
         has no burst to wait for. Nothing is read before the cache is complete.
 
-        At most `concurrent_reconciles` demos are reconciled at a time, in the order their
-        triggers arrived: 1,000 demos applied at once are worked through a few at a time, each
-        to its status, rather than all started together and all finished late. A trigger still
-        pending counts as waiting until it has a slot, so the status updates of a rollout that
-        arrive meanwhile are coalesced into it: the busier the operator, the more they are.
-        The demo's own lock is taken first, so a second trigger of a demo being reconciled
-        does not hold a slot while it waits for that one.
+        At most `concurrent_reconciles` demos are reconciled at a time: 1,000 demos applied at
+        once are worked through a few at a time, each to its status, rather than all started
+        together and all finished late. A demo whose generation the status has not yet
+        observed is urgent: new and edited demos (also one that is paused, invalid or failing,
+        whose status keeps the generation it last applied; such reconciles write little or
+        nothing). Urgent reconciles go before the others waiting, in the order their triggers
+        arrived; the others (a child's event, the resync, of a demo already observed) follow,
+        and are never held up for long (`URGENT_STREAK_PER_SLOT`). Which one a reconcile is is
+        read from the cache when it starts waiting for a slot. A trigger still pending counts
+        as waiting until it has a slot, so the status updates of a rollout that arrive
+        meanwhile are coalesced into it: the busier the operator, the more they are. The demo's
+        own lock is taken first, so a second trigger of a demo being reconciled does not hold
+        a slot while it waits for that one.
         """
         if coalesce and owner.uid in self._waiting:
             return
@@ -74,7 +90,7 @@ class Reconciler:
             if coalesce and settle:
                 await asyncio.sleep(self._settings.coalesce_seconds)
             await self._cache.complete.wait()
-            async with lock, self._slots:
+            async with lock, self._slots.hold(urgent=self._cache.unobserved(owner)):
                 self._waiting.discard(owner.uid)
                 outcome = await self._run(owner)
         finally:

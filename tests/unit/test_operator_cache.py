@@ -145,6 +145,28 @@ def test_our_own_status_write_is_read_back_until_the_watch_brings_it() -> None:
     assert cache.demo(OWNER) is watched
 
 
+def test_a_demo_is_unobserved_until_its_status_observed_its_generation() -> None:
+    cache = _cache({}, {})
+    (watched,) = list(cache._demos[KEY])
+    watched["metadata"].update(generation=2, resourceVersion="1")
+    assert cache.unobserved(OWNER)  # new: no status yet
+    watched["status"] = {"observedGeneration": 1}
+    assert cache.unobserved(OWNER)  # edited since
+    watched["status"] = {"observedGeneration": 2}
+    assert not cache.unobserved(OWNER)
+    assert not cache.unobserved(Owner(OWNER.namespace, OWNER.name, "another-uid"))
+
+
+def test_our_own_status_write_counts_as_observed_before_the_watch_brings_it() -> None:
+    cache = _cache({}, {})
+    (watched,) = list(cache._demos[KEY])
+    watched["metadata"].update(generation=1, resourceVersion="1")
+    written = {**watched, "metadata": {**watched["metadata"], "resourceVersion": "2"}}
+    cache.wrote(OWNER, "1", {**written, "status": {"observedGeneration": 1}})
+    assert not cache.unobserved(OWNER)
+    assert cache.demo(OWNER) == {**written, "status": {"observedGeneration": 1}}
+
+
 def test_a_demo_of_another_uid_under_the_same_name_is_not_ours() -> None:
     cache = _cache({}, {})
     (watched,) = list(cache._demos[KEY])

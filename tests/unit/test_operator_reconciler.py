@@ -273,6 +273,65 @@ async def test_every_trigger_shares_the_one_bound(monkeypatch: pytest.MonkeyPatc
     reconciler.stop()
 
 
+def observing_cache(observed: list[Owner], new: list[Owner]) -> Cache:
+    """A complete cache of demos at generation 1: `observed` with a status that observed it,
+    `new` with no status yet."""
+    cache = complete_cache(*observed, *new)
+    for owner in [*observed, *new]:
+        (body,) = cache._demos[(owner.namespace, owner.name)]
+        body["metadata"]["generation"] = 1
+        if owner in observed:
+            body["status"] = {"observedGeneration": 1}
+    return cache
+
+
+def one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, observed: list[Owner], new: list[Owner], seconds: float
+) -> tuple[Bounded, Reconciler]:
+    """A reconciler with one turn over `observing_cache`, whose reconciles take `seconds`."""
+    bounded = Bounded(seconds)
+    monkeypatch.setattr(module, "reconcile", bounded)
+    settings = dataclasses.replace(FAST, concurrent_reconciles=1)
+    return bounded, Reconciler(Events(), observing_cache(observed, new), settings)
+
+
+async def test_demos_not_yet_observed_go_before_child_events_and_resyncs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rollouts of the first demos send child events (and a resync pass may come) while later
+    new demos still wait: the new demos get the turns first, in arrival order, then the rest
+    in theirs."""
+    observed, new = OWNERS[:4], OWNERS[4:9]
+    bounded, reconciler = one_at_a_time(monkeypatch, observed, new, 0.02)
+    busy = asyncio.create_task(reconciler.reconcile(new[0]))
+    await asyncio.sleep(0.005)
+    triggers = []
+    for old, fresh in zip(observed, new[1:], strict=True):
+        triggers.append(asyncio.create_task(reconciler.reconcile(old, coalesce=True, settle=False)))
+        triggers.append(asyncio.create_task(reconciler.reconcile(fresh)))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(busy, *triggers), timeout=10)
+    assert bounded.started == [*new, *observed]
+    reconciler.stop()
+
+
+async def test_a_child_event_waits_for_a_bounded_number_of_new_demos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However many new demos keep it waiting, a child event gets a turn after at most
+    URGENT_STREAK_PER_SLOT of them per slot."""
+    observed, new = OWNERS[:1], OWNERS[1:12]
+    bounded, reconciler = one_at_a_time(monkeypatch, observed, new, 0.05)
+    busy = asyncio.create_task(reconciler.reconcile(new[0]))
+    await asyncio.sleep(0)
+    child_event = asyncio.create_task(reconciler.reconcile(observed[0], coalesce=True))
+    await asyncio.sleep(FAST.coalesce_seconds * 2)
+    new_demos = [asyncio.create_task(reconciler.reconcile(owner)) for owner in new[1:]]
+    await asyncio.wait_for(asyncio.gather(busy, child_event, *new_demos), timeout=10)
+    assert bounded.started.index(observed[0]) == 1 + module.URGENT_STREAK_PER_SLOT
+    reconciler.stop()
+
+
 async def test_a_trigger_arriving_while_its_demo_waits_for_a_turn_is_coalesced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
