@@ -2,11 +2,10 @@
 
 It owns what the triggers share: one reconcile at a time per ScalingDemo, a bound on how many
 demos are reconciled at a time operator-wide (demos whose spec is not yet observed first),
-coalescing of bursts, posting the events, and the
-ONE requeue path. A reconcile that asks to be retried (Kafka could
-not be used) or fails is retried after a capped exponential backoff, whether a spec change, a
-child's event or the periodic resync started it; a later reconcile that needs no retry cancels
-the pending one and resets the backoff.
+coalescing of bursts, posting the events, and the ONE requeue path. A reconcile that asks to be
+retried (Kafka could not be used) or fails is retried after a capped exponential backoff,
+whether a spec change, a child's event or the periodic resync started it; a later reconcile
+that needs no retry cancels the pending one and resets the backoff.
 """
 
 from __future__ import annotations
