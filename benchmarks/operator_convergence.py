@@ -12,6 +12,11 @@ produce, the same Created events, and status.observedGeneration; once the Deploy
 Available it writes the Ready condition. The ratios operator/baseline are the figures to watch;
 absolute seconds depend on the machine.
 
+Each N is measured in --rounds rounds (see `benchmarks.rounds`): each round measures both sides
+once as above, on fresh namespaces, the bare client first in odd rounds and the operator first
+in even ones; every round's figures are printed, and per N the median of the rounds' ratios with
+the lowest and highest.
+
 The operator's API requests are counted from the API server's audit log by user agent (its own
 client's and kopf's), so kopf's requests count, and the harness's polling does not; the bare
 client's by its own `Kube` counter (the operator's counts the same way), with the audit log's
@@ -20,6 +25,7 @@ above its idle baseline (taken once it has reconciled a warm-up demo), and the m
 average; with --edit, the time until that many demos edited at once are all observed again;
 with --idle-seconds, the requests per minute of an operator restarted with --resync-seconds on
 the converged demos, by verb, once its restart has settled (the watches' own requests included).
+Both run once, right after the operator's convergence in the last round of the largest N.
 
 Usage (against a running bed, e.g. `python -m tests.testbed up`; its kubeconfig, kubectl and
 Kafka address are printed, the audit log is logs/audit.log in its run directory):
@@ -27,7 +33,7 @@ Kafka address are printed, the audit log is logs/audit.log in its run directory)
         --audit-log RUN_DIR/logs/audit.log --kafka-bootstrap HOST:PORT \
         --topic-management Operator --sizes 1,20,100
     python -m benchmarks.operator_convergence ... --topic-management None --sizes 1000 \
-        --edit 100 --idle-seconds 90
+        --rounds 1 --edit 100 --idle-seconds 90
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -64,6 +71,7 @@ from scalingdemo_operator.kube import Kube
 from scalingdemo_operator.reconcile import now
 from scalingdemo_operator.spec import parse
 
+from benchmarks.rounds import Ratios, Round, plan
 from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 1800
@@ -391,6 +399,18 @@ class Figures:
     restart_writes: int = 0
     timeline: list[str] | None = None
 
+    @property
+    def observed_ratio(self) -> float:
+        return self.observed / self.bare_observed
+
+    @property
+    def ready_ratio(self) -> float:
+        return self.ready / self.bare_ready
+
+    @property
+    def requests_ratio(self) -> float:
+        return self.requests / self.bare_requests
+
 
 def _cpu(process: psutil.Process) -> float:
     times = process.cpu_times()
@@ -527,52 +547,81 @@ def _sent() -> float:
     )
 
 
-def report(figures: Figures) -> None:
+def report(figures: Figures, label: str) -> None:
     n = figures.count
     print(
-        f"N={n}: observed {figures.observed:.2f} s vs bare {figures.bare_observed:.2f} s "
-        f"({figures.observed / figures.bare_observed:.2f}x); all Ready {figures.ready:.2f} s "
-        f"vs bare {figures.bare_ready:.2f} s ({figures.ready / figures.bare_ready:.2f}x); "
+        f"{label}: observed {figures.observed:.2f} s vs bare {figures.bare_observed:.2f} s "
+        f"({figures.observed_ratio:.2f}x); all Ready {figures.ready:.2f} s "
+        f"vs bare {figures.bare_ready:.2f} s ({figures.ready_ratio:.2f}x); "
         f"API requests per demo {figures.requests / n:.1f} vs bare "
-        f"{figures.bare_requests / n:.1f} ({figures.requests / figures.bare_requests:.2f}x; "
+        f"{figures.bare_requests / n:.1f} ({figures.requests_ratio:.2f}x; "
         f"bare in the audit log {figures.bare_audited / n:.1f})"
     )
-    print(f"N={n}: half of the demos observed by the operator after {figures.half_observed:.2f} s")
     print(
-        f"N={n}: operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
+        f"{label}: half of the demos observed by the operator after {figures.half_observed:.2f} s"
+    )
+    print(
+        f"{label}: operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
         f"{figures.cold_rss:.1f} MiB, idle after the warm-up demo {figures.idle_rss:.1f} MiB, "
         f"converged {figures.converged_rss:.1f} MiB "
         f"({(figures.converged_rss - figures.idle_rss) / n:.3f} MiB per demo above idle; "
         f"{(figures.converged_rss - figures.cold_rss) / n:.3f} above listed)"
     )
     print(
-        f"N={n}: load average (1 min) when all were observed: operator {figures.load:.2f}, "
+        f"{label}: load average (1 min) when all were observed: operator {figures.load:.2f}, "
         f"bare {figures.bare_load:.2f}"
     )
     if figures.status_writes is not None:
         print(
-            f"N={n}: status writes {sum(figures.status_writes.values())}, of which "
+            f"{label}: status writes {sum(figures.status_writes.values())}, of which "
             f"{figures.status_writes[409]} refused with 409 Conflict"
         )
     if figures.timeline is not None:
-        print("N=1 timeline (s from kubectl's create: received, answered; who, verb, object):")
+        print(f"{label} timeline (s from kubectl's create: received, answered; who, verb, object):")
         print("\n".join(f"  {line}" for line in figures.timeline))
     if figures.edit_seconds is not None:
-        print(f"N={n}: edited at once, all observed again after {figures.edit_seconds:.2f} s")
+        print(f"{label}: edited at once, all observed again after {figures.edit_seconds:.2f} s")
     if figures.idle is not None:
         per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
         writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
         print(
-            f"N={n}: restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: "
+            f"{label}: restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: "
             f"{figures.restart_writes} writes to catch up; then idle "
             f"{figures.idle_minutes:.1f} min: {writes} writes, "
             f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
             + ", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())),
-            flush=True,
         )
+    sys.stdout.flush()
 
 
-def main() -> None:
+def summary(rounds: list[Figures]) -> str:
+    """The run's figures for one N: the median of the rounds' ratios, with their spread."""
+    observed = Ratios(tuple(figures.observed_ratio for figures in rounds))
+    ready = Ratios(tuple(figures.ready_ratio for figures in rounds))
+    requests = Ratios(tuple(figures.requests_ratio for figures in rounds))
+    return (
+        f"N={rounds[0].count}, {len(rounds)} rounds, operator / bare: observed {observed}; "
+        f"all Ready {ready}; API requests per demo {requests}"
+    )
+
+
+def measure_round(bench: Bench, step: Round, arguments: argparse.Namespace) -> Figures:
+    """Both sides once, in the round's order, each on its own fresh namespace; the namespaces
+    stay until both are measured, so that no garbage collection runs during either."""
+    figures = Figures(step.count)
+    edit, idle_seconds = (arguments.edit, arguments.idle_seconds) if step.extras else (0, 0)
+    measures = {
+        "operator": lambda: measure_operator(bench, figures, edit, idle_seconds),
+        "bare": lambda: measure_bare(bench, figures),
+    }
+    print(f"{step.label}: {' first, then '.join(step.sides)}", flush=True)
+    used = [measures[side]() for side in step.sides]
+    report(figures, step.label)
+    bench.drop(used, wait=not step.last)
+    return figures
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", type=Path, default=Path(os.environ.get("KUBECONFIG", "")))
     parser.add_argument("--kubectl", type=Path, default=Path("kubectl"))
@@ -580,27 +629,53 @@ def main() -> None:
     parser.add_argument("--kafka-bootstrap", help="the broker; needed for Operator topics")
     parser.add_argument("--topic-management", choices=("Operator", "None"), default="None")
     parser.add_argument("--sizes", default="1,20,100")
-    parser.add_argument("--edit", type=int, default=0, help="demos to edit at once after N")
-    parser.add_argument("--idle-seconds", type=float, default=0, help="idle window to count")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measurements of each side per N, alternating which goes first; the median of "
+        "their ratios is reported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--edit",
+        type=int,
+        default=0,
+        help="demos to edit at once; once, after the operator's convergence in the last round "
+        "of the largest N",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=0,
+        help="idle window to count; once, after the operator's convergence (and --edit) in the "
+        "last round of the largest N",
+    )
     parser.add_argument(
         "--operator-args",
         default="",
         help="more options for the operator, e.g. '--concurrent-reconciles 4', to compare "
         "settings against the same baseline",
     )
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     if arguments.topic_management == "Operator" and not arguments.kafka_bootstrap:
         parser.error("--topic-management Operator needs --kafka-bootstrap")
+    if arguments.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {arguments.rounds}")
+    return arguments
+
+
+def main() -> None:
+    arguments = parse_arguments()
     install_crd(arguments.kubectl, arguments.kubeconfig)
     with tempfile.TemporaryDirectory() as workdir:
         bench = Bench(arguments, Path(workdir))
         sizes = [int(size) for size in arguments.sizes.split(",")]
-        for index, count in enumerate(sizes):
-            figures = Figures(count)
-            used = [measure_operator(bench, figures, arguments.edit, arguments.idle_seconds)]
-            used.append(measure_bare(bench, figures))
-            report(figures)
-            bench.drop(used, wait=index + 1 < len(sizes))
+        measured: list[Figures] = []
+        for step in plan(sizes, arguments.rounds):
+            measured.append(measure_round(bench, step, arguments))
+            if step.number == step.rounds:
+                print(summary(measured), flush=True)
+                measured = []
 
 
 if __name__ == "__main__":
