@@ -452,8 +452,8 @@ def _warm_up_demo(bench: Bench, namespace: str) -> list[dict]:
 
 
 def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: float) -> str:
-    """The operator's figures; returns the namespace, left in place so that no garbage
-    collection runs during the baseline."""
+    """The operator's figures; returns the namespace, left in place until the round's other
+    side is measured too, so that no garbage collection runs during either (`measure_round`)."""
     count = figures.count
     namespace = bench.namespace(f"bench-op-{count}")
     log = bench.workdir / f"operator-{namespace}.log"
