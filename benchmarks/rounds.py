@@ -23,15 +23,17 @@ class Round:
     """One round of one size: each side measured once, on fresh namespaces."""
 
     count: int
+    """N: the demos each side converges."""
     number: int
+    """1 for the first round of this N."""
     rounds: int
     sides: tuple[Side, Side]
     extras: bool
     """Whether the one-off measurements (an edit of many demos at once, an idle window) follow
     this round's operator convergence: they run once, in the last round of the largest N."""
     last: bool
-    """The run's last round: nothing follows that its namespaces' garbage collection could
-    slow down, so it need not be waited for."""
+    """Whether this is the run's last round: nothing follows that its namespaces' garbage
+    collection could slow down, so it need not be waited for."""
 
     @property
     def label(self) -> str:
