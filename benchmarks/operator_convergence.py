@@ -45,16 +45,17 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kubernetes
 import psutil
@@ -86,7 +87,10 @@ MIB = 1024 * 1024
 OPERATOR_AGENTS = (FIELD_MANAGER, "kopf/")
 BARE_AGENT = "scalingdemo-bare-client"
 IDLE_RESYNC_SECONDS = 20
+PROBE_TIMEOUT_SECONDS = 5
+"""What the operator's Deployment gives its liveness probe (deploy/operator/deployment.yaml)."""
 UNRESOLVABLE_BROKER = "kafka.kafka.svc.cluster.local:9092"
+Answer = TypeVar("Answer")
 WARM_UP = "warm-up"
 """The demo each operator reconciles to Ready before its idle RSS is taken (see `warm_up`)."""
 
@@ -397,6 +401,9 @@ class Figures:
     idle: collections.Counter[str] | None = None
     idle_minutes: float = 0
     restart_writes: int = 0
+    catch_up_seconds: float = 0
+    slowest_answer: dict[str, float] = field(default_factory=dict)
+    unanswered: collections.Counter[str] = field(default_factory=collections.Counter)
     timeline: list[str] | None = None
 
     @property
@@ -410,6 +417,14 @@ class Figures:
     @property
     def requests_ratio(self) -> float:
         return self.requests / self.bare_requests
+
+    def answered(self, endpoint: str, seconds: float | None) -> None:
+        """One poll of the restarted operator's `endpoint`: its answer time, None if none came
+        within PROBE_TIMEOUT_SECONDS."""
+        if seconds is None:
+            self.unanswered[endpoint] += 1
+        else:
+            self.slowest_answer[endpoint] = max(seconds, self.slowest_answer.get(endpoint, 0))
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -451,7 +466,9 @@ def _warm_up_demo(bench: Bench, namespace: str) -> list[dict]:
     return found
 
 
-def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: float) -> str:
+def measure_operator(
+    bench: Bench, figures: Figures, label: str, edit: int, idle_seconds: float
+) -> str:
     """The operator's figures; returns the namespace, left in place until the round's other
     side is measured too, so that no garbage collection runs during either (`measure_round`)."""
     count = figures.count
@@ -478,8 +495,10 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
         figures.timeline = bench.audit.timeline(mark, namespace)
     figures.cpu_seconds = _cpu(process) - cpu
     figures.converged_rss = process.memory_info().rss / MIB
+    report_operator(figures, label)
     if edit:
         figures.edit_seconds = bench.edit(namespace, min(edit, count))
+        _say(label, f"edited at once, all observed again after {figures.edit_seconds:.2f} s")
         bench.wait(namespace, count, _ready)  # the edited rollouts are over before idling
         time.sleep(SETTLE_SECONDS)
     if idle_seconds:
@@ -489,14 +508,16 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
         )
         mark = bench.audit.mark()
         resyncing.start()
-        _resumed(resyncing, count)
+        _resumed(resyncing, count, figures)
         figures.restart_writes = sum(
             n for verb, n in bench.audit.verbs(mark, OPERATOR_AGENTS).items() if _is_write(verb)
         )
+        report_catch_up(figures, label)
         mark = bench.audit.mark()
         time.sleep(idle_seconds)
         figures.idle = bench.audit.verbs(mark, OPERATOR_AGENTS)
         figures.idle_minutes = idle_seconds / 60
+        report_idle(figures, label)
         resyncing.stop()
     else:
         operator.stop()
@@ -507,17 +528,52 @@ def _is_write(verb: str) -> bool:
     return verb in {"create", "update", "patch", "delete", "deletecollection"}
 
 
-def _resumed(operator: OperatorProcess, count: int) -> None:
-    """Until the restarted operator has reconciled every demo once, and a little longer."""
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while operator.metric("scalingdemo_operator_reconciles_total") < count:
+def _resumed(operator: OperatorProcess, count: int, figures: Figures) -> None:
+    """Until the restarted operator has reconciled every demo once, and a little longer.
+
+    Meanwhile each poll also times kopf's /healthz, which is served on the operator's event
+    loop: in a cluster, a catch-up that kept the loop from answering for the liveness probe's
+    timeout three times in a row would get the operator restarted, and the catch-up would begin
+    again. /metrics is served by prometheus_client's own thread; a slow answer is counted, not
+    fatal, since it is the harness's view and not what is measured.
+    """
+    started = time.monotonic()
+    deadline = started + TIMEOUT_SECONDS
+    health = f"http://127.0.0.1:{operator.liveness_port}/healthz"
+    reconciled: float | None = None
+    while reconciled is None or reconciled < count:
         if time.monotonic() > deadline:
             raise TimeoutError("the restarted operator never reconciled every demo")
+        figures.answered("/healthz", _timed(lambda: _get(health))[0])
+        seconds, reconciled = _timed(
+            lambda: operator.metric("scalingdemo_operator_reconciles_total")
+        )
+        figures.answered("/metrics", seconds)
         time.sleep(POLL_SECONDS)
+    figures.catch_up_seconds = time.monotonic() - started
     time.sleep(SETTLE_SECONDS)
 
 
-def measure_bare(bench: Bench, figures: Figures) -> str:
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
+        body: bytes = response.read()
+    return body
+
+
+def _timed(call: Callable[[], Answer]) -> tuple[float | None, Answer | None]:
+    """How long `call`, an HTTP request, took to answer, and its answer; (None, None) when it
+    timed out."""
+    began = time.monotonic()
+    try:
+        answer = call()
+    except (TimeoutError, urllib.error.URLError) as error:
+        if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, TimeoutError):
+            raise
+        return None, None
+    return time.monotonic() - began, answer
+
+
+def measure_bare(bench: Bench, figures: Figures, label: str) -> str:
     count = figures.count
     namespace = bench.namespace(f"bench-bare-{count}")
     bare = BareClient(bench)
@@ -533,6 +589,7 @@ def measure_bare(bench: Bench, figures: Figures) -> str:
     time.sleep(SETTLE_SECONDS)
     figures.bare_requests = round(_sent() - sent)
     figures.bare_audited = bench.audit.count(mark, (BARE_AGENT,))
+    report_bare(figures, label)
     return namespace
 
 
@@ -547,51 +604,88 @@ def _sent() -> float:
     )
 
 
-def report(figures: Figures, label: str) -> None:
+def _say(label: str, text: str) -> None:
+    """Each figure is printed as soon as it is measured, so that a run that fails later (a
+    1,000-demo run takes over 20 minutes) still shows what it measured."""
+    print(f"{label}: {text}", flush=True)
+
+
+def report_operator(figures: Figures, label: str) -> None:
     n = figures.count
-    print(
-        f"{label}: observed {figures.observed:.2f} s vs bare {figures.bare_observed:.2f} s "
-        f"({figures.observed_ratio:.2f}x); all Ready {figures.ready:.2f} s "
-        f"vs bare {figures.bare_ready:.2f} s ({figures.ready_ratio:.2f}x); "
-        f"API requests per demo {figures.requests / n:.1f} vs bare "
-        f"{figures.bare_requests / n:.1f} ({figures.requests_ratio:.2f}x; "
-        f"bare in the audit log {figures.bare_audited / n:.1f})"
+    _say(
+        label,
+        _convergence("operator", n, figures.observed, figures.ready, figures.requests)
+        + f"; half observed after {figures.half_observed:.2f} s",
     )
-    print(
-        f"{label}: half of the demos observed by the operator after {figures.half_observed:.2f} s"
-    )
-    print(
-        f"{label}: operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
+    _say(
+        label,
+        f"operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
         f"{figures.cold_rss:.1f} MiB, idle after the warm-up demo {figures.idle_rss:.1f} MiB, "
         f"converged {figures.converged_rss:.1f} MiB "
         f"({(figures.converged_rss - figures.idle_rss) / n:.3f} MiB per demo above idle; "
-        f"{(figures.converged_rss - figures.cold_rss) / n:.3f} above listed)"
-    )
-    print(
-        f"{label}: load average (1 min) when all were observed: operator {figures.load:.2f}, "
-        f"bare {figures.bare_load:.2f}"
+        f"{(figures.converged_rss - figures.cold_rss) / n:.3f} above listed)",
     )
     if figures.status_writes is not None:
-        print(
-            f"{label}: status writes {sum(figures.status_writes.values())}, of which "
-            f"{figures.status_writes[409]} refused with 409 Conflict"
+        _say(
+            label,
+            f"status writes {sum(figures.status_writes.values())}, of which "
+            f"{figures.status_writes[409]} refused with 409 Conflict",
         )
     if figures.timeline is not None:
-        print(f"{label} timeline (s from kubectl's create: received, answered; who, verb, object):")
-        print("\n".join(f"  {line}" for line in figures.timeline))
-    if figures.edit_seconds is not None:
-        print(f"{label}: edited at once, all observed again after {figures.edit_seconds:.2f} s")
-    if figures.idle is not None:
-        per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
-        writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
-        print(
-            f"{label}: restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: "
-            f"{figures.restart_writes} writes to catch up; then idle "
-            f"{figures.idle_minutes:.1f} min: {writes} writes, "
-            f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
-            + ", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())),
+        _say(label, "timeline (s from kubectl's create: received, answered; who, verb, object)")
+        print("\n".join(f"  {line}" for line in figures.timeline), flush=True)
+
+
+def report_bare(figures: Figures, label: str) -> None:
+    n = figures.count
+    _say(
+        label,
+        _convergence(
+            "bare client", n, figures.bare_observed, figures.bare_ready, figures.bare_requests
         )
-    sys.stdout.flush()
+        + f" (in the audit log {figures.bare_audited / n:.1f})",
+    )
+
+
+def _convergence(side: str, count: int, observed: float, ready: float, requests: int) -> str:
+    return (
+        f"{side} observed all {count} after {observed:.2f} s, all Ready after {ready:.2f} s; "
+        f"API requests per demo {requests / count:.1f}"
+    )
+
+
+def report_catch_up(figures: Figures, label: str) -> None:
+    slowest = ", ".join(f"{url} {seconds:.2f} s" for url, seconds in figures.slowest_answer.items())
+    unanswered = ", ".join(f"{url} {n}" for url, n in figures.unanswered.items()) or "none"
+    _say(
+        label,
+        f"restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: every demo reconciled after "
+        f"{figures.catch_up_seconds:.1f} s, with {figures.restart_writes} writes; slowest answer "
+        f"meanwhile {slowest}; polls unanswered within {PROBE_TIMEOUT_SECONDS} s: {unanswered}",
+    )
+
+
+def report_idle(figures: Figures, label: str) -> None:
+    assert figures.idle is not None
+    per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
+    writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
+    _say(
+        label,
+        f"then idle {figures.idle_minutes:.1f} min: {writes} writes, "
+        f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
+        + (", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())) or "none"),
+    )
+
+
+def report(figures: Figures, label: str) -> None:
+    """The round's comparison, once both sides are measured."""
+    _say(
+        label,
+        f"operator / bare: observed {figures.observed_ratio:.2f}x, all Ready "
+        f"{figures.ready_ratio:.2f}x, API requests per demo {figures.requests_ratio:.2f}x; "
+        f"load average (1 min) when all were observed: operator {figures.load:.2f}, "
+        f"bare {figures.bare_load:.2f}",
+    )
 
 
 def summary(rounds: list[Figures]) -> str:
@@ -611,8 +705,8 @@ def measure_round(bench: Bench, step: Round, arguments: argparse.Namespace) -> F
     figures = Figures(step.count)
     edit, idle_seconds = (arguments.edit, arguments.idle_seconds) if step.extras else (0, 0)
     measures = {
-        "operator": lambda: measure_operator(bench, figures, edit, idle_seconds),
-        "bare": lambda: measure_bare(bench, figures),
+        "operator": lambda: measure_operator(bench, figures, step.label, edit, idle_seconds),
+        "bare": lambda: measure_bare(bench, figures, step.label),
     }
     print(f"{step.label}: {' first, then '.join(step.sides)}", flush=True)
     used = [measures[side]() for side in step.sides]
