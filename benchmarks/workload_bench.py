@@ -59,7 +59,7 @@ from aiokafka.record import default_records
 from rich.console import Console
 from scalingdemo_workload.config import load_settings
 from scalingdemo_workload.contract import Env, Role
-from scalingdemo_workload.loadgen import parse_args
+from scalingdemo_workload.loadgen import bounded_argument, parse_args
 from scalingdemo_workload.loadgen import run as run_load
 from scalingdemo_workload.loop_metrics import LoopCounter
 from scalingdemo_workload.metrics import Metrics
@@ -503,13 +503,6 @@ def report_tasks(rounds: list[dict[str, Consumed]]) -> None:
     )
 
 
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -517,9 +510,17 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=5, help="length of each timed phase")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--tasks", type=positive, default=200_000, help="records in the task phase")
     parser.add_argument(
-        "--rounds", type=positive, default=3, help="rounds of both consumers in the task phase"
+        "--tasks",
+        type=bounded_argument(int, 1, 100_000_000),
+        default=200_000,
+        help="records in the task phase",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=bounded_argument(int, 1, 1000),
+        default=3,
+        help="rounds of both consumers in the task phase",
     )
     parser.add_argument(
         "--phase", action="append", choices=PHASES, help="run only these phases (repeatable)"

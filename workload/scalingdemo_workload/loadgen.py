@@ -46,8 +46,11 @@ CONNECT_RETRY_LAST_SECONDS = 5.0
 WATCH_ONLY_OPTIONS = ("namespace", "report", "kafka_bootstrap")
 
 
-def _bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
-    """argparse wants ArgumentTypeError to show our message instead of a generic one."""
+def bounded_argument(
+    kind: type[int] | type[float], low: float, high: float
+) -> Callable[[str], Any]:
+    """An argparse type for a number within [low, high] (the benchmarks' too); argparse wants
+    ArgumentTypeError to show our message instead of a generic one."""
     parse = number_in(kind, low, high)
 
     def checked(raw: str) -> Any:
@@ -87,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kind", choices=("messages", "tasks"), default="messages")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
-        "--rate", type=_bounded(float, 0.1, 100_000), help="requests per second (open loop)"
+        "--rate", type=bounded_argument(float, 0.1, 100_000), help="requests per second (open loop)"
     )
     mode.add_argument(
         "--concurrency",
-        type=_bounded(int, 1, MAX_IN_FLIGHT),
+        type=bounded_argument(int, 1, MAX_IN_FLIGHT),
         help=f"requests kept in flight (closed loop; the default, with {DEFAULT_CONCURRENCY})",
     )
     mode.add_argument(
@@ -103,30 +106,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duration",
-        type=_bounded(float, 0.1, 86_400),
+        type=bounded_argument(float, 0.1, 86_400),
         help=f"seconds (default {DEFAULT_DURATION:g}; a step or ramp profile sets its own)",
     )
     parser.add_argument(
-        "--batch", type=_bounded(int, 1, 100_000), default=1, help="records per request"
+        "--batch", type=bounded_argument(int, 1, 100_000), default=1, help="records per request"
     )
     parser.add_argument(
         "--max-in-flight",
-        type=_bounded(int, 1, MAX_IN_FLIGHT),
+        type=bounded_argument(int, 1, MAX_IN_FLIGHT),
         default=MAX_IN_FLIGHT,
         help=f"with --rate: most requests outstanding at once (default {MAX_IN_FLIGHT})",
     )
     parser.add_argument(
         "--complexity",
-        type=_bounded(int, *COMPLEXITY_RANGE),
+        type=bounded_argument(int, *COMPLEXITY_RANGE),
         help=f"task complexity (tasks only; default {DEFAULT_COMPLEXITY})",
     )
     parser.add_argument(
         "--duration-ms",
-        type=_bounded(int, *DURATION_MS_RANGE),
+        type=bounded_argument(int, *DURATION_MS_RANGE),
         help="CPU milliseconds per task (tasks only; overrides --complexity)",
     )
     parser.add_argument(
-        "--timeout", type=_bounded(float, 0.1, 600), default=10.0, help="per-request timeout"
+        "--timeout",
+        type=bounded_argument(float, 0.1, 600),
+        default=10.0,
+        help="per-request timeout",
     )
     watch = parser.add_argument_group(
         "scenario report",
