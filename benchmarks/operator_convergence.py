@@ -71,11 +71,15 @@ from scalingdemo_operator.kafka.plan import creation_event
 from scalingdemo_operator.kube import Kube
 from scalingdemo_operator.reconcile import now
 from scalingdemo_operator.spec import parse
+from scalingdemo_workload.loadgen import bounded_argument
 
 from benchmarks.rounds import Ratios, Round, plan
 from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 1800
+MAX_DEMOS = 10_000
+"""A bound on N and on --edit that catches a slip of the keyboard: 10,000 demos are 40,000
+objects for the bed's API server, ten times the largest run measured."""
 POLL_SECONDS = 0.05
 """Fine enough that one demo's convergence, a fraction of a second, is not rounded to a poll."""
 POLLED_PER_SECOND = 1000
@@ -722,24 +726,29 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audit-log", type=Path, required=True)
     parser.add_argument("--kafka-bootstrap", help="the broker; needed for Operator topics")
     parser.add_argument("--topic-management", choices=("Operator", "None"), default="None")
-    parser.add_argument("--sizes", default="1,20,100")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1, 20, 100],
+        help=f"comma-separated N, each 1 to {MAX_DEMOS:,} (default: 1,20,100)",
+    )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=bounded_argument(int, 1, 1000),
         default=3,
         help="measurements of each side per N, alternating which goes first; the median of "
         "their ratios is reported (default: %(default)s)",
     )
     parser.add_argument(
         "--edit",
-        type=int,
+        type=bounded_argument(int, 0, MAX_DEMOS),
         default=0,
         help="demos to edit at once; once, after the operator's convergence in the last round "
         "of the largest N",
     )
     parser.add_argument(
         "--idle-seconds",
-        type=float,
+        type=bounded_argument(float, 0, TIMEOUT_SECONDS),
         default=0,
         help="idle window to count; once, after the operator's convergence (and --edit) in the "
         "last round of the largest N",
@@ -753,9 +762,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.topic_management == "Operator" and not arguments.kafka_bootstrap:
         parser.error("--topic-management Operator needs --kafka-bootstrap")
-    if arguments.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {arguments.rounds}")
     return arguments
+
+
+def _sizes(raw: str) -> list[int]:
+    size = bounded_argument(int, 1, MAX_DEMOS)
+    return [size(part.strip()) for part in raw.split(",")]
 
 
 def main() -> None:
@@ -763,7 +775,7 @@ def main() -> None:
     install_crd(arguments.kubectl, arguments.kubeconfig)
     with tempfile.TemporaryDirectory() as workdir:
         bench = Bench(arguments, Path(workdir))
-        sizes = [int(size) for size in arguments.sizes.split(",")]
+        sizes: list[int] = arguments.sizes
         measured: list[Figures] = []
         for step in plan(sizes, arguments.rounds):
             measured.append(measure_round(bench, step, arguments))

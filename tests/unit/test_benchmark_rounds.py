@@ -1,5 +1,5 @@
 """The convergence benchmark's rounds: their order, the one-off measurements' place, the
-median and spread reported, and the --rounds option's check. The measurements themselves need
+median and spread reported, and the checks of the options. The measurements themselves need
 the bed and are not run here."""
 
 from __future__ import annotations
@@ -96,11 +96,28 @@ def test_three_rounds_by_default() -> None:
     assert parse_arguments(["--audit-log", "audit.log"]).rounds == 3
 
 
-@pytest.mark.parametrize("rounds", ["0", "-1"])
-def test_fewer_than_one_round_is_refused_naming_the_option(
-    rounds: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--rounds", "0", "must be between 1 and 1000, got 0"),
+        ("--rounds", "-1", "must be between 1 and 1000, got -1"),
+        ("--rounds", "two", "must be an integer, got 'two'"),
+        ("--sizes", "1,,20", "must be an integer, got ''"),
+        ("--sizes", "0", "must be between 1 and 10000, got 0"),
+        ("--sizes", "100000", "must be between 1 and 10000, got 100000"),
+        ("--edit", "-5", "must be between 0 and 10000, got -5"),
+        ("--idle-seconds", "nan", "must be between 0 and 1800, got nan"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_option(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
-        parse_arguments(["--audit-log", "audit.log", "--rounds", rounds])
+        parse_arguments(["--audit-log", "audit.log", option, value])
 
-    assert f"--rounds must be at least 1, got {rounds}" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"argument {option}: {message}" in error
+
+
+def test_sizes_are_read_in_order() -> None:
+    assert parse_arguments(["--audit-log", "a.log", "--sizes", "100, 1,20"]).sizes == [100, 1, 20]
