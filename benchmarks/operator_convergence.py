@@ -12,6 +12,11 @@ produce, the same Created events, and status.observedGeneration; once the Deploy
 Available it writes the Ready condition. The ratios operator/baseline are the figures to watch;
 absolute seconds depend on the machine.
 
+Each N is measured in --rounds rounds (see `benchmarks.rounds`): each round measures both sides
+once as above, on fresh namespaces, the bare client first in odd rounds and the operator first
+in even ones; every round's figures are printed, and per N the median of the rounds' ratios with
+the lowest and highest.
+
 The operator's API requests are counted from the API server's audit log by user agent (its own
 client's and kopf's), so kopf's requests count, and the harness's polling does not; the bare
 client's by its own `Kube` counter (the operator's counts the same way), with the audit log's
@@ -20,6 +25,7 @@ above its idle baseline (taken once it has reconciled a warm-up demo), and the m
 average; with --edit, the time until that many demos edited at once are all observed again;
 with --idle-seconds, the requests per minute of an operator restarted with --resync-seconds on
 the converged demos, by verb, once its restart has settled (the watches' own requests included).
+Both run once, right after the operator's convergence in the last round of the largest N.
 
 Usage (against a running bed, e.g. `python -m tests.testbed up`; its kubeconfig, kubectl and
 Kafka address are printed, the audit log is logs/audit.log in its run directory):
@@ -27,7 +33,7 @@ Kafka address are printed, the audit log is logs/audit.log in its run directory)
         --audit-log RUN_DIR/logs/audit.log --kafka-bootstrap HOST:PORT \
         --topic-management Operator --sizes 1,20,100
     python -m benchmarks.operator_convergence ... --topic-management None --sizes 1000 \
-        --edit 100 --idle-seconds 90
+        --rounds 1 --edit 100 --idle-seconds 90
 """
 
 from __future__ import annotations
@@ -41,13 +47,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kubernetes
 import psutil
@@ -63,10 +71,15 @@ from scalingdemo_operator.kafka.plan import creation_event
 from scalingdemo_operator.kube import Kube
 from scalingdemo_operator.reconcile import now
 from scalingdemo_operator.spec import parse
+from scalingdemo_workload.loadgen import bounded_argument
 
+from benchmarks.rounds import Ratios, Round, plan
 from tests.operator_harness import OperatorProcess, install_crd
 
 TIMEOUT_SECONDS = 1800
+MAX_DEMOS = 10_000
+"""A bound on N and on --edit that catches a slip of the keyboard: 10,000 demos are 40,000
+objects for the bed's API server, ten times the largest run measured."""
 POLL_SECONDS = 0.05
 """Fine enough that one demo's convergence, a fraction of a second, is not rounded to a poll."""
 POLLED_PER_SECOND = 1000
@@ -78,7 +91,10 @@ MIB = 1024 * 1024
 OPERATOR_AGENTS = (FIELD_MANAGER, "kopf/")
 BARE_AGENT = "scalingdemo-bare-client"
 IDLE_RESYNC_SECONDS = 20
+PROBE_TIMEOUT_SECONDS = 5
+"""What the operator's Deployment gives its liveness probe (deploy/operator/deployment.yaml)."""
 UNRESOLVABLE_BROKER = "kafka.kafka.svc.cluster.local:9092"
+Answer = TypeVar("Answer")
 WARM_UP = "warm-up"
 """The demo each operator reconciles to Ready before its idle RSS is taken (see `warm_up`)."""
 
@@ -389,7 +405,30 @@ class Figures:
     idle: collections.Counter[str] | None = None
     idle_minutes: float = 0
     restart_writes: int = 0
+    catch_up_seconds: float = 0
+    slowest_answer: dict[str, float] = field(default_factory=dict)
+    unanswered: collections.Counter[str] = field(default_factory=collections.Counter)
     timeline: list[str] | None = None
+
+    @property
+    def observed_ratio(self) -> float:
+        return self.observed / self.bare_observed
+
+    @property
+    def ready_ratio(self) -> float:
+        return self.ready / self.bare_ready
+
+    @property
+    def requests_ratio(self) -> float:
+        return self.requests / self.bare_requests
+
+    def answered(self, endpoint: str, seconds: float | None) -> None:
+        """One poll of the restarted operator's `endpoint`: its answer time, None if none came
+        within PROBE_TIMEOUT_SECONDS."""
+        if seconds is None:
+            self.unanswered[endpoint] += 1
+        else:
+            self.slowest_answer[endpoint] = max(seconds, self.slowest_answer.get(endpoint, 0))
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -431,9 +470,11 @@ def _warm_up_demo(bench: Bench, namespace: str) -> list[dict]:
     return found
 
 
-def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: float) -> str:
-    """The operator's figures; returns the namespace, left in place so that no garbage
-    collection runs during the baseline."""
+def measure_operator(
+    bench: Bench, figures: Figures, label: str, edit: int, idle_seconds: float
+) -> str:
+    """The operator's figures; returns the namespace, left in place until the round's other
+    side is measured too, so that no garbage collection runs during either (`measure_round`)."""
     count = figures.count
     namespace = bench.namespace(f"bench-op-{count}")
     log = bench.workdir / f"operator-{namespace}.log"
@@ -458,8 +499,10 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
         figures.timeline = bench.audit.timeline(mark, namespace)
     figures.cpu_seconds = _cpu(process) - cpu
     figures.converged_rss = process.memory_info().rss / MIB
+    report_operator(figures, label)
     if edit:
         figures.edit_seconds = bench.edit(namespace, min(edit, count))
+        _say(label, f"edited at once, all observed again after {figures.edit_seconds:.2f} s")
         bench.wait(namespace, count, _ready)  # the edited rollouts are over before idling
         time.sleep(SETTLE_SECONDS)
     if idle_seconds:
@@ -469,14 +512,16 @@ def measure_operator(bench: Bench, figures: Figures, edit: int, idle_seconds: fl
         )
         mark = bench.audit.mark()
         resyncing.start()
-        _resumed(resyncing, count)
+        _resumed(resyncing, count, figures)
         figures.restart_writes = sum(
             n for verb, n in bench.audit.verbs(mark, OPERATOR_AGENTS).items() if _is_write(verb)
         )
+        report_catch_up(figures, label)
         mark = bench.audit.mark()
         time.sleep(idle_seconds)
         figures.idle = bench.audit.verbs(mark, OPERATOR_AGENTS)
         figures.idle_minutes = idle_seconds / 60
+        report_idle(figures, label)
         resyncing.stop()
     else:
         operator.stop()
@@ -487,17 +532,52 @@ def _is_write(verb: str) -> bool:
     return verb in {"create", "update", "patch", "delete", "deletecollection"}
 
 
-def _resumed(operator: OperatorProcess, count: int) -> None:
-    """Until the restarted operator has reconciled every demo once, and a little longer."""
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while operator.metric("scalingdemo_operator_reconciles_total") < count:
+def _resumed(operator: OperatorProcess, count: int, figures: Figures) -> None:
+    """Until the restarted operator has reconciled every demo once, and a little longer.
+
+    Meanwhile each poll also times kopf's /healthz, which is served on the operator's event
+    loop: in a cluster, a catch-up that kept the loop from answering for the liveness probe's
+    timeout three times in a row would get the operator restarted, and the catch-up would begin
+    again. /metrics is served by prometheus_client's own thread; a slow answer is counted, not
+    fatal, since it is the harness's view and not what is measured.
+    """
+    started = time.monotonic()
+    deadline = started + TIMEOUT_SECONDS
+    health = f"http://127.0.0.1:{operator.liveness_port}/healthz"
+    reconciled: float | None = None
+    while reconciled is None or reconciled < count:
         if time.monotonic() > deadline:
             raise TimeoutError("the restarted operator never reconciled every demo")
+        figures.answered("/healthz", _timed(lambda: _get(health))[0])
+        seconds, reconciled = _timed(
+            lambda: operator.metric("scalingdemo_operator_reconciles_total")
+        )
+        figures.answered("/metrics", seconds)
         time.sleep(POLL_SECONDS)
+    figures.catch_up_seconds = time.monotonic() - started
     time.sleep(SETTLE_SECONDS)
 
 
-def measure_bare(bench: Bench, figures: Figures) -> str:
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
+        body: bytes = response.read()
+    return body
+
+
+def _timed(call: Callable[[], Answer]) -> tuple[float | None, Answer | None]:
+    """How long `call`, an HTTP request, took to answer, and its answer; (None, None) when it
+    timed out."""
+    began = time.monotonic()
+    try:
+        answer = call()
+    except (TimeoutError, urllib.error.URLError) as error:
+        if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, TimeoutError):
+            raise
+        return None, None
+    return time.monotonic() - began, answer
+
+
+def measure_bare(bench: Bench, figures: Figures, label: str) -> str:
     count = figures.count
     namespace = bench.namespace(f"bench-bare-{count}")
     bare = BareClient(bench)
@@ -513,6 +593,7 @@ def measure_bare(bench: Bench, figures: Figures) -> str:
     time.sleep(SETTLE_SECONDS)
     figures.bare_requests = round(_sent() - sent)
     figures.bare_audited = bench.audit.count(mark, (BARE_AGENT,))
+    report_bare(figures, label)
     return namespace
 
 
@@ -527,80 +608,180 @@ def _sent() -> float:
     )
 
 
-def report(figures: Figures) -> None:
+def _say(label: str, text: str) -> None:
+    """Each figure is printed as soon as it is measured, so that a run that fails later (a
+    1,000-demo run takes over 20 minutes) still shows what it measured."""
+    print(f"{label}: {text}", flush=True)
+
+
+def report_operator(figures: Figures, label: str) -> None:
     n = figures.count
-    print(
-        f"N={n}: observed {figures.observed:.2f} s vs bare {figures.bare_observed:.2f} s "
-        f"({figures.observed / figures.bare_observed:.2f}x); all Ready {figures.ready:.2f} s "
-        f"vs bare {figures.bare_ready:.2f} s ({figures.ready / figures.bare_ready:.2f}x); "
-        f"API requests per demo {figures.requests / n:.1f} vs bare "
-        f"{figures.bare_requests / n:.1f} ({figures.requests / figures.bare_requests:.2f}x; "
-        f"bare in the audit log {figures.bare_audited / n:.1f})"
+    _say(
+        label,
+        _convergence("operator", n, figures.observed, figures.ready, figures.requests)
+        + f"; half observed after {figures.half_observed:.2f} s",
     )
-    print(f"N={n}: half of the demos observed by the operator after {figures.half_observed:.2f} s")
-    print(
-        f"N={n}: operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
+    _say(
+        label,
+        f"operator CPU {figures.cpu_seconds:.1f} s to converge; RSS listed "
         f"{figures.cold_rss:.1f} MiB, idle after the warm-up demo {figures.idle_rss:.1f} MiB, "
         f"converged {figures.converged_rss:.1f} MiB "
         f"({(figures.converged_rss - figures.idle_rss) / n:.3f} MiB per demo above idle; "
-        f"{(figures.converged_rss - figures.cold_rss) / n:.3f} above listed)"
-    )
-    print(
-        f"N={n}: load average (1 min) when all were observed: operator {figures.load:.2f}, "
-        f"bare {figures.bare_load:.2f}"
+        f"{(figures.converged_rss - figures.cold_rss) / n:.3f} above listed)",
     )
     if figures.status_writes is not None:
-        print(
-            f"N={n}: status writes {sum(figures.status_writes.values())}, of which "
-            f"{figures.status_writes[409]} refused with 409 Conflict"
+        _say(
+            label,
+            f"status writes {sum(figures.status_writes.values())}, of which "
+            f"{figures.status_writes[409]} refused with 409 Conflict",
         )
     if figures.timeline is not None:
-        print("N=1 timeline (s from kubectl's create: received, answered; who, verb, object):")
-        print("\n".join(f"  {line}" for line in figures.timeline))
-    if figures.edit_seconds is not None:
-        print(f"N={n}: edited at once, all observed again after {figures.edit_seconds:.2f} s")
-    if figures.idle is not None:
-        per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
-        writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
-        print(
-            f"N={n}: restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: "
-            f"{figures.restart_writes} writes to catch up; then idle "
-            f"{figures.idle_minutes:.1f} min: {writes} writes, "
-            f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
-            + ", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())),
-            flush=True,
+        _say(label, "timeline (s from kubectl's create: received, answered; who, verb, object)")
+        print("\n".join(f"  {line}" for line in figures.timeline), flush=True)
+
+
+def report_bare(figures: Figures, label: str) -> None:
+    n = figures.count
+    _say(
+        label,
+        _convergence(
+            "bare client", n, figures.bare_observed, figures.bare_ready, figures.bare_requests
         )
+        + f" (in the audit log {figures.bare_audited / n:.1f})",
+    )
 
 
-def main() -> None:
+def _convergence(side: str, count: int, observed: float, ready: float, requests: int) -> str:
+    return (
+        f"{side} observed all {count} after {observed:.2f} s, all Ready after {ready:.2f} s; "
+        f"API requests per demo {requests / count:.1f}"
+    )
+
+
+def report_catch_up(figures: Figures, label: str) -> None:
+    slowest = ", ".join(f"{url} {seconds:.2f} s" for url, seconds in figures.slowest_answer.items())
+    unanswered = ", ".join(f"{url} {n}" for url, n in figures.unanswered.items()) or "none"
+    _say(
+        label,
+        f"restarted with --resync-seconds {IDLE_RESYNC_SECONDS}: every demo reconciled after "
+        f"{figures.catch_up_seconds:.1f} s, with {figures.restart_writes} writes; slowest answer "
+        f"meanwhile {slowest}; polls unanswered within {PROBE_TIMEOUT_SECONDS} s: {unanswered}",
+    )
+
+
+def report_idle(figures: Figures, label: str) -> None:
+    assert figures.idle is not None
+    per_minute = {verb: count / figures.idle_minutes for verb, count in figures.idle.items()}
+    writes = sum(count for verb, count in figures.idle.items() if _is_write(verb))
+    _say(
+        label,
+        f"then idle {figures.idle_minutes:.1f} min: {writes} writes, "
+        f"{figures.idle['list']} LIST, {figures.idle['get']} GET; per minute by verb "
+        + (", ".join(f"{verb} {rate:.1f}" for verb, rate in sorted(per_minute.items())) or "none"),
+    )
+
+
+def report(figures: Figures, label: str) -> None:
+    """The round's comparison, once both sides are measured."""
+    _say(
+        label,
+        f"operator / bare: observed {figures.observed_ratio:.2f}x, all Ready "
+        f"{figures.ready_ratio:.2f}x, API requests per demo {figures.requests_ratio:.2f}x; "
+        f"load average (1 min) when all were observed: operator {figures.load:.2f}, "
+        f"bare {figures.bare_load:.2f}",
+    )
+
+
+def summary(rounds: list[Figures]) -> str:
+    """The run's figures for one N: the median of the rounds' ratios, with their spread."""
+    observed = Ratios(tuple(figures.observed_ratio for figures in rounds))
+    ready = Ratios(tuple(figures.ready_ratio for figures in rounds))
+    requests = Ratios(tuple(figures.requests_ratio for figures in rounds))
+    return (
+        f"N={rounds[0].count}, {len(rounds)} rounds, operator / bare: observed {observed}; "
+        f"all Ready {ready}; API requests per demo {requests}"
+    )
+
+
+def measure_round(bench: Bench, step: Round, arguments: argparse.Namespace) -> Figures:
+    """Both sides once, in the round's order, each on its own fresh namespace; the namespaces
+    stay until both are measured, so that no garbage collection runs during either."""
+    figures = Figures(step.count)
+    edit, idle_seconds = (arguments.edit, arguments.idle_seconds) if step.extras else (0, 0)
+    measures = {
+        "operator": lambda: measure_operator(bench, figures, step.label, edit, idle_seconds),
+        "bare": lambda: measure_bare(bench, figures, step.label),
+    }
+    print(f"{step.label}: {' first, then '.join(step.sides)}", flush=True)
+    used = [measures[side]() for side in step.sides]
+    report(figures, step.label)
+    bench.drop(used, wait=not step.last)
+    return figures
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", type=Path, default=Path(os.environ.get("KUBECONFIG", "")))
     parser.add_argument("--kubectl", type=Path, default=Path("kubectl"))
     parser.add_argument("--audit-log", type=Path, required=True)
     parser.add_argument("--kafka-bootstrap", help="the broker; needed for Operator topics")
     parser.add_argument("--topic-management", choices=("Operator", "None"), default="None")
-    parser.add_argument("--sizes", default="1,20,100")
-    parser.add_argument("--edit", type=int, default=0, help="demos to edit at once after N")
-    parser.add_argument("--idle-seconds", type=float, default=0, help="idle window to count")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1, 20, 100],
+        help=f"comma-separated N, each 1 to {MAX_DEMOS:,} (default: 1,20,100)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=bounded_argument(int, 1, 1000),
+        default=3,
+        help="measurements of each side per N, alternating which goes first; the median of "
+        "their ratios is reported (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--edit",
+        type=bounded_argument(int, 0, MAX_DEMOS),
+        default=0,
+        help="demos to edit at once; once, after the operator's convergence in the last round "
+        "of the largest N",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=bounded_argument(float, 0, TIMEOUT_SECONDS),
+        default=0,
+        help="idle window to count; once, after the operator's convergence (and --edit) in the "
+        "last round of the largest N",
+    )
     parser.add_argument(
         "--operator-args",
         default="",
         help="more options for the operator, e.g. '--concurrent-reconciles 4', to compare "
         "settings against the same baseline",
     )
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     if arguments.topic_management == "Operator" and not arguments.kafka_bootstrap:
         parser.error("--topic-management Operator needs --kafka-bootstrap")
+    return arguments
+
+
+def _sizes(raw: str) -> list[int]:
+    size = bounded_argument(int, 1, MAX_DEMOS)
+    return [size(part.strip()) for part in raw.split(",")]
+
+
+def main() -> None:
+    arguments = parse_arguments()
     install_crd(arguments.kubectl, arguments.kubeconfig)
     with tempfile.TemporaryDirectory() as workdir:
         bench = Bench(arguments, Path(workdir))
-        sizes = [int(size) for size in arguments.sizes.split(",")]
-        for index, count in enumerate(sizes):
-            figures = Figures(count)
-            used = [measure_operator(bench, figures, arguments.edit, arguments.idle_seconds)]
-            used.append(measure_bare(bench, figures))
-            report(figures)
-            bench.drop(used, wait=index + 1 < len(sizes))
+        sizes: list[int] = arguments.sizes
+        measured: list[Figures] = []
+        for step in plan(sizes, arguments.rounds):
+            measured.append(measure_round(bench, step, arguments))
+            if step.number == step.rounds:
+                print(summary(measured), flush=True)
+                measured = []
 
 
 if __name__ == "__main__":

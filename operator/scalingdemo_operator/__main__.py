@@ -122,13 +122,17 @@ def main(argv: list[str] | None = None) -> None:
     """Run the operator until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     settings = settings_from(_arguments(argv))
     kopf.configure(verbose=settings.verbose)
-    from . import scaling_handlers  # noqa: F401  (importing registers its handlers with kopf)
+    from . import (
+        kopf_toggles,
+        scaling_handlers,  # noqa: F401  (importing registers its handlers with kopf)
+    )
     from .cache import Cache
     from .handlers import Operator  # importing registers the handlers with kopf
     from .kube import Kube, client_from_environment
     from .reconciler import Reconciler
     from .scaling_status import ScalingStatus
 
+    kopf_toggles.install()
     kube = Kube(client_from_environment(), settings.request_seconds)
     cache = Cache()
     reconciler = Reconciler(kube, cache, settings)
