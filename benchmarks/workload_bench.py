@@ -41,7 +41,6 @@ import os
 import random
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,7 @@ from scalingdemo_workload.metrics import Metrics
 from scalingdemo_workload.producer import BATCHING, GUARANTEE
 from scalingdemo_workload.worker import Worker
 
+from benchmarks.rounds import Ratios
 from tests.support import kafka_admin
 from tests.testbed import assets
 from tests.testbed.kafka import KafkaBroker
@@ -496,10 +496,10 @@ def report_tasks(rounds: list[dict[str, Consumed]]) -> None:
             f"{work.steady / raw.steady:.2f}; from start, group join included: raw "
             f"{raw.total:.0f}/s | worker {work.total:.0f}/s | ratio {work.total / raw.total:.2f}"
         )
-    ratios = [c["workload"].steady / c["raw"].steady for c in rounds]
+    ratios = Ratios(tuple(c["workload"].steady / c["raw"].steady for c in rounds))
     print(
         f"Tasks, worker / raw consumer from the first fetch: median of {len(rounds)} rounds "
-        f"{statistics.median(ratios):.2f} (goal >= 0.8), lowest {min(ratios):.2f}"
+        f"{ratios.median:.2f} (goal >= 0.8), lowest {min(ratios.values):.2f}"
     )
 
 
